@@ -1,0 +1,188 @@
+"""The command line: a thin layer over the Python API.
+
+Exit codes: 0 success, 1 unexpected failure, 2 bad input or settings, 3 endpoint unreachable or refusing
+(key, model, rate limit), 4 model output invalid after the retries, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, NoReturn, ParamSpec
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .article import read_article
+from .errors import ConfigError, SummarizerError
+from .pipeline import Summarizer, parse_tasks
+from .prompts import PromptSet, schema_of
+from .render import Format, render, to_terminal
+from .schemas import TASK_MODELS, ArticleAnalysis
+from .settings import resolve_settings
+
+app = typer.Typer(
+    help="Structured, checkable summaries of news articles: summary, actor stances and events.\n\n"
+    "With nothing configured it runs a small embedded offline model. Set OPENAI_API_KEY for OpenAI, or "
+    "--base-url and --model for any OpenAI-compatible server (Ollama, vLLM, LM Studio, llama.cpp).\n\n"
+    "Exit codes: 0 ok, 2 bad input or settings, 3 endpoint error, 4 invalid model output, 130 interrupted.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+prompts_app = typer.Typer(help="List and show the prompt templates.", no_args_is_help=True)
+app.add_typer(prompts_app, name="prompts")
+P = ParamSpec("P")
+
+err = Console(stderr=True)
+
+ModelOpt = Annotated[str | None, typer.Option(help="Model name. Env: SUMMARIZER_MODEL.")]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1. Env: OPENAI_BASE_URL."),
+]
+PromptsDirOpt = Annotated[
+    Path | None, typer.Option(help="A directory of prompt templates. Env: SUMMARIZER_PROMPTS_DIR.")
+]
+
+
+def _print_error(error: SummarizerError) -> None:
+    err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+
+
+def fail(error: SummarizerError) -> NoReturn:
+    _print_error(error)
+    raise typer.Exit(error.exit_code)
+
+
+def cli_errors(command: Callable[P, None]) -> Callable[P, None]:
+    """Turn our errors into one line on stderr and the error's exit code, for every command."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except SummarizerError as exc:
+            fail(exc)
+
+    return run
+
+
+def _parse_date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(ConfigError(f"--published {value!r} is not a date in the form YYYY-MM-DD"))
+
+
+def write_output(text: str, output: Path | None, *, protect: Path | None = None) -> None:
+    """Print, or write atomically to `output` (never over the input article)."""
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    if protect is not None and output.exists() and protect.exists() and output.samefile(protect):
+        fail(ConfigError(f"--output {output} is the input article: refusing to overwrite it"))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=output.parent or Path("."), prefix=f".{output.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+        os.replace(tmp, output)
+    except OSError as exc:
+        fail(ConfigError(f"cannot write --output {output}: {exc.strerror or exc}"))
+
+
+@app.command()
+@cli_errors
+def summarize(
+    path: Annotated[str, typer.Argument(help="The article: a text or HTML file, or - for stdin.")],
+    fmt: Annotated[
+        Format | None,
+        typer.Option(
+            "--format", "-f", help="text, json or markdown. Default: text on a terminal, else json."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+    tasks: Annotated[
+        str, typer.Option(help="Comma-separated: summary,stances,events.")
+    ] = "summary,stances,events",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    mode: Annotated[str | None, typer.Option(help="instructor mode: tools, json_schema or json.")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="Re-asks after a validation failure.")] = None,
+    published: Annotated[str | None, typer.Option(help="Publication date, YYYY-MM-DD.")] = None,
+    prompts_dir: PromptsDirOpt = None,
+) -> None:
+    """Summarise one article: headline, summary, key points, stances and events."""
+    chosen = parse_tasks(tasks)
+    settings = resolve_settings(
+        model=model,
+        base_url=base_url,
+        mode=mode,
+        max_retries=max_retries,
+        prompts_dir=str(prompts_dir) if prompts_dir else None,
+    )
+    article = read_article(path, published=_parse_date(published))
+    with Summarizer(settings) as summarizer:
+        analysis = summarizer.summarize(article, tasks=chosen)
+    fmt = fmt or ("text" if output is None and sys.stdout.isatty() else "json")
+    if fmt == "text" and output is None:
+        to_terminal(analysis, Console())
+        return
+    write_output(render(analysis, fmt), output, protect=None if path == "-" else Path(path))
+
+
+@app.command()
+@cli_errors
+def schema(
+    task: Annotated[str | None, typer.Option(help="Only what the model fills for this task.")] = None,
+) -> None:
+    """Print the JSON Schema of the output (or of one task's model request)."""
+    model = ArticleAnalysis if task is None else TASK_MODELS[parse_tasks(task)[0]]
+    sys.stdout.write(json.dumps(model.model_json_schema(), indent=2) + "\n")
+
+
+@prompts_app.command("list")
+@cli_errors
+def prompts_list(prompts_dir: PromptsDirOpt = None) -> None:
+    """The prompts, their versions and files."""
+    prompts = PromptSet.load(prompts_dir)
+    for name in prompts.names():
+        model = TASK_MODELS.get(name)  # type: ignore[call-overload]
+        version = prompts.version(name, schema_of(model) if model else None)
+        sys.stdout.write(f"{name}\t{version}\t{prompts.directory / (name + '.j2')}\n")
+
+
+@prompts_app.command("show")
+@cli_errors
+def prompts_show(
+    name: Annotated[str, typer.Argument(help="The prompt, e.g. summary.")],
+    article: Annotated[str, typer.Option(help="Render with this article (a file or -).")],
+    prompts_dir: PromptsDirOpt = None,
+) -> None:
+    """Show the rendered messages a task would send."""
+    prompts = PromptSet.load(prompts_dir)
+    a = read_article(article)
+    for message in prompts.render(name, text=a.text, title=a.title, published=a.published):
+        sys.stdout.write(f"--- {message['role']} ---\n{message['content']}\n")
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM becomes an exception so that `finally` blocks stop the local server.
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
+    app()

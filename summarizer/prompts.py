@@ -1,0 +1,106 @@
+"""Prompt templates: loading `prompts/*.j2`, rendering chat messages, and prompt versions.
+
+A prompt's version is a short hash of everything that shapes the request for that task: its template,
+the templates it shares (system prompt, article block) and the JSON schema the model must fill. Any change
+to one of them changes the version, and the recorded cassettes stop matching.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from pydantic import BaseModel
+
+from .errors import ConfigError
+
+SYSTEM_TEMPLATE = "system.j2"
+SHARED_TEMPLATES = (SYSTEM_TEMPLATE, "_article.j2")
+# The fence markers the templates put around the article; an article that contains them is defused so it
+# cannot close the fence early and pose as instructions.
+FENCE_OPEN, FENCE_CLOSE = "<<<ARTICLE", "ARTICLE>>>"
+
+
+def default_prompts_dir() -> Path:
+    """`SUMMARIZER_PROMPTS_DIR`, else the prompts shipped in the wheel, else the repository's `prompts/`."""
+    if env := os.environ.get("SUMMARIZER_PROMPTS_DIR"):
+        return Path(env)
+    packaged = Path(__file__).parent / "prompts"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "prompts"
+
+
+def schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
+def defuse(text: str) -> str:
+    return text.replace(FENCE_OPEN, "<< <ARTICLE").replace(FENCE_CLOSE, "ARTICLE> >>")
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """The templates in one prompts directory."""
+
+    directory: Path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str] | None = None) -> PromptSet:
+        path = Path(directory) if directory else default_prompts_dir()
+        if not (path / SYSTEM_TEMPLATE).is_file():
+            raise ConfigError(f"no prompts in {path}: expected {SYSTEM_TEMPLATE} and one NAME.j2 per task")
+        return cls(path)
+
+    @cached_property
+    def _env(self) -> jinja2.Environment:
+        return jinja2.Environment(
+            loader=jinja2.FileSystemLoader(self.directory),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,  # the output is a chat message, not HTML
+            keep_trailing_newline=False,
+        )
+
+    def names(self) -> list[str]:
+        """Task prompts: every `*.j2` that is neither the system prompt nor a shared `_partial.j2`."""
+        return sorted(
+            p.stem
+            for p in self.directory.glob("*.j2")
+            if p.name != SYSTEM_TEMPLATE and not p.name.startswith("_")
+        )
+
+    def source(self, name: str) -> str:
+        path = self.directory / f"{name}.j2"
+        if not path.is_file():
+            known = ", ".join(self.names())
+            raise ConfigError(f"no prompt named {name!r} in {self.directory} (known: {known})")
+        return path.read_text(encoding="utf-8")
+
+    def version(self, name: str, schema: dict[str, Any] | None = None) -> str:
+        digest = hashlib.sha256()
+        for part in (self.source(name), *(self._shared_source(t) for t in SHARED_TEMPLATES)):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        if schema is not None:
+            digest.update(json.dumps(schema, sort_keys=True).encode())
+        return digest.hexdigest()[:10]
+
+    def _shared_source(self, template: str) -> str:
+        path = self.directory / template
+        return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+    def render(self, name: str, **context: Any) -> list[dict[str, str]]:
+        """The chat messages for one task: the system prompt, then the task with the fenced article."""
+        self.source(name)  # a clear error for an unknown prompt, before jinja's
+        text = context.pop("text", "")
+        values = {"title": None, "published": None, **context, "text": defuse(text)}
+        try:
+            system = self._env.get_template(SYSTEM_TEMPLATE).render(**values)
+            user = self._env.get_template(f"{name}.j2").render(**values)
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"prompt {name!r} does not render: {exc}") from exc
+        return [{"role": "system", "content": system.strip()}, {"role": "user", "content": user.strip()}]

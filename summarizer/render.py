@@ -1,0 +1,130 @@
+"""Output: JSON for programs, Markdown for documents, a rich rendering for the terminal."""
+
+from __future__ import annotations
+
+import io
+from typing import Literal
+
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from .schemas import ArticleAnalysis, CheckedEvent, CheckedStance, Grounding
+
+Format = Literal["text", "json", "markdown"]
+
+
+def to_json(analysis: ArticleAnalysis) -> str:
+    return analysis.model_dump_json(indent=2)
+
+
+def _grounding_label(g: Grounding | None) -> str:
+    if g is None:
+        return ""
+    if g.status == "exact":
+        return f"exact [{g.start}:{g.end}]"
+    if g.status == "approximate":
+        return f"≈{g.score:.0f} [{g.start}:{g.end}]"
+    return "ungrounded"
+
+
+def _when(event: CheckedEvent) -> str:
+    r = event.resolved_date
+    if r is None:
+        return event.date_text or ""
+    span = r.start.isoformat() if r.start == r.end else f"{r.start.isoformat()}..{r.end.isoformat()}"
+    flags = (
+        [r.precision]
+        + (["scheduled"] if r.scheduled else [])
+        + (["year inferred"] if r.year_inferred else [])
+    )
+    return f"{event.date_text or ''} → {span} ({', '.join(flags)})".strip()
+
+
+def _footer(analysis: ArticleAnalysis) -> str:
+    m = analysis.metadata
+    parts = [
+        f"{m.model} ({m.endpoint})",
+        f"{m.usage.total_tokens} tokens",
+        f"{m.attempts} call(s)",
+        f"{m.seconds:.1f} s",
+        "prompts " + ", ".join(f"{k}@{v}" for k, v in m.prompt_versions.items()),
+    ]
+    if (g := analysis.grounding) is not None:
+        parts.append(f"quotes: {g.exact} exact, {g.approximate} approximate, {g.ungrounded} ungrounded")
+    return " · ".join(parts)
+
+
+def to_markdown(analysis: ArticleAnalysis) -> str:
+    lines: list[str] = []
+    if (s := analysis.summary) is not None:
+        lines += [f"# {s.headline}", "", s.summary, "", "## Key points", ""]
+        lines += [f"- {p}" for p in s.key_points] + [""]
+    if analysis.stances is not None:
+        lines += ["## Stances", ""]
+        lines += [_stance_md(st) for st in analysis.stances] or ["_None found._"]
+        lines.append("")
+    if analysis.events is not None:
+        lines += ["## Events", ""]
+        lines += [_event_md(ev) for ev in analysis.events] or ["_None found._"]
+        lines.append("")
+    lines += ["---", f"_{_footer(analysis)}_", ""]
+    return "\n".join(lines)
+
+
+def _stance_md(st: CheckedStance) -> str:
+    label = _grounding_label(st.grounding)
+    evidence = f'\n  > "{st.evidence}"' + (f" ({label})" if label else "")
+    return f"- **{st.actor}** {st.polarity} **{st.target}**: {st.position}{evidence}"
+
+
+def _event_md(ev: CheckedEvent) -> str:
+    who = ", ".join(ev.actors) + (f" → {', '.join(ev.recipients)}" if ev.recipients else "")
+    where = f" in {ev.location}" if ev.location else ""
+    when = f" ({_when(ev)})" if _when(ev) else ""
+    label = _grounding_label(ev.grounding)
+    evidence = f'\n  > "{ev.evidence}"' + (f" ({label})" if label else "")
+    return f"- `{ev.event_type.value}` {ev.description} — {who}{where}{when}{evidence}"
+
+
+def to_terminal(analysis: ArticleAnalysis, console: Console) -> None:
+    parts: list[RenderableType] = []
+    if (s := analysis.summary) is not None:
+        points = "\n".join(f"• {escape(p)}" for p in s.key_points)
+        parts.append(
+            Panel(f"{escape(s.summary)}\n\n{points}", title=f"[bold]{escape(s.headline)}", expand=True)
+        )
+    if analysis.stances is not None:
+        table = Table(title="Stances", expand=True, show_lines=True)
+        for column in ("actor", "polarity", "target", "position", "evidence"):
+            table.add_column(column)
+        for st in analysis.stances:
+            evidence = f"{escape(st.evidence)}\n[dim]{_grounding_label(st.grounding)}"
+            table.add_row(escape(st.actor), st.polarity, escape(st.target), escape(st.position), evidence)
+        parts.append(table)
+    if analysis.events is not None:
+        table = Table(title="Events", expand=True, show_lines=True)
+        for column in ("type", "what", "who", "where / when", "evidence"):
+            table.add_column(column)
+        for ev in analysis.events:
+            who = ", ".join(ev.actors) + (f" → {', '.join(ev.recipients)}" if ev.recipients else "")
+            where_when = "\n".join(x for x in (ev.location or "", _when(ev)) if x)
+            evidence = f"{escape(ev.evidence)}\n[dim]{_grounding_label(ev.grounding)}"
+            table.add_row(
+                ev.event_type.value, escape(ev.description), escape(who), escape(where_when), evidence
+            )
+        parts.append(table)
+    console.print(Group(*parts))
+    console.print(f"[dim]{escape(_footer(analysis))}")
+
+
+def render(analysis: ArticleAnalysis, fmt: Format) -> str:
+    """JSON or Markdown as a string; the terminal form is printed by `to_terminal`."""
+    if fmt == "json":
+        return to_json(analysis)
+    if fmt == "markdown":
+        return to_markdown(analysis)
+    console = Console(record=True, width=120, file=io.StringIO())
+    to_terminal(analysis, console)
+    return console.export_text()

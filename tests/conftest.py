@@ -1,0 +1,94 @@
+"""Shared fixtures. The cassette fixtures come from the `summarizer.testing` plugin, as a user gets them."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "seeds" / "000_576e96b86ee510dd.txt"
+
+
+@pytest.fixture
+def seed_text() -> str:
+    return SEED.read_text(encoding="utf-8")
+
+
+def tool_call_completion(arguments: str, name: str = "Summary") -> dict[str, Any]:
+    """A chat completion whose one tool call carries `arguments`, shaped as OpenAI sends it."""
+    return {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "stub",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_0",
+                            "type": "function",
+                            "function": {"name": name, "arguments": arguments},
+                        }
+                    ],
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
+
+
+class StubEndpoint:
+    """A loopback HTTP server answering every POST with a fixed status and JSON body: for testing how we
+    handle an endpoint's errors (401, 404, invalid output), not a model."""
+
+    def __init__(self, status: int, body: dict[str, Any]):
+        self.status, self.body, self.requests = status, body, 0
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                stub.requests += 1
+                payload = json.dumps(stub.body).encode()
+                self.send_response(stub.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+
+@pytest.fixture
+def stub_endpoint() -> Iterator[Callable[[int, dict[str, Any]], StubEndpoint]]:
+    started: list[StubEndpoint] = []
+
+    def start(status: int, body: dict[str, Any]) -> StubEndpoint:
+        stub = StubEndpoint(status, body)
+        stub.thread.start()
+        started.append(stub)
+        return stub
+
+    yield start
+    for stub in started:
+        stub.server.shutdown()
+        stub.server.server_close()

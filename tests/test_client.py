@@ -1,0 +1,70 @@
+"""How endpoint failures become one-line errors, against a loopback stub that answers with fixed statuses."""
+
+import json
+
+import pytest
+
+from summarizer.client import Attempts, call_model, make_client
+from summarizer.errors import EndpointError, ModelOutputError
+from summarizer.schemas import Summary
+from summarizer.settings import resolve_settings
+
+from .conftest import tool_call_completion
+
+pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+MESSAGES = [{"role": "user", "content": "Summarise: nothing happened."}]
+
+
+def _settings(base_url: str, **kw):
+    return resolve_settings(base_url=base_url, model="stub-model", api_key="sk-test", env={}, **kw)
+
+
+async def _call(settings):
+    attempts = Attempts()
+    client = make_client(settings, http_retries=0)
+    try:
+        return await call_model(client, settings, Summary, MESSAGES, attempts), attempts
+    finally:
+        await client.close()
+
+
+async def test_rejected_key(stub_endpoint):
+    stub = stub_endpoint(
+        401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
+    )
+    with pytest.raises(EndpointError, match="rejected the API key"):
+        await _call(_settings(stub.base_url))
+
+
+async def test_unknown_model(stub_endpoint):
+    stub = stub_endpoint(
+        404, {"error": {"message": "The model `nope` does not exist", "code": "model_not_found"}}
+    )
+    with pytest.raises(EndpointError, match="model 'stub-model' not found"):
+        await _call(_settings(stub.base_url))
+
+
+async def test_unreachable_endpoint():
+    with pytest.raises(EndpointError, match=r"cannot reach the endpoint http://127\.0\.0\.1:1/v1"):
+        await _call(_settings("http://127.0.0.1:1/v1"))
+
+
+async def test_invalid_output_is_reasked_then_fails_with_usage_counted(stub_endpoint):
+    stub = stub_endpoint(200, tool_call_completion(json.dumps({"headline": "only a headline"})))
+    settings = _settings(stub.base_url, max_retries=2)
+    attempts = Attempts()
+    client = make_client(settings, http_retries=0)
+    with pytest.raises(ModelOutputError, match="failed validation after 3 attempts"):
+        await call_model(client, settings, Summary, MESSAGES, attempts)
+    await client.close()
+    assert stub.requests == 3
+    assert attempts.count == 3
+    assert attempts.usage.total_tokens == 3 * 15
+
+
+async def test_valid_output_counts_one_attempt(stub_endpoint):
+    good = {"headline": "Nothing happened", "summary": "Nothing happened at all.", "key_points": ["Nothing."]}
+    stub = stub_endpoint(200, tool_call_completion(json.dumps(good)))
+    summary, attempts = await _call(_settings(stub.base_url))
+    assert summary.model_dump() == good
+    assert (attempts.count, attempts.usage.total_tokens, stub.requests) == (1, 15, 1)
