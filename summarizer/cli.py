@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import logging
 import os
 import signal
 import sys
@@ -26,7 +27,7 @@ from .errors import ConfigError, SummarizerError
 from .pipeline import Summarizer, parse_tasks
 from .prompts import PromptSet, schema_of
 from .render import Format, render, to_terminal
-from .schemas import TASK_MODELS, ArticleAnalysis
+from .schemas import PROMPT_MODELS, TASK_MODELS, ArticleAnalysis
 from .settings import resolve_settings
 
 app = typer.Typer(
@@ -43,6 +44,9 @@ app.add_typer(prompts_app, name="prompts")
 P = ParamSpec("P")
 
 err = Console(stderr=True)
+# instructor logs each failed attempt at ERROR; the CLI reports failures itself, in one line.
+logging.getLogger("instructor").addHandler(logging.NullHandler())
+logging.getLogger("instructor").propagate = False
 
 ModelOpt = Annotated[str | None, typer.Option(help="Model name. Env: SUMMARIZER_MODEL.")]
 BaseUrlOpt = Annotated[
@@ -122,9 +126,16 @@ def summarize(
     mode: Annotated[str | None, typer.Option(help="instructor mode: tools, json_schema or json.")] = None,
     max_retries: Annotated[int | None, typer.Option(help="Re-asks after a validation failure.")] = None,
     published: Annotated[str | None, typer.Option(help="Publication date, YYYY-MM-DD.")] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(help="Drop stances and events whose quote is not in the article (and say how many)."),
+    ] = False,
     prompts_dir: PromptsDirOpt = None,
 ) -> None:
-    """Summarise one article: headline, summary, key points, stances and events."""
+    """Summarise one article: headline, summary, key points, stances and events.
+
+    Every evidence quote is located in the article (offsets, exact or approximate); dates are resolved
+    against the publication date (--published, or the HTML page's). Long articles are split into chunks."""
     chosen = parse_tasks(tasks)
     settings = resolve_settings(
         model=model,
@@ -134,8 +145,10 @@ def summarize(
         prompts_dir=str(prompts_dir) if prompts_dir else None,
     )
     article = read_article(path, published=_parse_date(published))
-    with Summarizer(settings) as summarizer:
+    with Summarizer(settings, strict=strict) as summarizer:
         analysis = summarizer.summarize(article, tasks=chosen)
+    if analysis.grounding is not None and analysis.grounding.dropped:
+        err.print(f"--strict: dropped {analysis.grounding.dropped} item(s) whose quote is not in the article")
     fmt = fmt or ("text" if output is None and sys.stdout.isatty() else "json")
     if fmt == "text" and output is None:
         to_terminal(analysis, Console())
@@ -159,7 +172,7 @@ def prompts_list(prompts_dir: PromptsDirOpt = None) -> None:
     """The prompts, their versions and files."""
     prompts = PromptSet.load(prompts_dir)
     for name in prompts.names():
-        model = TASK_MODELS.get(name)  # type: ignore[call-overload]
+        model = PROMPT_MODELS.get(name)
         version = prompts.version(name, schema_of(model) if model else None)
         sys.stdout.write(f"{name}\t{version}\t{prompts.directory / (name + '.j2')}\n")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from rapidfuzz import fuzz
 
@@ -205,3 +205,33 @@ def count_grounding(groundings: Iterable[Grounding | None]) -> GroundingCounts:
         if grounding is not None:
             setattr(counts, grounding.status, getattr(counts, grounding.status) + 1)
     return counts
+
+
+def shift(grounding: Grounding, offset: int) -> Grounding:
+    """A grounding found in a chunk, with its offsets moved to point into the whole article."""
+    if grounding.start is None or grounding.end is None or offset == 0:
+        return grounding
+    return grounding.model_copy(update={"start": grounding.start + offset, "end": grounding.end + offset})
+
+
+class QuoteCheck:
+    """The validation context that makes instructor re-ask for a quote not found in the source.
+
+    The error names the quote, so the model knows which one to fix. On the last attempt the check lets
+    every quote through: an item whose quote is still not found is kept and marked ungrounded by the
+    pipeline, never dropped without a trace.
+    """
+
+    def __init__(self, source: str, is_last_attempt: Callable[[], bool]):
+        self.source = source
+        self.is_last_attempt = is_last_attempt
+
+    def __call__(self, quote: str) -> None:
+        if self.is_last_attempt():
+            return
+        grounding = locate_quote(quote, self.source)
+        if grounding.status == "ungrounded":
+            raise ValueError(
+                f"the evidence quote {quote!r} is not in the article ({grounding.reason}); "
+                "copy one sentence from the article word for word"
+            )

@@ -8,26 +8,33 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import openai
 
 from .article import Article, article_from_text
+from .chunking import Chunk, chunk_budget, merge_events, merge_stances, split_text, token_counter
 from .client import Attempts, call_model, make_client
+from .dates import resolve_date
 from .errors import ConfigError, SummarizerError
+from .evidence import QuoteCheck, count_grounding, locate_quote, shift
 from .local import LocalServer
 from .prompts import PromptSet, schema_of
 from .schemas import (
-    TASK_MODELS,
+    PROMPT_MODELS,
+    REDUCE_PROMPT,
     TASKS,
     ArticleAnalysis,
     CheckedEvent,
     CheckedStance,
     EventList,
+    GroundingCounts,
     Metadata,
     StanceList,
     Summary,
@@ -37,6 +44,7 @@ from .schemas import (
 )
 from .settings import Settings, resolve_settings
 
+DEFAULT_MAX_REQUESTS = 16
 EMBEDDED_NOTICE = (
     "summarizer: using the embedded {model}, a small offline model: expect rough output. "
     "For a capable model set OPENAI_API_KEY, or pass --base-url and --model for another server."
@@ -61,11 +69,22 @@ def parse_tasks(tasks: Iterable[str] | str | None) -> tuple[TaskName, ...]:
     return tuple(t for t in TASKS if t in names)
 
 
+@dataclass
+class ChunkResult:
+    """The checked output of every task for one chunk of the article."""
+
+    summary: Summary | None = None
+    stances: list[CheckedStance] | None = None
+    events: list[CheckedEvent] | None = None
+    runs: dict[str, TaskRun] = field(default_factory=dict)
+
+
 class Summarizer:
     """Summarise many articles with one client and, for the embedded model, one local server.
 
     Async: `async with Summarizer() as s: await s.asummarize(text)`.
     Sync: `with Summarizer() as s: s.summarize(text)` (runs a private event loop).
+    `strict=True` drops the stances and events whose quote is not in the article (and counts them).
     """
 
     def __init__(
@@ -75,11 +94,18 @@ class Summarizer:
         prompts: PromptSet | None = None,
         client: openai.AsyncOpenAI | None = None,
         http_retries: int = 2,
+        strict: bool = False,
+        max_requests: int | None = None,
         notice: Callable[[str], None] | None = None,
         **overrides: Any,
     ):
         self.settings = settings or resolve_settings(**overrides)
         self.prompts = prompts or PromptSet.load(self.settings.prompts_dir)
+        self.strict = strict
+        # Requests in flight at once, over every article and chunk. The embedded server answers one at a
+        # time: more would only queue there, and time out while queued.
+        embedded = self.settings.endpoint == "embedded"
+        self._requests = asyncio.Semaphore(max_requests or (1 if embedded else DEFAULT_MAX_REQUESTS))
         self._client = client
         self._http_retries = http_retries
         self._notice = notice or (lambda message: print(message, file=sys.stderr))
@@ -132,8 +158,18 @@ class Summarizer:
 
     # --- work --------------------------------------------------------------------------------------
 
-    def prompt_versions(self, tasks: Iterable[TaskName] = TASKS) -> dict[str, str]:
-        return {t: self.prompts.version(t, schema_of(TASK_MODELS[t])) for t in tasks}
+    def prompt_versions(self, names: Iterable[str] = TASKS) -> dict[str, str]:
+        return {name: self.prompts.version(name, schema_of(PROMPT_MODELS[name])) for name in names}
+
+    def chunks(self, article: Article, tasks: Iterable[TaskName] = TASKS) -> list[Chunk]:
+        """The parts the article is analysed in: one, unless it is longer than the model's context allows."""
+        count = token_counter(self.settings)
+        overhead = max(
+            count(" ".join(m["content"] for m in self.prompts.render(t, text="", title=article.title)))
+            + count(json.dumps(schema_of(PROMPT_MODELS[t])))
+            for t in tasks
+        )
+        return split_text(article.text, chunk_budget(self.settings, overhead), count)
 
     async def asummarize(
         self,
@@ -142,16 +178,18 @@ class Summarizer:
         tasks: Iterable[str] | str | None = None,
         published: dt.date | None = None,
     ) -> ArticleAnalysis:
-        """Analyse one article; the chosen tasks run concurrently."""
+        """Analyse one article: every chunk's tasks run concurrently, then the chunks are merged."""
         chosen = parse_tasks(tasks)
         if isinstance(article, str):
             article = article_from_text(article, published=published)
         client = await self._ensure_client()
         started = time.perf_counter()
-        results = await asyncio.gather(*(self._run_task(client, name, article) for name in chosen))
-        outputs: dict[str, Any] = {name: output for name, (output, _) in zip(chosen, results, strict=True)}
-        runs: dict[str, TaskRun] = {name: run for name, (_, run) in zip(chosen, results, strict=True)}
-        return self._assemble(article, outputs, runs, time.perf_counter() - started)
+        chunks = self.chunks(article, chosen)
+        parts = await asyncio.gather(
+            *(self._analyse_chunk(client, article, chunk, chosen) for chunk in chunks)
+        )
+        merged = await self._merge(client, article, list(parts))
+        return self._assemble(article, merged, len(chunks), time.perf_counter() - started)
 
     def summarize(self, article: Article | str, **kwargs: Any) -> ArticleAnalysis:
         """The sync form of `asummarize`, on a private event loop kept across calls."""
@@ -159,21 +197,52 @@ class Summarizer:
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(self.asummarize(article, **kwargs))
 
-    async def _run_task(
-        self, client: openai.AsyncOpenAI, name: TaskName, article: Article
-    ) -> tuple[Any, TaskRun]:
-        response_model = TASK_MODELS[name]
-        messages = self.prompts.render(
-            name, text=article.text, title=article.title, published=article.published
+    async def _analyse_chunk(
+        self, client: openai.AsyncOpenAI, article: Article, chunk: Chunk, tasks: Sequence[TaskName]
+    ) -> ChunkResult:
+        outputs = await asyncio.gather(*(self._run_prompt(client, t, chunk.text, article) for t in tasks))
+        result = ChunkResult(runs={t: run for t, (_, run) in zip(tasks, outputs, strict=True)})
+        for output, _ in outputs:
+            if isinstance(output, Summary):
+                result.summary = output
+            elif isinstance(output, StanceList):
+                result.stances = [
+                    CheckedStance(
+                        **s.model_dump(), grounding=shift(locate_quote(s.evidence, chunk.text), chunk.start)
+                    )
+                    for s in output.stances
+                ]
+            elif isinstance(output, EventList):
+                result.events = [self._check_event(e.model_dump(), chunk, article) for e in output.events]
+        return result
+
+    def _check_event(self, event: dict[str, Any], chunk: Chunk, article: Article) -> CheckedEvent:
+        return CheckedEvent(
+            **event,
+            grounding=shift(locate_quote(event["evidence"], chunk.text), chunk.start),
+            resolved_date=resolve_date(
+                event["date_text"], article.published, article_text=article.text, language=article.language
+            ),
         )
+
+    async def _run_prompt(
+        self, client: openai.AsyncOpenAI, name: str, text: str, article: Article
+    ) -> tuple[Any, TaskRun]:
+        """One model call for one prompt, quotes checked against `text`, with its cost and version."""
+        response_model = PROMPT_MODELS[name]
+        messages = self.prompts.render(name, text=text, title=article.title, published=article.published)
         prompt_version = self.prompts.version(name, schema_of(response_model))
         attempts = Attempts()
-        started = time.perf_counter()
-        try:
-            output = await call_model(client, self.settings, response_model, messages, attempts)
-        except SummarizerError as exc:
-            exc.task, exc.prompt_version = name, prompt_version
-            raise
+        check = QuoteCheck(text, is_last_attempt=lambda: attempts.count > self.settings.max_retries)
+        async with self._requests:
+            started = time.perf_counter()
+            try:
+                output = await call_model(
+                    client, self.settings, response_model, messages, attempts, context={"check_quote": check}
+                )
+            except SummarizerError as exc:
+                exc.task, exc.prompt_version = name, prompt_version
+                raise
         run = TaskRun(
             prompt_version=prompt_version,
             attempts=attempts.count,
@@ -182,12 +251,38 @@ class Summarizer:
         )
         return output, run
 
+    async def _merge(
+        self, client: openai.AsyncOpenAI, article: Article, parts: list[ChunkResult]
+    ) -> ChunkResult:
+        """One result: the chunk summaries reduced by the model, stances and events de-duplicated."""
+        if len(parts) == 1:
+            return parts[0]
+        merged = ChunkResult(runs=_combine_runs([p.runs for p in parts]))
+        if parts[0].stances is not None:
+            merged.stances = merge_stances([p.stances or [] for p in parts])
+        if parts[0].events is not None:
+            merged.events = merge_events([p.events or [] for p in parts])
+        if parts[0].summary is not None:
+            notes = "\n\n".join(_summary_notes(i, p.summary) for i, p in enumerate(parts, 1) if p.summary)
+            merged.summary, merged.runs[REDUCE_PROMPT] = await self._run_prompt(
+                client, REDUCE_PROMPT, notes, article
+            )
+        return merged
+
     def _assemble(
-        self, article: Article, outputs: dict[str, Any], runs: dict[str, TaskRun], seconds: float
+        self, article: Article, result: ChunkResult, chunks: int, seconds: float
     ) -> ArticleAnalysis:
-        summary: Summary | None = outputs.get("summary")
-        stance_list: StanceList | None = outputs.get("stances")
-        event_list: EventList | None = outputs.get("events")
+        stances, events = result.stances, result.events
+        counts: GroundingCounts | None = None
+        if stances is not None or events is not None:
+            items: list[CheckedStance | CheckedEvent] = [*(stances or []), *(events or [])]
+            counts = count_grounding(item.grounding for item in items)
+            if self.strict:
+                keep_stances = None if stances is None else [s for s in stances if _grounded(s)]
+                keep_events = None if events is None else [e for e in events if _grounded(e)]
+                counts.dropped = len(items) - len(keep_stances or []) - len(keep_events or [])
+                stances, events = keep_stances, keep_events
+        runs = result.runs
         metadata = Metadata(
             model=self.settings.model,
             endpoint=self.settings.endpoint,
@@ -197,19 +292,48 @@ class Summarizer:
             usage=sum((run.usage for run in runs.values()), Usage()),
             attempts=sum(run.attempts for run in runs.values()),
             seconds=round(seconds, 3),
+            chunks=chunks,
             summarizer_version=_package_version(),
         )
         return ArticleAnalysis(
-            summary=summary,
-            stances=None
-            if stance_list is None
-            else [CheckedStance(**s.model_dump()) for s in stance_list.stances],
-            events=None
-            if event_list is None
-            else [CheckedEvent(**e.model_dump()) for e in event_list.events],
+            summary=result.summary,
+            stances=stances,
+            events=events,
+            grounding=counts,
             article=article.info(),
             metadata=metadata,
         )
+
+
+def _grounded(item: CheckedStance | CheckedEvent) -> bool:
+    """Its quote, or the quote of a duplicate merged into it from another chunk, is in the article."""
+    groundings = [item.grounding, *(e.grounding for e in item.more_evidence)]
+    return any(g is None or g.status != "ungrounded" for g in groundings)
+
+
+def _summary_notes(index: int, summary: Summary) -> str:
+    points = " ".join(summary.key_points)
+    return f"Part {index}: {summary.headline}. {summary.summary} {points}"
+
+
+def _combine_runs(per_chunk: list[dict[str, TaskRun]]) -> dict[str, TaskRun]:
+    """A task's cost over all chunks: attempts and tokens summed; time is the slowest chunk's, as they
+    run concurrently."""
+    combined: dict[str, TaskRun] = {}
+    for runs in per_chunk:
+        for name, run in runs.items():
+            seen = combined.get(name)
+            combined[name] = (
+                run
+                if seen is None
+                else TaskRun(
+                    prompt_version=run.prompt_version,
+                    attempts=seen.attempts + run.attempts,
+                    usage=seen.usage + run.usage,
+                    seconds=max(seen.seconds, run.seconds),
+                )
+            )
+    return combined
 
 
 async def asummarize(

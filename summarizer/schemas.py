@@ -14,7 +14,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Sentence = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -51,6 +51,15 @@ class EventType(StrEnum):
 # --- what the model writes -------------------------------------------------------------------------
 
 
+def _check_quote(quote: str, info: ValidationInfo) -> str:
+    """Validation context hook: the pipeline passes `check_quote`, which raises ValueError for a quote that
+    is not in the article, so that instructor re-asks with that error. Without context, no check."""
+    check = (info.context or {}).get("check_quote")
+    if check is not None:
+        check(quote)
+    return quote
+
+
 class Summary(BaseModel):
     """A headline, a short summary and the key points of one article."""
 
@@ -72,6 +81,8 @@ class Stance(BaseModel):
     polarity: Polarity = Field(description="supports, opposes, neutral or mixed toward the target.")
     evidence: Quote = Field(description="A sentence copied word for word from the article.")
 
+    _evidence_in_article = field_validator("evidence")(_check_quote)
+
 
 class Event(BaseModel):
     """Something that happened (or is announced), who did it to whom, where and when."""
@@ -85,6 +96,8 @@ class Event(BaseModel):
         default=None, description="The date or time as written in the article, if it says."
     )
     evidence: Quote = Field(description="A sentence copied word for word from the article.")
+
+    _evidence_in_article = field_validator("evidence")(_check_quote)
 
 
 class StanceList(BaseModel):
@@ -137,13 +150,22 @@ class ResolvedDate(BaseModel):
     scheduled: bool = Field(default=False, description="After the publication date: expected, not past.")
 
 
+class Evidence(BaseModel):
+    """A further quote for the same stance or event, found in another part of a long article."""
+
+    quote: str
+    grounding: Grounding
+
+
 class CheckedStance(Stance):
     grounding: Grounding | None = None
+    more_evidence: list[Evidence] = Field(default_factory=list)
 
 
 class CheckedEvent(Event):
     grounding: Grounding | None = None
     resolved_date: ResolvedDate | None = None
+    more_evidence: list[Evidence] = Field(default_factory=list)
 
 
 class Usage(BaseModel):
@@ -171,9 +193,13 @@ class TaskRun(BaseModel):
 
 
 class GroundingCounts(BaseModel):
+    """How many stance and event quotes were found exactly, approximately and not at all; `dropped` counts
+    the ungrounded items `--strict` removed."""
+
     exact: int = 0
     approximate: int = 0
     ungrounded: int = 0
+    dropped: int = 0
 
 
 class Metadata(BaseModel):
@@ -185,6 +211,7 @@ class Metadata(BaseModel):
     usage: Usage
     attempts: int
     seconds: float
+    chunks: int = 1
     summarizer_version: str
 
 
@@ -212,8 +239,12 @@ class ArticleAnalysis(BaseModel):
     metadata: Metadata
 
 
-TASK_MODELS: dict[TaskName, type[BaseModel]] = {
+TASK_MODELS: dict[str, type[BaseModel]] = {
     "summary": Summary,
     "stances": StanceList,
     "events": EventList,
 }
+# Every prompt and the model it fills: the tasks, and the step that merges the summaries of a long
+# article's chunks.
+REDUCE_PROMPT = "summary_reduce"
+PROMPT_MODELS: dict[str, type[BaseModel]] = {**TASK_MODELS, REDUCE_PROMPT: Summary}

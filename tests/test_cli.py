@@ -117,7 +117,8 @@ def test_schema_and_prompts_commands():
     schema = json.loads(run("schema").stdout)
     assert "metadata" in schema["properties"]
     listed = run("prompts", "list").stdout
-    assert {line.split("\t")[0] for line in listed.splitlines()} == {"events", "stances", "summary"}
+    names = {line.split("\t")[0] for line in listed.splitlines()}
+    assert names == {"events", "stances", "summary", "summary_reduce"}
     shown = run("prompts", "show", "events", "--article", str(SEED)).stdout
     assert "--- system ---" in shown and "Kim Jong Un" in shown
     _assert_one_line_error(run("prompts", "show", "nope", "--article", str(SEED)), 2, "no prompt named")

@@ -5,7 +5,7 @@ import pytest
 
 from summarizer.errors import ConfigError
 from summarizer.prompts import FENCE_CLOSE, PromptSet, schema_of
-from summarizer.schemas import TASK_MODELS, Summary
+from summarizer.schemas import PROMPT_MODELS, TASK_MODELS, Summary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,7 +17,7 @@ def prompts(tmp_path: Path) -> PromptSet:
 
 
 def test_every_task_has_a_prompt(prompts: PromptSet):
-    assert prompts.names() == sorted(TASK_MODELS)
+    assert prompts.names() == sorted(PROMPT_MODELS)
 
 
 def test_render_fences_the_article_and_says_it_is_data(prompts: PromptSet):
