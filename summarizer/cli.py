@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .article import read_article
+from .cache import ResponseCache
 from .errors import ConfigError, SummarizerError
 from .pipeline import Summarizer, parse_tasks
 from .prompts import PromptSet, schema_of
@@ -130,6 +131,9 @@ def summarize(
         bool,
         typer.Option(help="Drop stances and events whose quote is not in the article (and say how many)."),
     ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the response cache.")
+    ] = False,
     prompts_dir: PromptsDirOpt = None,
 ) -> None:
     """Summarise one article: headline, summary, key points, stances and events.
@@ -145,7 +149,8 @@ def summarize(
         prompts_dir=str(prompts_dir) if prompts_dir else None,
     )
     article = read_article(path, published=_parse_date(published))
-    with Summarizer(settings, strict=strict) as summarizer:
+    cache = None if no_cache else ResponseCache()
+    with Summarizer(settings, strict=strict, cache=cache) as summarizer:
         analysis = summarizer.summarize(article, tasks=chosen)
     if analysis.grounding is not None and analysis.grounding.dropped:
         err.print(f"--strict: dropped {analysis.grounding.dropped} item(s) whose quote is not in the article")
@@ -191,6 +196,26 @@ def prompts_show(
         sys.stdout.write(f"--- {message['role']} ---\n{message['content']}\n")
 
 
+@prompts_app.command("check")
+@cli_errors
+def prompts_check(
+    cassettes: Annotated[Path, typer.Option(help="The cassettes directory.")] = Path("cassettes"),
+    prompts_dir: PromptsDirOpt = None,
+) -> None:
+    """For every prompt, whether its recorded cassettes still match its current version. Exit 1 if any
+    is stale (re-record those tests with --record-mode=rewrite)."""
+    from .cassettes import check_cassettes
+
+    if not cassettes.is_dir():
+        raise ConfigError(f"no cassettes directory at {cassettes}")
+    report = check_cassettes(PromptSet.load(prompts_dir), cassettes)
+    for entry in report:
+        line = f"{entry.prompt}\t{entry.version}\t{entry.status}"
+        sys.stdout.write(line + "".join(f"\n\t{f}" for f in sorted(entry.stale_files)) + "\n")
+    if any(entry.stale for entry in report):
+        raise typer.Exit(1)
+
+
 def _terminate(signum: int, frame: object) -> None:
     # SIGTERM becomes an exception so that `finally` blocks stop the local server.
     raise KeyboardInterrupt
@@ -199,3 +224,7 @@ def _terminate(signum: int, frame: object) -> None:
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     app()
+
+
+# The commands for many articles live in their own module and register themselves on `app`.
+from . import cli_corpus  # noqa: E402, F401

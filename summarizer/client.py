@@ -57,8 +57,6 @@ async def call_model(
     response_model: type[T],
     messages: list[dict[str, str]],
     attempts: Attempts,
-    *,
-    context: dict[str, Any] | None = None,
 ) -> T:
     """Ask for `response_model`, re-asking on validation errors up to `settings.max_retries` times."""
     hooks = Hooks()
@@ -70,7 +68,6 @@ async def call_model(
             messages=messages,  # type: ignore[arg-type]
             response_model=response_model,
             max_retries=settings.max_retries,  # re-asks after the first try
-            context=context,
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
             hooks=hooks,
@@ -122,13 +119,14 @@ def as_summarizer_error(exc: BaseException, settings: Settings) -> SummarizerErr
     if isinstance(exc, InstructorRetryException):
         failed = exc.failed_attempts or []
         last = failed[-1].exception if failed else exc
+        attempts = exc.n_attempts
         return ModelOutputError(
-            f"the model's output still failed validation after {exc.n_attempts} attempts: {_describe(last)}"
+            f"the model's output still failed validation after {attempts} attempts: " + describe_error(last)
         )
     return ModelOutputError(f"the model call failed: {type(exc).__name__}: {_first_line(exc)}")
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     """A validation error as 'field: problem', the first of them; anything else as its first line."""
     if isinstance(exc, ValidationError) and exc.errors():
         first = exc.errors()[0]

@@ -11,19 +11,20 @@ import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import openai
+from pydantic import BaseModel, ValidationError
 
 from .article import Article, article_from_text
+from .assemble import ChunkResult, assemble, check_outputs, combine_runs, summary_notes
+from .cache import CachedResponse, ResponseCache, cache_key
 from .chunking import Chunk, chunk_budget, merge_events, merge_stances, split_text, token_counter
 from .client import Attempts, call_model, make_client
-from .dates import resolve_date
 from .errors import ConfigError, SummarizerError
-from .evidence import QuoteCheck, count_grounding, locate_quote, shift
+from .evidence import QuoteCheck
 from .local import LocalServer
 from .prompts import PromptSet, schema_of
 from .schemas import (
@@ -31,31 +32,19 @@ from .schemas import (
     REDUCE_PROMPT,
     TASKS,
     ArticleAnalysis,
-    CheckedEvent,
-    CheckedStance,
-    EventList,
-    GroundingCounts,
-    Metadata,
-    StanceList,
-    Summary,
     TaskName,
     TaskRun,
     Usage,
+    quote_check,
 )
 from .settings import Settings, resolve_settings
 
+T = TypeVar("T")
 DEFAULT_MAX_REQUESTS = 16
 EMBEDDED_NOTICE = (
     "summarizer: using the embedded {model}, a small offline model: expect rough output. "
     "For a capable model set OPENAI_API_KEY, or pass --base-url and --model for another server."
 )
-
-
-def _package_version() -> str:
-    try:
-        return version("summarizer")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def parse_tasks(tasks: Iterable[str] | str | None) -> tuple[TaskName, ...]:
@@ -69,14 +58,15 @@ def parse_tasks(tasks: Iterable[str] | str | None) -> tuple[TaskName, ...]:
     return tuple(t for t in TASKS if t in names)
 
 
-@dataclass
-class ChunkResult:
-    """The checked output of every task for one chunk of the article."""
+@dataclass(frozen=True)
+class PlannedCall:
+    """One model call the pipeline will make: what the OpenAI Batch API path submits ahead of time."""
 
-    summary: Summary | None = None
-    stances: list[CheckedStance] | None = None
-    events: list[CheckedEvent] | None = None
-    runs: dict[str, TaskRun] = field(default_factory=dict)
+    prompt: str
+    messages: list[dict[str, str]]
+    response_model: type[BaseModel]
+    source_text: str  # the text its evidence quotes must be found in
+    cache_key: str
 
 
 class Summarizer:
@@ -85,6 +75,8 @@ class Summarizer:
     Async: `async with Summarizer() as s: await s.asummarize(text)`.
     Sync: `with Summarizer() as s: s.summarize(text)` (runs a private event loop).
     `strict=True` drops the stances and events whose quote is not in the article (and counts them).
+    `cache=ResponseCache()` answers repeated calls (same endpoint, model, messages, schema, mode and
+    sampling) without the model.
     """
 
     def __init__(
@@ -95,6 +87,7 @@ class Summarizer:
         client: openai.AsyncOpenAI | None = None,
         http_retries: int = 2,
         strict: bool = False,
+        cache: ResponseCache | None = None,
         max_requests: int | None = None,
         notice: Callable[[str], None] | None = None,
         **overrides: Any,
@@ -102,6 +95,7 @@ class Summarizer:
         self.settings = settings or resolve_settings(**overrides)
         self.prompts = prompts or PromptSet.load(self.settings.prompts_dir)
         self.strict = strict
+        self.cache = cache
         # Requests in flight at once, over every article and chunk. The embedded server answers one at a
         # time: more would only queue there, and time out while queued.
         embedded = self.settings.endpoint == "embedded"
@@ -189,67 +183,110 @@ class Summarizer:
             *(self._analyse_chunk(client, article, chunk, chosen) for chunk in chunks)
         )
         merged = await self._merge(client, article, list(parts))
-        return self._assemble(article, merged, len(chunks), time.perf_counter() - started)
+        return assemble(
+            article,
+            merged,
+            self.settings,
+            chunks=len(chunks),
+            seconds=time.perf_counter() - started,
+            strict=self.strict,
+        )
 
     def summarize(self, article: Article | str, **kwargs: Any) -> ArticleAnalysis:
         """The sync form of `asummarize`, on a private event loop kept across calls."""
+        return self.run_sync(self.asummarize(article, **kwargs))
+
+    def run_sync(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on this summarizer's private event loop (its client lives there)."""
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(self.asummarize(article, **kwargs))
+        return self._loop.run_until_complete(work)
+
+    def plan(self, article: Article, tasks: Iterable[str] | str | None = None) -> list[PlannedCall]:
+        """The first-round calls for one article (every chunk and task; not the reduce step, which needs
+        their answers)."""
+        chosen = parse_tasks(tasks)
+        calls = []
+        for chunk in self.chunks(article, chosen):
+            for name in chosen:
+                messages = self._messages(name, chunk.text, article)
+                key = self._cache_key(name, messages)
+                calls.append(PlannedCall(name, messages, PROMPT_MODELS[name], chunk.text, key))
+        return calls
+
+    def _messages(self, name: str, text: str, article: Article) -> list[dict[str, str]]:
+        return self.prompts.render(name, text=text, title=article.title, published=article.published)
+
+    def _cache_key(self, name: str, messages: list[dict[str, str]]) -> str:
+        s = self.settings
+        return cache_key(
+            endpoint=s.endpoint,
+            # The embedded server's port changes every run; OpenAI's default URL has two spellings.
+            base_url=None if s.endpoint in ("embedded", "openai") else s.base_url,
+            model=s.model,
+            messages=messages,
+            schema=schema_of(PROMPT_MODELS[name]),
+            mode=s.mode,
+            temperature=s.temperature,
+            max_tokens=s.max_tokens,
+            max_retries=s.max_retries,
+        )
 
     async def _analyse_chunk(
         self, client: openai.AsyncOpenAI, article: Article, chunk: Chunk, tasks: Sequence[TaskName]
     ) -> ChunkResult:
         outputs = await asyncio.gather(*(self._run_prompt(client, t, chunk.text, article) for t in tasks))
-        result = ChunkResult(runs={t: run for t, (_, run) in zip(tasks, outputs, strict=True)})
-        for output, _ in outputs:
-            if isinstance(output, Summary):
-                result.summary = output
-            elif isinstance(output, StanceList):
-                result.stances = [
-                    CheckedStance(
-                        **s.model_dump(), grounding=shift(locate_quote(s.evidence, chunk.text), chunk.start)
-                    )
-                    for s in output.stances
-                ]
-            elif isinstance(output, EventList):
-                result.events = [self._check_event(e.model_dump(), chunk, article) for e in output.events]
-        return result
-
-    def _check_event(self, event: dict[str, Any], chunk: Chunk, article: Article) -> CheckedEvent:
-        return CheckedEvent(
-            **event,
-            grounding=shift(locate_quote(event["evidence"], chunk.text), chunk.start),
-            resolved_date=resolve_date(
-                event["date_text"], article.published, article_text=article.text, language=article.language
-            ),
-        )
+        runs: dict[str, TaskRun] = {t: run for t, (_, run) in zip(tasks, outputs, strict=True)}
+        return check_outputs([output for output, _ in outputs], runs, chunk, article)
 
     async def _run_prompt(
         self, client: openai.AsyncOpenAI, name: str, text: str, article: Article
     ) -> tuple[Any, TaskRun]:
-        """One model call for one prompt, quotes checked against `text`, with its cost and version."""
+        """One model call for one prompt (or a cache hit), quotes checked against `text`."""
         response_model = PROMPT_MODELS[name]
-        messages = self.prompts.render(name, text=text, title=article.title, published=article.published)
+        messages = self._messages(name, text, article)
         prompt_version = self.prompts.version(name, schema_of(response_model))
+        key = self._cache_key(name, messages) if self.cache is not None else None
+        if key is not None and (hit := self._from_cache(key, response_model)) is not None:
+            return hit, TaskRun(
+                prompt_version=prompt_version, attempts=0, usage=Usage(), seconds=0.0, cached=True
+            )
         attempts = Attempts()
         check = QuoteCheck(text, is_last_attempt=lambda: attempts.count > self.settings.max_retries)
         async with self._requests:
             started = time.perf_counter()
+            checking = quote_check.set(check)  # this task's own context: concurrent calls don't mix
             try:
-                output = await call_model(
-                    client, self.settings, response_model, messages, attempts, context={"check_quote": check}
-                )
+                output = await call_model(client, self.settings, response_model, messages, attempts)
             except SummarizerError as exc:
                 exc.task, exc.prompt_version = name, prompt_version
                 raise
+            finally:
+                quote_check.reset(checking)
         run = TaskRun(
             prompt_version=prompt_version,
             attempts=attempts.count,
             usage=attempts.usage,
             seconds=round(time.perf_counter() - started, 3),
         )
+        if key is not None and self.cache is not None:
+            u = attempts.usage
+            stored = CachedResponse(
+                output.model_dump_json(), attempts.count, u.prompt_tokens, u.completion_tokens, time.time()
+            )
+            self.cache.put(key, stored)
         return output, run
+
+    def _from_cache(self, key: str, response_model: type[BaseModel]) -> BaseModel | None:
+        """A cached answer, validated again by today's schema (a stale entry is a miss)."""
+        assert self.cache is not None
+        hit = self.cache.get(key)
+        if hit is None:
+            return None
+        try:
+            return response_model.model_validate_json(hit.output_json)
+        except ValidationError:
+            return None
 
     async def _merge(
         self, client: openai.AsyncOpenAI, article: Article, parts: list[ChunkResult]
@@ -257,83 +294,17 @@ class Summarizer:
         """One result: the chunk summaries reduced by the model, stances and events de-duplicated."""
         if len(parts) == 1:
             return parts[0]
-        merged = ChunkResult(runs=_combine_runs([p.runs for p in parts]))
+        merged = ChunkResult(runs=combine_runs([p.runs for p in parts]))
         if parts[0].stances is not None:
             merged.stances = merge_stances([p.stances or [] for p in parts])
         if parts[0].events is not None:
             merged.events = merge_events([p.events or [] for p in parts])
         if parts[0].summary is not None:
-            notes = "\n\n".join(_summary_notes(i, p.summary) for i, p in enumerate(parts, 1) if p.summary)
+            notes = "\n\n".join(summary_notes(i, p.summary) for i, p in enumerate(parts, 1) if p.summary)
             merged.summary, merged.runs[REDUCE_PROMPT] = await self._run_prompt(
                 client, REDUCE_PROMPT, notes, article
             )
         return merged
-
-    def _assemble(
-        self, article: Article, result: ChunkResult, chunks: int, seconds: float
-    ) -> ArticleAnalysis:
-        stances, events = result.stances, result.events
-        counts: GroundingCounts | None = None
-        if stances is not None or events is not None:
-            items: list[CheckedStance | CheckedEvent] = [*(stances or []), *(events or [])]
-            counts = count_grounding(item.grounding for item in items)
-            if self.strict:
-                keep_stances = None if stances is None else [s for s in stances if _grounded(s)]
-                keep_events = None if events is None else [e for e in events if _grounded(e)]
-                counts.dropped = len(items) - len(keep_stances or []) - len(keep_events or [])
-                stances, events = keep_stances, keep_events
-        runs = result.runs
-        metadata = Metadata(
-            model=self.settings.model,
-            endpoint=self.settings.endpoint,
-            mode=self.settings.mode,
-            prompt_versions={name: run.prompt_version for name, run in runs.items()},
-            tasks=runs,
-            usage=sum((run.usage for run in runs.values()), Usage()),
-            attempts=sum(run.attempts for run in runs.values()),
-            seconds=round(seconds, 3),
-            chunks=chunks,
-            summarizer_version=_package_version(),
-        )
-        return ArticleAnalysis(
-            summary=result.summary,
-            stances=stances,
-            events=events,
-            grounding=counts,
-            article=article.info(),
-            metadata=metadata,
-        )
-
-
-def _grounded(item: CheckedStance | CheckedEvent) -> bool:
-    """Its quote, or the quote of a duplicate merged into it from another chunk, is in the article."""
-    groundings = [item.grounding, *(e.grounding for e in item.more_evidence)]
-    return any(g is None or g.status != "ungrounded" for g in groundings)
-
-
-def _summary_notes(index: int, summary: Summary) -> str:
-    points = " ".join(summary.key_points)
-    return f"Part {index}: {summary.headline}. {summary.summary} {points}"
-
-
-def _combine_runs(per_chunk: list[dict[str, TaskRun]]) -> dict[str, TaskRun]:
-    """A task's cost over all chunks: attempts and tokens summed; time is the slowest chunk's, as they
-    run concurrently."""
-    combined: dict[str, TaskRun] = {}
-    for runs in per_chunk:
-        for name, run in runs.items():
-            seen = combined.get(name)
-            combined[name] = (
-                run
-                if seen is None
-                else TaskRun(
-                    prompt_version=run.prompt_version,
-                    attempts=seen.attempts + run.attempts,
-                    usage=seen.usage + run.usage,
-                    seconds=max(seen.seconds, run.seconds),
-                )
-            )
-    return combined
 
 
 async def asummarize(

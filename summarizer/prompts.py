@@ -7,6 +7,7 @@ to one of them changes the version, and the recorded cassettes stop matching.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -35,7 +36,9 @@ def default_prompts_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "prompts"
 
 
+@functools.cache
 def schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema, computed once per model (pydantic takes milliseconds for it); read-only."""
     return model.model_json_schema()
 
 

@@ -11,10 +11,12 @@ Two layers:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Sentence = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -51,10 +53,14 @@ class EventType(StrEnum):
 # --- what the model writes -------------------------------------------------------------------------
 
 
-def _check_quote(quote: str, info: ValidationInfo) -> str:
-    """Validation context hook: the pipeline passes `check_quote`, which raises ValueError for a quote that
-    is not in the article, so that instructor re-asks with that error. Without context, no check."""
-    check = (info.context or {}).get("check_quote")
+# The pipeline sets this around a model call: a function that raises ValueError for a quote that is not
+# in the article, so that instructor re-asks with that error. A context variable rather than instructor's
+# `context=`: that also renders every message as a Jinja template, and an article is not a template.
+quote_check: ContextVar[Callable[[str], None] | None] = ContextVar("quote_check", default=None)
+
+
+def _check_quote(quote: str) -> str:
+    check = quote_check.get()
     if check is not None:
         check(quote)
     return quote
@@ -190,6 +196,9 @@ class TaskRun(BaseModel):
     attempts: int
     usage: Usage
     seconds: float
+    cached: bool = Field(
+        default=False, description="Served from the response cache: no model call, 0 tokens."
+    )
 
 
 class GroundingCounts(BaseModel):

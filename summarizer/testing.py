@@ -13,7 +13,6 @@ the prompt and the command that re-records it, instead of vcrpy's bare exception
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,49 +21,17 @@ from typing import Any
 
 import pytest
 
-from .client import causes, make_client
-from .errors import SummarizerError
+from .cassettes import cassette_config, drift_message, json_body
+from .client import make_client
+from .evidence import normalise
 from .local import LocalServer
 from .pipeline import Summarizer
 from .prompts import PromptSet
+from .schemas import ArticleAnalysis, CheckedEvent, CheckedStance
 from .settings import EMBEDDED_MODEL, Settings, resolve_settings
 
-REDACTED = "REDACTED"
-SECRET_HEADERS = ("authorization", "api-key", "openai-organization", "openai-project", "cookie", "x-api-key")
-SECRET_RESPONSE_HEADERS = ("set-cookie", "openai-organization", "openai-project")
 # Replays never connect; the URL only has to be well-formed (matching ignores host and port).
 REPLAY_BASE_URL = "http://127.0.0.1:9/v1"
-
-
-def json_body(r1: Any, r2: Any) -> None:
-    """vcrpy matcher: request bodies equal as JSON (key order aside), else as bytes."""
-    b1, b2 = r1.body or b"", r2.body or b""
-    try:
-        same = json.loads(b1) == json.loads(b2)
-    except ValueError:
-        same = b1 == b2
-    if not same:
-        raise AssertionError("the request bodies differ")
-
-
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    headers = response.get("headers", {})
-    for name in list(headers):
-        if name.lower() in SECRET_RESPONSE_HEADERS:
-            del headers[name]
-    return response
-
-
-def cassette_config() -> dict[str, Any]:
-    """The vcrpy settings every summarizer cassette uses."""
-    return {
-        "filter_headers": [(h, REDACTED) for h in SECRET_HEADERS],
-        "filter_query_parameters": [("api-key", REDACTED), ("key", REDACTED)],
-        "before_record_response": _scrub_response,
-        "decode_compressed_response": True,
-        # Host and port are left out: the embedded server records on a random loopback port.
-        "match_on": ["method", "scheme", "path", "query", "json_body"],
-    }
 
 
 def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
@@ -123,31 +90,19 @@ def summarizer_settings(request: pytest.FixtureRequest, _recording_server: Local
 
 
 @pytest.fixture
-def summarizer(summarizer_settings: Settings) -> Iterator[Summarizer]:
+def summarizer_prompts_dir() -> str | None:
+    """Override to test your own templates: return their directory (default: the installed prompts)."""
+    return None
+
+
+@pytest.fixture
+def summarizer(summarizer_settings: Settings, summarizer_prompts_dir: str | None) -> Iterator[Summarizer]:
     """A `Summarizer` bound to the test's cassette; the openai client does not retry (a replay never
     should)."""
     client = make_client(summarizer_settings, http_retries=0)
-    with Summarizer(summarizer_settings, client=client, notice=lambda _: None) as s:
+    prompts = PromptSet.load(summarizer_prompts_dir)
+    with Summarizer(summarizer_settings, prompts=prompts, client=client, notice=lambda _: None) as s:
         yield s
-
-
-def drift_message(exc: BaseException, nodeid: str, prompts: PromptSet | None = None) -> str | None:
-    """The re-record message when `exc` comes from a request missing from its cassette, else None."""
-    chain = list(causes(exc))
-    if not any(type(e).__name__ == "CannotOverwriteExistingCassetteException" for e in chain):
-        return None
-    task = next((e for e in chain if isinstance(e, SummarizerError) and e.task), None)
-    what = (
-        f"prompt {task.task!r} (now version {task.prompt_version}) changed since its cassette was recorded"
-        if task
-        else "a request changed since its cassette was recorded"
-    )
-    return (
-        f"{what}: the rendered messages or the schema no longer match.\n"
-        f"If the change is intended, re-record with:\n"
-        f"    pytest '{nodeid}' --record-mode=rewrite\n"
-        f"(against the embedded model, or set OPENAI_API_KEY / OPENAI_BASE_URL and SUMMARIZER_MODEL)."
-    )
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -158,3 +113,100 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         message = drift_message(call.excinfo.value, item.nodeid)
         if message:
             report.longrepr = message
+
+
+# --- assertion helpers for structured output ----------------------------------------------------------
+
+
+def _items(analysis: ArticleAnalysis) -> list[CheckedStance | CheckedEvent]:
+    return [*(analysis.stances or []), *(analysis.events or [])]
+
+
+def assert_schema_valid(analysis: ArticleAnalysis) -> None:
+    """The analysis survives a JSON round trip through its own schema."""
+    ArticleAnalysis.model_validate_json(analysis.model_dump_json())
+
+
+def assert_quotes_grounded(
+    analysis: ArticleAnalysis, *, min_share: float = 1.0, exact_only: bool = False
+) -> None:
+    """At least `min_share` of the stance and event quotes are found in the article (exactly, or also
+    approximately unless `exact_only`), and every offset points at its matched text."""
+    text = analysis.article.text or ""
+    items = _items(analysis)
+    ok = {"exact"} if exact_only else {"exact", "approximate"}
+    grounded = [i for i in items if i.grounding is not None and i.grounding.status in ok]
+    for item in grounded:
+        g = item.grounding
+        assert g is not None and g.start is not None and g.end is not None
+        assert text[g.start : g.end] == g.matched_text, (
+            f"offsets [{g.start}:{g.end}] do not point at the quote"
+        )
+    share = len(grounded) / len(items) if items else 1.0
+    missing = [i.evidence for i in items if i not in grounded]
+    assert share >= min_share, f"{share:.0%} of quotes grounded (< {min_share:.0%}); not found: {missing}"
+
+
+def assert_min_events(analysis: ArticleAnalysis, n: int) -> None:
+    found = len(analysis.events or [])
+    assert found >= n, f"{found} event(s), expected at least {n}"
+
+
+def _same_name(a: str, b: str) -> bool:
+    return normalise(a).strip(" .") == normalise(b).strip(" .")
+
+
+def assert_actor(analysis: ArticleAnalysis, name: str) -> None:
+    """`name` acts in an event or holds a stance (names compared case- and punctuation-insensitively)."""
+    actors = [s.actor for s in analysis.stances or []] + [a for e in analysis.events or [] for a in e.actors]
+    assert any(_same_name(a, name) for a in actors), f"{name!r} not among the actors {sorted(set(actors))}"
+
+
+def assert_polarity(
+    analysis: ArticleAnalysis, actor: str, polarity: str, *, target: str | None = None
+) -> None:
+    """`actor` holds a stance of `polarity` (toward `target`, if given)."""
+    stances = [s for s in analysis.stances or [] if _same_name(s.actor, actor)]
+    if target is not None:
+        stances = [s for s in stances if _same_name(s.target, target)]
+    found = sorted({s.polarity for s in stances})
+    assert polarity in found, f"{actor!r} holds {found or 'no stance'}, expected {polarity!r}"
+
+
+def assert_dates_resolved(analysis: ArticleAnalysis, *, min_share: float = 1.0) -> None:
+    """At least `min_share` of the events that give a date have it resolved."""
+    dated = [e for e in analysis.events or [] if e.date_text]
+    resolved = [e for e in dated if e.resolved_date is not None]
+    share = len(resolved) / len(dated) if dated else 1.0
+    unresolved = [e.date_text for e in dated if e.resolved_date is None]
+    assert share >= min_share, f"{share:.0%} of dates resolved (< {min_share:.0%}); unresolved: {unresolved}"
+
+
+# --- snapshots of the structured output, kept next to the cassettes -----------------------------------
+
+
+def snapshot_view(analysis: ArticleAnalysis) -> dict[str, Any]:
+    """The analysis without what changes from run to run (timings, package version): what a snapshot keeps."""
+    data = analysis.model_dump(mode="json")
+    meta = data["metadata"]
+    for volatile in ("seconds", "summarizer_version"):
+        meta.pop(volatile, None)
+    for run in meta.get("tasks", {}).values():
+        run.pop("seconds", None)
+    return data
+
+
+@pytest.fixture
+def output_snapshot(snapshot: Any, request: pytest.FixtureRequest) -> Any:
+    """A syrupy snapshot stored as JSON beside the test's cassette: `cassettes/<module>/<test>.json`.
+    On a change, pytest shows the diff; `pytest --snapshot-update` accepts it."""
+    from syrupy.extensions.json import JSONSnapshotExtension
+
+    root = Path(request.config.rootpath) / "cassettes"
+
+    class BesideTheCassette(JSONSnapshotExtension):
+        @classmethod
+        def dirname(cls, *, test_location: Any) -> str:
+            return str(root / Path(test_location.filepath).stem)
+
+    return snapshot.use_extension(BesideTheCassette)

@@ -11,8 +11,16 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "000_576e96b86ee510dd.txt"
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI caches responses by default: each test gets an empty cache of its own, never the user's."""
+    monkeypatch.setenv("SUMMARIZER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture
@@ -54,11 +62,16 @@ class StubEndpoint:
 
     def __init__(self, status: int, body: dict[str, Any]):
         self.status, self.body, self.requests = status, body, 0
+        self.last_request: dict[str, Any] | None = None
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length", 0)))
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                try:
+                    stub.last_request = json.loads(raw)
+                except ValueError:  # e.g. a multipart file upload
+                    stub.last_request = None
                 stub.requests += 1
                 payload = json.dumps(stub.body).encode()
                 self.send_response(stub.status)

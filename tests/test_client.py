@@ -68,3 +68,17 @@ async def test_valid_output_counts_one_attempt(stub_endpoint):
     summary, attempts = await _call(_settings(stub.base_url))
     assert summary.model_dump() == good
     assert (attempts.count, attempts.usage.total_tokens, stub.requests) == (1, 15, 1)
+
+
+async def test_an_article_is_never_rendered_as_a_template(stub_endpoint):
+    # instructor renders messages as Jinja templates when given a `context=`; the quote check does not
+    # use it, so template syntax in an article reaches the model as written.
+    good = {"headline": "h", "summary": "s.", "key_points": ["k."]}
+    stub = stub_endpoint(200, tool_call_completion(json.dumps(good)))
+    hostile = "Text {{ check_quote }} {# gone? #} {% raw %} end"
+    settings = _settings(stub.base_url)
+    client = make_client(settings, http_retries=0)
+    await call_model(client, settings, Summary, [{"role": "user", "content": hostile}], Attempts())
+    await client.close()
+    assert stub.last_request is not None
+    assert stub.last_request["messages"][0]["content"] == hostile

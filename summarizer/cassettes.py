@@ -1,0 +1,172 @@
+"""Cassettes: how requests are recorded and matched, what a mismatch means, and which prompts still match.
+
+No pytest here: `summarizer prompts check` uses this module without the test dependencies.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from instructor.processing import handle_response_model
+
+from .client import causes
+from .errors import SummarizerError
+from .prompts import FENCE_CLOSE, FENCE_OPEN, PromptSet
+from .schemas import PROMPT_MODELS
+from .settings import MODES
+
+REDACTED = "REDACTED"
+SECRET_HEADERS = ("authorization", "api-key", "openai-organization", "openai-project", "cookie", "x-api-key")
+SECRET_RESPONSE_HEADERS = ("set-cookie", "openai-organization", "openai-project")
+
+
+def json_body(r1: Any, r2: Any) -> None:
+    """vcrpy matcher: request bodies equal as JSON (key order aside), else as bytes."""
+    b1, b2 = r1.body or b"", r2.body or b""
+    try:
+        same = json.loads(b1) == json.loads(b2)
+    except ValueError:
+        same = b1 == b2
+    if not same:
+        raise AssertionError("the request bodies differ")
+
+
+def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+    headers = response.get("headers", {})
+    for name in list(headers):
+        if name.lower() in SECRET_RESPONSE_HEADERS:
+            del headers[name]
+    return response
+
+
+def cassette_config() -> dict[str, Any]:
+    """The vcrpy settings every summarizer cassette uses."""
+    return {
+        "filter_headers": [(h, REDACTED) for h in SECRET_HEADERS],
+        "filter_query_parameters": [("api-key", REDACTED), ("key", REDACTED)],
+        "before_record_response": _scrub_response,
+        "decode_compressed_response": True,
+        # Host and port are left out: the embedded server records on a random loopback port.
+        "match_on": ["method", "scheme", "path", "query", "json_body"],
+    }
+
+
+def drift_message(exc: BaseException, nodeid: str, prompts: PromptSet | None = None) -> str | None:
+    """The re-record message when `exc` comes from a request missing from its cassette, else None."""
+    chain = list(causes(exc))
+    if not any(type(e).__name__ == "CannotOverwriteExistingCassetteException" for e in chain):
+        return None
+    task = next((e for e in chain if isinstance(e, SummarizerError) and e.task), None)
+    what = (
+        f"prompt {task.task!r} (now version {task.prompt_version}) changed since its cassette was recorded"
+        if task
+        else "a request changed since its cassette was recorded"
+    )
+    return (
+        f"{what}: the rendered messages or the schema no longer match.\n"
+        f"If the change is intended, re-record with:\n"
+        f"    pytest '{nodeid}' --record-mode=rewrite\n"
+        f"(against the embedded model, or set OPENAI_API_KEY / OPENAI_BASE_URL and SUMMARIZER_MODEL)."
+    )
+
+
+# --- which prompts still match their cassettes ------------------------------------------------------------
+
+
+@dataclass
+class PromptCassettes:
+    """For one prompt: the recorded requests that the current template and schema still produce, and
+    those they no longer do (with the cassette files)."""
+
+    prompt: str
+    version: str
+    current: int = 0
+    stale: int = 0
+    stale_files: set[str] = field(default_factory=set)
+
+    @property
+    def status(self) -> str:
+        if not self.current and not self.stale:
+            return "no cassettes"
+        return (
+            "up to date" if not self.stale else f"STALE: {self.stale} of {self.current + self.stale} requests"
+        )
+
+
+def _request_parts(body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The tool the request forces (the response model's name) and the rest that identifies it."""
+    tools = body.get("tools") or []
+    name = tools[0]["function"]["name"] if tools else None
+    return name, {"tools": tools, "tool_choice": body.get("tool_choice")}
+
+
+def _article_context(user: str) -> dict[str, Any] | None:
+    """Title, published and text as they were rendered into a user message (the inverse of _article.j2)."""
+    head, sep, rest = user.partition(FENCE_OPEN + "\n")
+    text, sep2, _ = rest.rpartition("\n" + FENCE_CLOSE)
+    if not sep or not sep2:
+        return None
+    lines = head.splitlines()
+    title = next((line[len("Title: ") :] for line in lines if line.startswith("Title: ")), None)
+    published = next((line[len("Published: ") :] for line in lines if line.startswith("Published: ")), None)
+    return {"text": text, "title": title, "published": published}
+
+
+def check_cassettes(prompts: PromptSet, cassette_dir: Path, *, mode: str = "tools") -> list[PromptCassettes]:
+    """For every prompt, how many recorded first requests the current template and schema would send
+    unchanged (re-asks follow their first request). Each request's article is taken out of its messages
+    and rendered again with the current templates; it matches if the messages and the tool schema come
+    out identical."""
+    expected_tools = {
+        name: _request_parts(handle_response_model(model, mode=MODES[mode], messages=[])[1])[1]
+        for name, model in PROMPT_MODELS.items()
+    }
+    report = {
+        name: PromptCassettes(name, prompts.version(name, PROMPT_MODELS[name].model_json_schema()))
+        for name in prompts.names()
+        if name in PROMPT_MODELS
+    }
+    for path in sorted(cassette_dir.rglob("*.yaml")):
+        for interaction in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("interactions", []):
+            try:
+                body = json.loads(interaction["request"]["body"])
+            except (TypeError, ValueError, KeyError):
+                continue
+            tool, parts = _request_parts(body)
+            candidates = [n for n in report if PROMPT_MODELS[n].__name__ == tool]
+            messages = body.get("messages", [])
+            # Only first requests: a re-ask repeats them and adds the model's answer and the errors.
+            context = _article_context(messages[1]["content"]) if len(messages) == 2 else None
+            if not candidates or context is None:
+                continue
+            matched = [
+                n
+                for n in candidates
+                if prompts.render(n, **context) == messages and parts == expected_tools[n]
+            ]
+            if matched:
+                report[matched[0]].current += 1
+                continue
+            # Stale: charge it to the candidate whose instructions come closest to the recorded ones.
+            closest = max(
+                candidates,
+                key=lambda n: _shared_prefix(
+                    prompts.render(n, **context)[1]["content"], messages[1]["content"]
+                ),
+            )
+            report[closest].stale += 1
+            report[closest].stale_files.add(str(path))
+    return list(report.values())
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

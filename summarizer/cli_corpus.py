@@ -1,0 +1,284 @@
+"""The command line for many articles: batch, merge, cache, eval. Registered on the main app in cli.py."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from .article import article_from_text
+from .batch import BatchInput, BatchReport, collect_inputs, run_batch
+from .cache import ResponseCache
+from .cli import BaseUrlOpt, ModelOpt, PromptsDirOpt, app, cli_errors, err, write_output
+from .corpus import merge_corpus, read_results
+from .errors import ConfigError
+from .export import write_events_csv, write_plover_jsonl, write_stances_csv
+from .pipeline import Summarizer, parse_tasks
+from .pricing import Price, format_cost, load_prices, price_for
+from .schemas import TASKS
+from .settings import resolve_settings
+
+# --- many articles --------------------------------------------------------------------------------------
+
+cache_app = typer.Typer(
+    help="The response cache (SQLite under the user's cache directory).", no_args_is_help=True
+)
+app.add_typer(cache_app, name="cache")
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the response cache.")]
+
+
+@app.command()
+@cli_errors
+def batch(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="Files, folders, glob patterns, or JSONL (id, text, title, url, published)."),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Results JSONL, appended as articles finish.")
+    ] = Path("results.jsonl"),
+    failures: Annotated[
+        Path | None, typer.Option(help="Failures JSONL. Default: <output>.failures.jsonl.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Articles in flight at once.")] = 8,
+    tasks: Annotated[
+        str, typer.Option(help="Comma-separated: summary,stances,events.")
+    ] = "summary,stances,events",
+    max_cost: Annotated[
+        float | None, typer.Option(help="Stop starting articles once this many USD are spent.")
+    ] = None,
+    prices: Annotated[
+        Path | None,
+        typer.Option(help="JSON price table overriding the built-in one. Env: SUMMARIZER_PRICES."),
+    ] = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    mode: Annotated[str | None, typer.Option(help="instructor mode: tools, json_schema or json.")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="Re-asks after a validation failure.")] = None,
+    http_retries: Annotated[
+        int, typer.Option(help="Retries of 429/5xx with backoff (honours Retry-After).")
+    ] = 5,
+    strict: Annotated[
+        bool, typer.Option(help="Drop stances and events whose quote is not in the article.")
+    ] = False,
+    no_cache: NoCacheOpt = False,
+    openai_batch: Annotated[
+        bool, typer.Option("--openai-batch", help="Send the requests through OpenAI's Batch API first.")
+    ] = False,
+    prompts_dir: PromptsDirOpt = None,
+) -> None:
+    """Summarise many articles concurrently. Re-running the same command resumes: ids already in --output
+    are skipped, failures are retried."""
+    chosen = parse_tasks(tasks)
+    settings = resolve_settings(
+        model=model, base_url=base_url, mode=mode, max_retries=max_retries,
+        prompts_dir=str(prompts_dir) if prompts_dir else None,
+    )  # fmt: skip
+    table = load_prices(prices)
+    if settings.endpoint == "embedded":
+        table[settings.model] = Price(0.0, 0.0)  # runs here, costs nothing
+    if max_cost is not None and price_for(settings.model, table) is None:
+        raise ConfigError(f"--max-cost needs a price for {settings.model!r}: add it with --prices FILE")
+    items = collect_inputs(inputs)
+    failures = failures or output.with_suffix(".failures.jsonl")
+    cache = None if no_cache else ResponseCache()
+    with Summarizer(settings, strict=strict, cache=cache, http_retries=http_retries) as summarizer:
+        if openai_batch:
+            from .openai_batch import prefill_cache
+
+            if cache is None:
+                raise ConfigError("--openai-batch fills the response cache: it cannot run with --no-cache")
+            prefill_cache(summarizer, items, chosen, cache, notice=err.print)
+        report = run_with_progress(summarizer, items, output, failures, concurrency, chosen, table, max_cost)
+    _batch_summary(report, output, failures)
+    if report.failed:
+        raise typer.Exit(5)
+
+
+def run_with_progress(
+    summarizer: Summarizer,
+    items: list[BatchInput],
+    output: Path,
+    failures: Path,
+    concurrency: int,
+    tasks: Sequence[str],
+    prices: dict[str, Price],
+    max_cost: float | None,
+) -> BatchReport:
+    """The batch on the summarizer's loop, with a rich progress bar on a terminal (quiet otherwise)."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=err, disable=not err.is_terminal,
+    )  # fmt: skip
+    with progress:
+        bar = progress.add_task("articles", total=len(items), info="")
+
+        def update(report: BatchReport) -> None:
+            info = f"{report.failed} failed · {report.tokens:,} tokens · {format_cost(report.cost)}"
+            progress.update(bar, completed=report.skipped + report.done + report.failed, info=info)
+
+        return summarizer.run_sync(
+            run_batch(items, summarizer, results=output, failures=failures, concurrency=concurrency,
+                      tasks=tasks, prices=prices, max_cost=max_cost, on_progress=update)
+        )  # fmt: skip
+
+
+def _batch_summary(report: BatchReport, output: Path, failures: Path) -> None:
+    err.print(
+        f"{report.done} done, {report.skipped} already done, {report.failed} failed"
+        + (f", {report.not_started} not started: --max-cost reached" if report.budget_spent else "")
+        + f" · {report.model_calls} model calls, {report.cached_calls} from the cache"
+        + f" · {report.prompt_tokens:,} prompt + {report.completion_tokens:,} completion tokens"
+        + f" · {format_cost(report.cost)} · {report.seconds:.1f} s",
+        highlight=False,
+        soft_wrap=True,
+    )
+    err.print(f"results: {output}" + (f" · failures: {failures}" if report.failed else ""), soft_wrap=True)
+
+
+@app.command()
+@cli_errors
+def merge(
+    results: Annotated[list[Path], typer.Argument(help="Results JSONL files from `summarizer batch`.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The merged corpus as JSON.")] = None,
+    plover: Annotated[Path | None, typer.Option(help="Events as PLOVER-style JSONL.")] = None,
+    events_csv: Annotated[Path | None, typer.Option(help="Events as flat CSV.")] = None,
+    stances_csv: Annotated[Path | None, typer.Option(help="Stances as flat CSV.")] = None,
+    date_window: Annotated[int, typer.Option(help="Days apart two reports of one event may be dated.")] = 1,
+) -> None:
+    """One picture of many articles: actors merged, events de-duplicated across articles with their
+    sources, stances over time; exports for event-data tools and spreadsheets."""
+    rows = [row for path in results for row in read_results(path)]
+    corpus = merge_corpus(rows, date_window_days=date_window)
+    write_output(corpus.model_dump_json(indent=2), output)
+    written = []
+    if plover:
+        written.append(f"{write_plover_jsonl(corpus, plover)} events -> {plover}")
+    if events_csv:
+        written.append(f"{write_events_csv(corpus, events_csv)} events -> {events_csv}")
+    if stances_csv:
+        written.append(f"{write_stances_csv(corpus, stances_csv)} stances -> {stances_csv}")
+    err.print(
+        f"{corpus.articles} articles: {len(corpus.actors)} actors, {len(corpus.events)} events"
+        + "".join(f" · {w}" for w in written),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@cache_app.command("stats")
+@cli_errors
+def cache_stats() -> None:
+    """Where the cache is, how many responses it holds and its size."""
+    with ResponseCache() as cache:
+        stats = cache.stats()
+    sys.stdout.write(f"path\t{stats.path}\nentries\t{stats.entries}\nbytes\t{stats.bytes}\n")
+
+
+@cache_app.command("clear")
+@cli_errors
+def cache_clear() -> None:
+    """Remove every cached response."""
+    with ResponseCache() as cache:
+        removed = cache.clear()
+    err.print(f"removed {removed} cached response(s)")
+
+
+@app.command("eval")
+@cli_errors
+def eval_(
+    dataset: Annotated[
+        Path | None,
+        typer.Argument(help="JSONL of articles with reference summaries: id, article, reference."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for results and reports.")] = Path(
+        "eval"
+    ),
+    compare: Annotated[
+        tuple[Path, Path] | None,
+        typer.Option(help="Compare two earlier runs (their directories or report.json files), A then B."),
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="A name for this run in the reports.")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Articles in flight at once.")] = 8,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    max_retries: Annotated[int | None, typer.Option(help="Re-asks after a validation failure.")] = None,
+    no_cache: NoCacheOpt = False,
+    prompts_dir: PromptsDirOpt = None,
+) -> None:
+    """Score the pipeline on articles with reference summaries: ROUGE against the references beside the
+    lead-3 baseline, quotes grounded, dates resolved, failures, retries, tokens and time. Writes
+    report.json, report.md and a self-contained report.html."""
+    try:
+        from .evaluate import compare as compare_runs
+        from .evaluate import evaluate, load_eval_set, load_report
+        from .report import write_reports
+    except ImportError as exc:
+        raise ConfigError(
+            f"summarizer eval needs the eval extra ({exc.name} is missing): pip install 'summarizer[eval]'"
+        ) from exc
+
+    if compare is not None:
+        a, b = (load_report(p / "report.json" if p.is_dir() else p) for p in compare)
+        comparison = compare_runs(a, b)
+        paths = write_reports(b, out, comparison)
+        err.print(
+            f"{len(comparison.better)} better, {len(comparison.worse)} worse, {len(comparison.same)} same"
+            f" · {paths['html']}",
+            soft_wrap=True,
+        )
+        return
+    if dataset is None:
+        raise ConfigError("give a dataset JSONL to evaluate, or --compare RUN_A RUN_B")
+    articles = load_eval_set(dataset)
+    settings = resolve_settings(
+        model=model,
+        base_url=base_url,
+        max_retries=max_retries,
+        prompts_dir=str(prompts_dir) if prompts_dir else None,
+    )
+    items = [
+        BatchInput(
+            id=a.id, source=a.url or a.id, load=functools.partial(article_from_text, a.text, source=a.url)
+        )
+        for a in articles
+    ]
+    results_path, failures_path = out / "results.jsonl", out / "failures.jsonl"
+    with Summarizer(settings, cache=None if no_cache else ResponseCache()) as summarizer:
+        report = run_with_progress(
+            summarizer, items, results_path, failures_path, concurrency, TASKS, {}, None
+        )
+        versions = summarizer.prompt_versions(TASKS)
+    _batch_summary(report, results_path, failures_path)
+    results = dict(read_results(results_path))
+    failures = {
+        str(f["id"]): str(f["error"])
+        for f in map(json.loads, _lines(failures_path))
+        if str(f["id"]) not in results
+    }
+    run: dict[str, Any] = {"label": label or settings.model, "model": settings.model}
+    run |= {"endpoint": settings.endpoint, "prompt_versions": versions, "command": " ".join(sys.argv)}
+    paths = write_reports(evaluate(articles, results, failures, run=run), out)
+    err.print(f"reports: {paths['markdown']} · {paths['html']}", soft_wrap=True)
+
+
+def _lines(path: Path) -> list[str]:
+    return (
+        [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if path.exists()
+        else []
+    )

@@ -1,0 +1,326 @@
+"""`summarizer batch --openai-batch`: the Batch API as a cache warmer.
+
+Offline, against tests/fake_batch_api.py: a loopback imitation of the Batch API written from OpenAI's
+documentation, NOT a recording of it. `test_against_real_openai` is the only test that would talk to
+OpenAI; it runs only when recording with an OPENAI_API_KEY, and no cassette of it exists yet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.fake_openai import ANSWERS
+from summarizer.article import article_from_text
+from summarizer.batch import BatchInput
+from summarizer.cache import CachedResponse, ResponseCache
+from summarizer.client import make_client
+from summarizer.errors import ConfigError, EndpointError
+from summarizer.openai_batch import MAX_POLL_MISSES, PrefillReport, prefill_cache, request_body
+from summarizer.pipeline import PlannedCall, Summarizer
+from summarizer.schemas import TASKS
+from summarizer.settings import Settings, resolve_settings
+from summarizer.testing import is_recording
+from tests.fake_batch_api import EXPIRED_MESSAGE, FakeBatchAPI, mentions, serve, tool_name
+
+pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTICLE = (ROOT / "bench" / "article.txt").read_text(encoding="utf-8")
+# The fake's canned quotes are in ARTICLE; this one has none of them, so its stances and events answers
+# are valid JSON whose evidence quotes are not in the text (the ordinary path would re-ask them).
+OTHER = "The city council met on Tuesday and agreed to repair the old bridge before the winter."
+SUMMARY_500 = "marker-for-a-500"  # an article holding this gets HTTP 500 for its summary request
+EVENTS_INVALID = "marker-for-invalid"  # ... and a schema-invalid answer for its events request
+
+
+def item(text: str, item_id: str) -> BatchInput:
+    return BatchInput(id=item_id, source=item_id, load=lambda: article_from_text(text, source=item_id))
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever cache a Summarizer opens by default, it is not the user's."""
+    monkeypatch.setenv("SUMMARIZER_CACHE_DIR", str(tmp_path / "default-cache"))
+
+
+@pytest.fixture
+def api() -> Iterator[FakeBatchAPI]:
+    fake = FakeBatchAPI(
+        http_500_if=lambda body: tool_name(body) == "Summary" and mentions(body, SUMMARY_500),
+        invalid_if=lambda body: tool_name(body) == "EventList" and mentions(body, EVENTS_INVALID),
+    )
+    with serve(fake):
+        yield fake
+
+
+def settings_for(api: FakeBatchAPI) -> Settings:
+    return resolve_settings(model="gpt-4o-mini", base_url=api.base_url, api_key="test-key", env={})
+
+
+@pytest.fixture
+def summarizer(api: FakeBatchAPI) -> Iterator[Summarizer]:
+    settings = settings_for(api)
+    client = make_client(settings, http_retries=0)
+    with Summarizer(settings, client=client, notice=lambda _: None) as s:
+        yield s
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[ResponseCache]:
+    with ResponseCache(tmp_path / "responses.sqlite3") as c:
+        yield c
+
+
+def run(
+    summarizer: Summarizer, items: list[BatchInput], cache: ResponseCache, tasks: Any = None
+) -> tuple[PrefillReport, list[str]]:
+    notices: list[str] = []
+    report = prefill_cache(summarizer, items, tasks, cache, notice=notices.append, poll_seconds=0.01)
+    return report, notices
+
+
+def uploaded_lines(api: FakeBatchAPI) -> list[dict[str, Any]]:
+    assert len(api.uploads) == 1
+    return [json.loads(line) for line in api.uploads[0].decode("utf-8").splitlines()]
+
+
+def planned(summarizer: Summarizer, *texts: str) -> list[PlannedCall]:
+    return [c for t in texts for c in summarizer.plan(article_from_text(t), None)]
+
+
+# --- the request lines -------------------------------------------------------------------------------
+
+
+def test_request_lines_are_what_the_ordinary_path_sends(
+    api: FakeBatchAPI, summarizer: Summarizer, cache: ResponseCache
+) -> None:
+    # Template syntax in an article reaches the model as written, in the batch as on the ordinary path.
+    text = ARTICLE + "\nThe menu said {{ price }} dollars.\n"
+    report, _ = run(summarizer, [item(text, "a")], cache)
+    lines = uploaded_lines(api)
+    assert report.submitted == len(lines) == 3
+    assert {line["method"] for line in lines} == {"POST"}
+    assert {line["url"] for line in lines} == {"/v1/chat/completions"}
+    assert len({line["custom_id"] for line in lines}) == 3
+
+    # The ordinary path, with no cache, against the fake's /chat/completions: it sends these bodies.
+    settings = summarizer.settings
+    with Summarizer(settings, client=make_client(settings, http_retries=0), notice=lambda _: None) as plain:
+        plain.summarize(text)
+    sent = sorted(api.chat_bodies, key=tool_name)
+    assert sorted((line["body"] for line in lines), key=tool_name) == sent
+    # ...which are handle_response_model's, with the messages templated as the ordinary path does.
+    calls = {c.cache_key[:24]: c for c in planned(summarizer, text)}
+    for line in lines:
+        _, body = request_body(calls[line["custom_id"]], settings)
+        assert line["body"] == body
+        assert body["tool_choice"] == {"type": "function", "function": {"name": tool_name(body)}}
+        assert "{{ price }}" in json.dumps(body["messages"])
+
+
+def test_request_body_tools_match_handle_response_model(summarizer: Summarizer) -> None:
+    from instructor.processing import handle_response_model
+
+    settings = summarizer.settings
+    for call in planned(summarizer, ARTICLE):
+        _, body = request_body(call, settings)
+        _, expected = handle_response_model(
+            call.response_model,
+            mode=settings.instructor_mode,
+            model=settings.model,
+            messages=call.messages,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+        )
+        assert body == expected  # no template syntax in this article: templating changes nothing
+
+
+# --- filling the cache -------------------------------------------------------------------------------
+
+
+def test_valid_answers_are_cached_and_failures_are_not(
+    api: FakeBatchAPI, summarizer: Summarizer, cache: ResponseCache
+) -> None:
+    bad = f"{ARTICLE}\n{SUMMARY_500} {EVENTS_INVALID}"
+    report, notices = run(summarizer, [item(ARTICLE, "good"), item(bad, "bad"), item(OTHER, "other")], cache)
+    good_calls, bad_calls, other_calls = (planned(summarizer, t) for t in (ARTICLE, bad, OTHER))
+
+    assert all(cache.get(c.cache_key) is not None for c in good_calls)
+    by_prompt = {c.prompt: cache.get(c.cache_key) for c in bad_calls}
+    assert by_prompt["summary"] is None  # HTTP 500
+    assert by_prompt["events"] is None  # schema-invalid answer
+    assert by_prompt["stances"] is not None
+    by_prompt = {c.prompt: cache.get(c.cache_key) for c in other_calls}
+    assert by_prompt["summary"] is not None  # no quotes to check
+    assert by_prompt["stances"] is None and by_prompt["events"] is None  # quotes not in its text
+
+    assert (report.planned, report.submitted, report.filled, report.failed) == (9, 9, 5, 4)
+    assert report.status == "completed" and report.batch_id
+
+    def why(calls: list[PlannedCall], prompt: str) -> str:
+        return report.failures[next(c for c in calls if c.prompt == prompt).cache_key[:24]]
+
+    assert why(bad_calls, "summary").startswith("summary: HTTP 500: The server had an error")
+    assert why(bad_calls, "events") == "events: invalid output: events: Field required"
+    assert "is not in the article" in why(other_calls, "stances")
+    assert "is not in the article" in why(other_calls, "events")
+    # Every answer that came back is billed, the invalid ones too; the 500 is not.
+    assert (report.prompt_tokens, report.completion_tokens) == (8 * 900, 8 * 60)
+
+    cached = cache.get(good_calls[0].cache_key)
+    assert cached is not None
+    assert (cached.attempts, cached.prompt_tokens, cached.completion_tokens) == (1, 900, 60)
+    good_calls[0].response_model.model_validate_json(cached.output_json)
+    assert notices[-1].endswith("5 of 9 calls cached, 4 left to the ordinary path")
+
+    # The ordinary run that follows: the cached calls are hits, and it makes exactly the failed ones
+    # (the fake's /chat/completions answers every request validly; re-asks repeat those requests).
+    line_ids = {json.dumps(line["body"], sort_keys=True): line["custom_id"] for line in uploaded_lines(api)}
+    settings = summarizer.settings
+    client = make_client(settings, http_retries=0)
+    with Summarizer(settings, client=client, cache=cache, notice=lambda _: None) as ordinary:
+        analyses = [ordinary.summarize(t) for t in (ARTICLE, bad, OTHER)]
+    first_tries = {line_ids.get(json.dumps(body, sort_keys=True)) for body in api.chat_bodies}
+    assert first_tries - {None} == set(report.failures)
+    cached_runs = sum(run.cached for a in analyses for run in a.metadata.tasks.values())
+    assert cached_runs == report.filled
+
+
+def test_polling_reports_each_status(api: FakeBatchAPI, summarizer: Summarizer, cache: ResponseCache) -> None:
+    _, notices = run(summarizer, [item(ARTICLE, "a")], cache)
+    assert notices[0] == "summarizer: OpenAI batch batch_fake1 submitted: 3 requests, results within 24 h"
+    assert notices[1:-1] == [
+        f"summarizer: OpenAI batch batch_fake1: {status}"
+        for status in (
+            "validating, 0/3 done, 0 failed",
+            "in_progress, 0/3 done, 0 failed",
+            "completed, 3/3 done, 0 failed",
+        )
+    ]
+    assert api.log.count("GET /v1/batches/batch_fake1") == 2
+
+
+def test_polling_rides_out_a_few_failed_polls(
+    api: FakeBatchAPI, summarizer: Summarizer, cache: ResponseCache
+) -> None:
+    api.flaky_polls = 2
+    report, notices = run(summarizer, [item(ARTICLE, "a")], cache)
+    assert report.status == "completed" and report.filled == 3
+    assert sum("polling failed (the endpoint" in n and "HTTP 503" in n for n in notices) == 2
+
+
+def test_polling_gives_up_with_the_batch_id(
+    api: FakeBatchAPI, summarizer: Summarizer, cache: ResponseCache
+) -> None:
+    api.flaky_polls = MAX_POLL_MISSES + 1
+    with pytest.raises(EndpointError, match=r"HTTP 503.*\(OpenAI batch batch_fake1, status validating\)$"):
+        run(summarizer, [item(ARTICLE, "a")], cache)
+
+
+def test_already_cached_calls_are_not_resubmitted(
+    api: FakeBatchAPI, summarizer: Summarizer, cache: ResponseCache
+) -> None:
+    summary, stances, _ = calls = planned(summarizer, ARTICLE)
+    assert (summary.prompt, stances.prompt) == ("summary", "stances")
+    valid = summary.response_model.model_validate(ANSWERS["Summary"]).model_dump_json()
+    cache.put(summary.cache_key, CachedResponse(valid, 1, 0, 0, 0.0))
+    # A stale entry (an older schema's output) is a miss on the ordinary path: submitted again.
+    cache.put(stances.cache_key, CachedResponse('{"old": "shape"}', 1, 0, 0, 0.0))
+    # The same article twice: its calls are submitted once.
+    report, _ = run(summarizer, [item(ARTICLE, "a"), item(ARTICLE, "a-again")], cache)
+    ids = {line["custom_id"] for line in uploaded_lines(api)}
+    assert ids == {c.cache_key[:24] for c in calls[1:]}
+    assert (report.planned, report.already_cached, report.duplicates, report.submitted) == (6, 1, 3, 2)
+
+    # Everything cached now: no upload, no batch.
+    api.log.clear()
+    report, notices = run(summarizer, [item(ARTICLE, "a")], cache)
+    assert (report.already_cached, report.submitted, report.status) == (3, 0, "nothing to submit")
+    assert api.log == [] and "no batch submitted" in notices[0]
+
+
+def test_expired_batch_fills_nothing_and_says_so(
+    api: FakeBatchAPI, summarizer: Summarizer, cache: ResponseCache
+) -> None:
+    api.final_status = "expired"
+    report, notices = run(summarizer, [item(ARTICLE, "a")], cache)
+    assert (report.status, report.submitted, report.filled, report.failed) == ("expired", 3, 0, 3)
+    assert all(cache.get(c.cache_key) is None for c in planned(summarizer, ARTICLE))
+    assert all(r.endswith(f"batch_expired: {EXPIRED_MESSAGE}") for r in report.failures.values())
+    assert "expired, 0/3 done, 3 failed" in notices[-2]
+    assert notices[-1].endswith("0 of 3 calls cached, 3 left to the ordinary path")
+
+
+def test_batch_failed_in_validation_is_reported(
+    api: FakeBatchAPI, summarizer: Summarizer, cache: ResponseCache
+) -> None:
+    api.reject_with = "Enqueued token limit reached for gpt-4o-mini."
+    report, notices = run(summarizer, [item(ARTICLE, "a")], cache)
+    assert (report.status, report.filled, report.failed) == ("failed", 0, 3)
+    assert set(report.failures.values()) == {f"{p}: no result (batch failed)" for p in TASKS}
+    assert notices[-2].endswith("failed, 0/3 done, 0 failed (Enqueued token limit reached for gpt-4o-mini.)")
+
+
+def test_unreadable_input_is_left_to_the_ordinary_run(
+    api: FakeBatchAPI, summarizer: Summarizer, cache: ResponseCache
+) -> None:
+    from summarizer.article import read_article
+
+    missing = BatchInput(id="gone", source="gone.txt", load=lambda: read_article(Path("/nonexistent.txt")))
+    report, _ = run(summarizer, [missing, item(ARTICLE, "a")], cache)
+    assert report.skipped_inputs and report.skipped_inputs[0].startswith("gone: ")
+    assert report.filled == 3
+
+
+# --- errors ------------------------------------------------------------------------------------------
+
+
+def test_api_errors_are_one_line(
+    stub_endpoint: Callable[[int, dict[str, Any]], Any], cache: ResponseCache, tmp_path: Path
+) -> None:
+    stub = stub_endpoint(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request"}})
+    settings = resolve_settings(model="gpt-4o-mini", base_url=stub.base_url, api_key="bad", env={})
+    client = make_client(settings, http_retries=0)
+    with (
+        Summarizer(settings, client=client, notice=lambda _: None) as s,
+        pytest.raises(EndpointError, match=r"rejected the API key \(HTTP 401\)") as caught,
+    ):
+        prefill_cache(s, [item(ARTICLE, "a")], None, cache, notice=lambda _: None, poll_seconds=0)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_embedded_model_has_no_batch_api(cache: ResponseCache) -> None:
+    settings = resolve_settings(env={})
+    assert settings.endpoint == "embedded"
+    with Summarizer(settings, notice=lambda _: None) as s, pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        prefill_cache(s, [item(ARTICLE, "a")], None, cache)
+
+
+# --- the real service --------------------------------------------------------------------------------
+
+
+@pytest.mark.vcr
+def test_against_real_openai(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """One small batch through OpenAI's Batch API. Runs only while recording with a real key, e.g.
+    `OPENAI_API_KEY=... pytest tests/test_openai_batch.py -k real --record-mode=once` (it waits for the
+    batch: minutes, up to 24 h). The upload is multipart with a random boundary, which the project's
+    `json_body` matcher compares byte for byte, so a cassette of it would not replay as it stands."""
+    if not (os.environ.get("OPENAI_API_KEY") and is_recording(request.config)):
+        pytest.skip(
+            "must be recorded against OpenAI: set OPENAI_API_KEY and pass --record-mode=once "
+            "(no real Batch API cassette exists; the offline tests use a documented-shape fake)"
+        )
+    settings = resolve_settings(model=os.environ.get("SUMMARIZER_MODEL"))
+    assert settings.endpoint == "openai"
+    with Summarizer(settings, notice=lambda _: None) as s, ResponseCache(tmp_path / "c.sqlite3") as cache:
+        report = prefill_cache(s, [item(ARTICLE, "a")], "summary", cache, poll_seconds=30)
+        assert report.status == "completed", report
+        assert report.filled == report.submitted == 1
+        (call,) = s.plan(article_from_text(ARTICLE), "summary")
+        assert cache.get(call.cache_key) is not None
