@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from summarizer.errors import InputError
-from summarizer.schemas import ArticleInfo
+from .errors import InputError
+from .schemas import ArticleInfo
 
 if TYPE_CHECKING:
     from trafilatura.settings import Document

@@ -24,6 +24,7 @@ from typing import Any
 
 from .article import Article, article_from_text, read_article
 from .errors import InputError, SummarizerError
+from .jsonl import iter_jsonl
 from .pipeline import Summarizer
 from .pricing import Price, cost, price_for
 from .schemas import Metadata
@@ -89,22 +90,14 @@ def _file_input(path: Path) -> BatchInput:
 
 
 def _jsonl_inputs(path: Path) -> Iterator[BatchInput]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from exc
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}, line {number}"
+    for _, where, record in iter_jsonl(path):
+        text = record.get("text") or record.get("article")
         try:
-            record = json.loads(line)
-            text = record.get("text") or record.get("article")
-            published = dt.date.fromisoformat(record["published"][:10]) if record.get("published") else None
-        except (ValueError, AttributeError, TypeError) as exc:
-            raise InputError(
-                f"{where}: not a JSON object with a text and a YYYY-MM-DD published: {exc}"
-            ) from exc
+            published = (
+                dt.date.fromisoformat(str(record["published"])[:10]) if record.get("published") else None
+            )
+        except ValueError as exc:
+            raise InputError(f"{where}: 'published' is not a YYYY-MM-DD date: {exc}") from exc
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"{where}: no 'text' (or 'article') field with the article")
         item_id = str(record.get("id") or content_id(text))

@@ -1,11 +1,13 @@
 """The command line: a thin layer over the Python API.
 
-Exit codes: 0 success, 1 unexpected failure, 2 bad input or settings, 3 endpoint unreachable or refusing
-(key, model, rate limit), 4 model output invalid after the retries, 130 interrupted.
+Exit codes: 0 success, 1 unexpected failure (or stale cassettes, for `prompts check`), 2 bad input or
+settings, 3 endpoint unreachable or refusing (key, model, rate limit), 4 model output invalid after the
+retries, 5 some articles of a batch failed (listed in the failures file), 130 interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -35,7 +37,8 @@ app = typer.Typer(
     help="Structured, checkable summaries of news articles: summary, actor stances and events.\n\n"
     "With nothing configured it runs a small embedded offline model. Set OPENAI_API_KEY for OpenAI, or "
     "--base-url and --model for any OpenAI-compatible server (Ollama, vLLM, LM Studio, llama.cpp).\n\n"
-    "Exit codes: 0 ok, 2 bad input or settings, 3 endpoint error, 4 invalid model output, 130 interrupted.",
+    "Exit codes: 0 ok, 1 unexpected failure or stale cassettes (prompts check), 2 bad input or settings, "
+    "3 endpoint error, 4 invalid model output, 5 some articles of a batch failed, 130 interrupted.",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
@@ -151,7 +154,15 @@ def summarize(
     article = read_article(path, published=_parse_date(published))
     cache = None if no_cache else ResponseCache()
     with Summarizer(settings, strict=strict, cache=cache) as summarizer:
-        analysis = summarizer.summarize(article, tasks=chosen)
+        chunks = len(summarizer.chunks(article, chosen))
+        what = f"{len(chosen)} task(s)" + (f" over {chunks} chunks" if chunks > 1 else "")
+        # A spinner on a terminal only: the embedded model takes a minute or more per article.
+        with (
+            err.status(f"summarising with {settings.model}: {what}", spinner="dots")
+            if err.is_terminal
+            else contextlib.nullcontext()
+        ):
+            analysis = summarizer.summarize(article, tasks=chosen)
     if analysis.grounding is not None and analysis.grounding.dropped:
         err.print(f"--strict: dropped {analysis.grounding.dropped} item(s) whose quote is not in the article")
     fmt = fmt or ("text" if output is None and sys.stdout.isatty() else "json")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from .cli import BaseUrlOpt, ModelOpt, PromptsDirOpt, app, cli_errors, err, writ
 from .corpus import merge_corpus, read_results
 from .errors import ConfigError
 from .export import write_events_csv, write_plover_jsonl, write_stances_csv
+from .jsonl import iter_jsonl
 from .pipeline import Summarizer, parse_tasks
 from .pricing import Price, format_cost, load_prices, price_for
 from .schemas import TASKS
@@ -265,20 +265,9 @@ def eval_(
         versions = summarizer.prompt_versions(TASKS)
     _batch_summary(report, results_path, failures_path)
     results = dict(read_results(results_path))
-    failures = {
-        str(f["id"]): str(f["error"])
-        for f in map(json.loads, _lines(failures_path))
-        if str(f["id"]) not in results
-    }
+    failed = iter_jsonl(failures_path) if failures_path.exists() else iter([])
+    failures = {str(f["id"]): str(f["error"]) for _, _, f in failed if str(f["id"]) not in results}
     run: dict[str, Any] = {"label": label or settings.model, "model": settings.model}
     run |= {"endpoint": settings.endpoint, "prompt_versions": versions, "command": " ".join(sys.argv)}
     paths = write_reports(evaluate(articles, results, failures, run=run), out)
     err.print(f"reports: {paths['markdown']} · {paths['html']}", soft_wrap=True)
-
-
-def _lines(path: Path) -> list[str]:
-    return (
-        [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if path.exists()
-        else []
-    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import re
 import unicodedata
@@ -21,9 +20,10 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field, StrictStr, ValidationError
 from rapidfuzz import fuzz
 
-from summarizer.errors import InputError
-from summarizer.evidence import normalise
-from summarizer.schemas import (
+from .errors import InputError
+from .evidence import normalise
+from .jsonl import iter_jsonl
+from .schemas import (
     ArticleAnalysis,
     CheckedEvent,
     EventType,
@@ -45,27 +45,18 @@ def read_results(path: str | os.PathLike[str]) -> list[tuple[str, ArticleAnalysi
 
     results: list[tuple[str, ArticleAnalysis]] = []
     seen: dict[str, int] = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                where = f"{os.fspath(path)}, line {number}"
-                try:
-                    item = _Line.model_validate(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{where}: not valid JSON ({exc.msg})") from exc
-                except ValidationError as exc:
-                    first = exc.errors()[0]
-                    loc = ".".join(str(p) for p in first["loc"]) or "line"
-                    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-                    raise InputError(f"{where}: not a valid result: {loc}: {first['msg']}{more}") from exc
-                if item.id in seen:
-                    raise InputError(f"{where}: id {item.id!r} already on line {seen[item.id]}")
-                seen[item.id] = number
-                results.append((item.id, item.analysis))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {os.fspath(path)}: {exc}") from exc
+    for number, where, record in iter_jsonl(path):
+        try:
+            item = _Line.model_validate(record)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"]) or "line"
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise InputError(f"{where}: not a valid result: {loc}: {first['msg']}{more}") from exc
+        if item.id in seen:
+            raise InputError(f"{where}: id {item.id!r} already on line {seen[item.id]}")
+        seen[item.id] = number
+        results.append((item.id, item.analysis))
     return results
 
 

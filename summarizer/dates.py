@@ -39,7 +39,7 @@ from dateparser.data.languages_info import language_order
 from dateparser.date import DateDataParser
 from dateparser.search import search_dates
 
-from summarizer.schemas import DatePrecision, ResolvedDate
+from .schemas import DatePrecision, ResolvedDate
 
 Prefer = Literal["past", "current_period"]
 

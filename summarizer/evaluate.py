@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import os
 import statistics
 from collections.abc import Iterable
@@ -30,8 +29,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from summarizer.errors import InputError
-from summarizer.schemas import REDUCE_PROMPT, ArticleAnalysis, CheckedEvent, CheckedStance
+from .errors import InputError
+from .jsonl import iter_jsonl
+from .schemas import REDUCE_PROMPT, ArticleAnalysis, CheckedEvent, CheckedStance
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
@@ -54,32 +54,19 @@ def load_eval_set(path: str | os.PathLike[str]) -> list[EvalArticle]:
     name = os.fspath(path)
     articles: list[EvalArticle] = []
     seen: dict[str, int] = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                where = f"{name}:{number}"
-                try:
-                    item = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{where}: not valid JSON ({exc.msg})") from exc
-                if not isinstance(item, dict):
-                    raise InputError(f"{where}: not a JSON object")
-                text = item.get("article", item.get("text"))
-                fields = {"id": item.get("id"), "article": text, "reference": item.get("reference")}
-                for key, value in fields.items():
-                    if not isinstance(value, str) or not value.strip():
-                        raise InputError(f"{where}: '{key}' must be a non-empty string")
-                url = item.get("url")
-                if url is not None and not isinstance(url, str):
-                    raise InputError(f"{where}: 'url' must be a string")
-                if item["id"] in seen:
-                    raise InputError(f"{where}: id {item['id']!r} already on line {seen[item['id']]}")
-                seen[item["id"]] = number
-                articles.append(EvalArticle(item["id"], str(text), item["reference"], url or None))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {name}: {exc}") from exc
+    for number, where, item in iter_jsonl(path):
+        text = item.get("article", item.get("text"))
+        fields = {"id": item.get("id"), "article": text, "reference": item.get("reference")}
+        for key, value in fields.items():
+            if not isinstance(value, str) or not value.strip():
+                raise InputError(f"{where}: '{key}' must be a non-empty string")
+        url = item.get("url")
+        if url is not None and not isinstance(url, str):
+            raise InputError(f"{where}: 'url' must be a string")
+        if item["id"] in seen:
+            raise InputError(f"{where}: id {item['id']!r} already on line {seen[item['id']]}")
+        seen[item["id"]] = number
+        articles.append(EvalArticle(item["id"], str(text), item["reference"], url or None))
     if not articles:
         raise InputError(f"{name}: no articles")
     return articles

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from rapidfuzz import fuzz
 
-from summarizer.schemas import Grounding, GroundingCounts
+from .schemas import Grounding, GroundingCounts
 
 # Below this many normalised characters a fuzzy score says nothing (a short quote finds a near-perfect
 # window in almost any article), so short quotes only count when found exactly.

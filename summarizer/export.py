@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from summarizer.corpus import Corpus, CorpusEvent
+from .corpus import Corpus, CorpusEvent
 
 PLOVER_KEYS = (
     "id",

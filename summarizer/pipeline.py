@@ -47,6 +47,19 @@ EMBEDDED_NOTICE = (
 )
 
 
+async def _all(*work: Coroutine[Any, Any, T]) -> list[T]:
+    """Like asyncio.gather, but the first failure cancels the rest: a failed article stops its other
+    requests instead of leaving them running unawaited."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 def parse_tasks(tasks: Iterable[str] | str | None) -> tuple[TaskName, ...]:
     """`("summary", "events")` or `"summary,events"`; in the canonical order, without repeats."""
     if tasks is None:
@@ -179,9 +192,7 @@ class Summarizer:
         client = await self._ensure_client()
         started = time.perf_counter()
         chunks = self.chunks(article, chosen)
-        parts = await asyncio.gather(
-            *(self._analyse_chunk(client, article, chunk, chosen) for chunk in chunks)
-        )
+        parts = await _all(*(self._analyse_chunk(client, article, chunk, chosen) for chunk in chunks))
         merged = await self._merge(client, article, list(parts))
         return assemble(
             article,
@@ -235,7 +246,7 @@ class Summarizer:
     async def _analyse_chunk(
         self, client: openai.AsyncOpenAI, article: Article, chunk: Chunk, tasks: Sequence[TaskName]
     ) -> ChunkResult:
-        outputs = await asyncio.gather(*(self._run_prompt(client, t, chunk.text, article) for t in tasks))
+        outputs = await _all(*(self._run_prompt(client, t, chunk.text, article) for t in tasks))
         runs: dict[str, TaskRun] = {t: run for t, (_, run) in zip(tasks, outputs, strict=True)}
         return check_outputs([output for output, _ in outputs], runs, chunk, article)
 

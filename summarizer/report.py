@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from summarizer.evaluate import ROUGE_TYPES, ArticleScore, Comparison, EvalReport
+from .evaluate import ROUGE_TYPES, ArticleScore, Comparison, EvalReport
 
 ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L"}
 METRICS = {  # overall metrics shown besides ROUGE, in order, with their labels

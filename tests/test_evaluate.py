@@ -141,7 +141,7 @@ def test_load_eval_set_reads_the_dev_file() -> None:
 def test_load_eval_set_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
     path = tmp_path / "set.jsonl"
     path.write_text('{"id": "a", "article": "t", "reference": "r"}\n\n' + line + "\n", encoding="utf-8")
-    with pytest.raises(InputError, match=f"set.jsonl:3: .*{message}"):
+    with pytest.raises(InputError, match=f"set.jsonl, line 3: .*{message}"):
         load_eval_set(path)
 
 
