@@ -2,7 +2,7 @@
 
     python bench/bench_batch.py                  # 200 articles, concurrency 32, 200 ms per call
 
-Side by side, in one run, against the same fixture:
+Side by side, in one run, against the same fixture (in a process of its own):
 1. `run_batch` over N articles at concurrency C, against the ideal: the delay times the number of
    sequential rounds (an article's three tasks run concurrently, so one round per article slot);
 2. a plain loop of instructor calls (the same three calls per article, same concurrency, nothing else):
@@ -27,7 +27,7 @@ import openai
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fake_openai import serve
+from bench.fake_openai import serve_process
 from summarizer.article import article_from_text
 from summarizer.batch import BatchInput, run_batch
 from summarizer.cache import ResponseCache
@@ -109,7 +109,7 @@ def main() -> None:
     args = parser.parse_args()
     n, c, delay = args.articles, args.concurrency, args.delay
     ideal = delay * math.ceil(n / c)
-    with serve(free_port(), delay) as url, tempfile.TemporaryDirectory() as tmp:
+    with serve_process(free_port(), delay) as url, tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         baseline = asyncio.run(plain_loop(url, n, c))
         cache = ResponseCache(tmp_path / "cache.sqlite3")

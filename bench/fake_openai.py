@@ -123,6 +123,30 @@ def serve(port: int, delay: float, **options: str | None) -> Iterator[str]:
         thread.join()
 
 
+@contextmanager
+def serve_process(port: int, delay: float) -> Iterator[str]:
+    """Run the fixture in a process of its own, so that it does not share the measured process's CPU
+    time and GIL; yields its base URL."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    command = [sys.executable, __file__, "--port", str(port), "--delay", str(delay)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/calls", timeout=1).close()
+                break
+            except OSError:
+                threading.Event().wait(0.1)
+        yield base + "/v1"
+    finally:
+        process.terminate()
+        process.wait()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

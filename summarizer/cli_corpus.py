@@ -213,6 +213,12 @@ def eval_(
         typer.Option(help="Compare two earlier runs (their directories or report.json files), A then B."),
     ] = None,
     label: Annotated[str | None, typer.Option(help="A name for this run in the reports.")] = None,
+    scored: Annotated[
+        Path | None,
+        typer.Option(
+            "--results", help="Score this finished `summarizer batch` results file instead of running."
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Articles in flight at once.")] = 8,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
@@ -257,17 +263,21 @@ def eval_(
         )
         for a in articles
     ]
-    results_path, failures_path = out / "results.jsonl", out / "failures.jsonl"
-    with Summarizer(settings, cache=None if no_cache else ResponseCache()) as summarizer:
-        report = run_with_progress(
-            summarizer, items, results_path, failures_path, concurrency, TASKS, {}, None
-        )
-        versions = summarizer.prompt_versions(TASKS)
-    _batch_summary(report, results_path, failures_path)
+    run: dict[str, Any] = {"command": " ".join(sys.argv)} | ({"label": label} if label else {})
+    if scored is not None:
+        # Score a finished batch: its results file and the failures file beside it; run facts from them.
+        results_path, failures_path = scored, scored.with_suffix(".failures.jsonl")
+    else:
+        results_path, failures_path = out / "results.jsonl", out / "failures.jsonl"
+        with Summarizer(settings, cache=None if no_cache else ResponseCache()) as summarizer:
+            report = run_with_progress(
+                summarizer, items, results_path, failures_path, concurrency, TASKS, {}, None
+            )
+            run |= {"model": settings.model, "endpoint": settings.endpoint, "label": label or settings.model}
+            run |= {"prompt_versions": summarizer.prompt_versions(TASKS)}
+        _batch_summary(report, results_path, failures_path)
     results = dict(read_results(results_path))
     failed = iter_jsonl(failures_path) if failures_path.exists() else iter([])
     failures = {str(f["id"]): str(f["error"]) for _, _, f in failed if str(f["id"]) not in results}
-    run: dict[str, Any] = {"label": label or settings.model, "model": settings.model}
-    run |= {"endpoint": settings.endpoint, "prompt_versions": versions, "command": " ".join(sys.argv)}
     paths = write_reports(evaluate(articles, results, failures, run=run), out)
     err.print(f"reports: {paths['markdown']} · {paths['html']}", soft_wrap=True)

@@ -42,6 +42,17 @@ def schema_of(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
 
 
+def _read(path: Path) -> str:
+    """A template's text, read again only when the file changes (a prompt version is computed per call)."""
+    stat = path.stat()
+    return _read_version(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_version(path: Path, mtime_ns: int, size: int) -> str:
+    return path.read_text(encoding="utf-8")
+
+
 def defuse(text: str) -> str:
     return text.replace(FENCE_OPEN, "<< <ARTICLE").replace(FENCE_CLOSE, "ARTICLE> >>")
 
@@ -81,7 +92,7 @@ class PromptSet:
         if not path.is_file():
             known = ", ".join(self.names())
             raise ConfigError(f"no prompt named {name!r} in {self.directory} (known: {known})")
-        return path.read_text(encoding="utf-8")
+        return _read(path)
 
     def version(self, name: str, schema: dict[str, Any] | None = None) -> str:
         digest = hashlib.sha256()
@@ -94,7 +105,7 @@ class PromptSet:
 
     def _shared_source(self, template: str) -> str:
         path = self.directory / template
-        return path.read_text(encoding="utf-8") if path.is_file() else ""
+        return _read(path) if path.is_file() else ""
 
     def render(self, name: str, **context: Any) -> list[dict[str, str]]:
         """The chat messages for one task: the system prompt, then the task with the fenced article."""
