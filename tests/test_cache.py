@@ -178,14 +178,20 @@ def test_unusable_directory_disables_the_cache(tmp_path: Path, caplog: pytest.Lo
     assert len(warnings_logged(caplog)) == 1
 
 
-def test_newer_schema_is_left_alone(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def cache_with_schema_version(tmp_path: Path, version: str) -> Path:
+    """A cache file holding one entry, its schema version then set to `version` as another release would."""
     path = tmp_path / "c.sqlite3"
     with ResponseCache(path) as cache:
         cache.put("k", value())
     conn = sqlite3.connect(path)
     with conn:
-        conn.execute("UPDATE meta SET value = '999' WHERE name = 'schema_version'")
+        conn.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (version,))
     conn.close()
+    return path
+
+
+def test_newer_schema_is_left_alone(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = cache_with_schema_version(tmp_path, "999")
     with ResponseCache(path) as cache:
         assert cache.get("k") is None
     assert "newer" in warnings_logged(caplog)[0]
@@ -195,13 +201,7 @@ def test_newer_schema_is_left_alone(tmp_path: Path, caplog: pytest.LogCaptureFix
 
 
 def test_older_schema_is_cleared(tmp_path: Path) -> None:
-    path = tmp_path / "c.sqlite3"
-    with ResponseCache(path) as cache:
-        cache.put("k", value())
-    conn = sqlite3.connect(path)
-    with conn:
-        conn.execute("UPDATE meta SET value = '0' WHERE name = 'schema_version'")
-    conn.close()
+    path = cache_with_schema_version(tmp_path, "0")
     with ResponseCache(path) as cache:
         assert cache.get("k") is None
         cache.put("k", value())
