@@ -6,6 +6,7 @@ print(analysis.summary.headline)
 """
 
 from .article import Article, read_article
+from .cache import ResponseCache
 from .errors import (
     ConfigError,
     EndpointError,
@@ -45,6 +46,7 @@ __all__ = [
     "Metadata",
     "ModelOutputError",
     "ResolvedDate",
+    "ResponseCache",
     "Settings",
     "Stance",
     "Summarizer",
