@@ -31,7 +31,7 @@ from .pipeline import Summarizer, parse_tasks
 from .prompts import PromptSet, schema_of
 from .render import Format, render, to_terminal
 from .schemas import PROMPT_MODELS, TASK_MODELS, ArticleAnalysis
-from .settings import resolve_settings
+from .settings import Settings, resolve_settings
 
 app = typer.Typer(
     help="Structured, checkable summaries of news articles: summary, actor stances and events.\n\n"
@@ -60,6 +60,14 @@ BaseUrlOpt = Annotated[
 PromptsDirOpt = Annotated[
     Path | None, typer.Option(help="A directory of prompt templates. Env: SUMMARIZER_PROMPTS_DIR.")
 ]
+TasksOpt = Annotated[str, typer.Option(help="Comma-separated: summary,stances,events.")]
+ModeOpt = Annotated[str | None, typer.Option(help="instructor mode: tools, json_schema or json.")]
+MaxRetriesOpt = Annotated[int | None, typer.Option(help="Re-asks after a validation failure.")]
+StrictOpt = Annotated[
+    bool, typer.Option(help="Drop stances and events whose quote is not in the article (and say how many).")
+]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the response cache.")]
+ConcurrencyOpt = Annotated[int, typer.Option(min=1, help="Articles in flight at once.")]
 
 
 def _print_error(error: SummarizerError) -> None:
@@ -69,6 +77,23 @@ def _print_error(error: SummarizerError) -> None:
 def fail(error: SummarizerError) -> NoReturn:
     _print_error(error)
     raise typer.Exit(error.exit_code)
+
+
+def cli_settings(
+    model: str | None,
+    base_url: str | None,
+    mode: str | None,
+    max_retries: int | None,
+    prompts_dir: Path | None,
+) -> Settings:
+    """The settings from the options every model-calling command shares (then environment, then default)."""
+    return resolve_settings(
+        model=model,
+        base_url=base_url,
+        mode=mode,
+        max_retries=max_retries,
+        prompts_dir=str(prompts_dir) if prompts_dir else None,
+    )
 
 
 def cli_errors(command: Callable[P, None]) -> Callable[P, None]:
@@ -122,21 +147,14 @@ def summarize(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
-    tasks: Annotated[
-        str, typer.Option(help="Comma-separated: summary,stances,events.")
-    ] = "summary,stances,events",
+    tasks: TasksOpt = "summary,stances,events",
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
-    mode: Annotated[str | None, typer.Option(help="instructor mode: tools, json_schema or json.")] = None,
-    max_retries: Annotated[int | None, typer.Option(help="Re-asks after a validation failure.")] = None,
+    mode: ModeOpt = None,
+    max_retries: MaxRetriesOpt = None,
     published: Annotated[str | None, typer.Option(help="Publication date, YYYY-MM-DD.")] = None,
-    strict: Annotated[
-        bool,
-        typer.Option(help="Drop stances and events whose quote is not in the article (and say how many)."),
-    ] = False,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the response cache.")
-    ] = False,
+    strict: StrictOpt = False,
+    no_cache: NoCacheOpt = False,
     prompts_dir: PromptsDirOpt = None,
 ) -> None:
     """Summarise one article: headline, summary, key points, stances and events.
@@ -144,25 +162,14 @@ def summarize(
     Every evidence quote is located in the article (offsets, exact or approximate); dates are resolved
     against the publication date (--published, or the HTML page's). Long articles are split into chunks."""
     chosen = parse_tasks(tasks)
-    settings = resolve_settings(
-        model=model,
-        base_url=base_url,
-        mode=mode,
-        max_retries=max_retries,
-        prompts_dir=str(prompts_dir) if prompts_dir else None,
-    )
+    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir)
     article = read_article(path, published=_parse_date(published))
     cache = None if no_cache else ResponseCache()
-    with Summarizer(settings, strict=strict, cache=cache) as summarizer:
-        chunks = len(summarizer.chunks(article, chosen))
-        what = f"{len(chosen)} task(s)" + (f" over {chunks} chunks" if chunks > 1 else "")
-        # A spinner on a terminal only: the embedded model takes a minute or more per article.
-        with (
-            err.status(f"summarising with {settings.model}: {what}", spinner="dots")
-            if err.is_terminal
-            else contextlib.nullcontext()
-        ):
-            analysis = summarizer.summarize(article, tasks=chosen)
+    # A spinner on a terminal only: the embedded model takes a minute or more per article.
+    status = f"summarising with {settings.model}: {len(chosen)} task(s)"
+    spinner = err.status(status, spinner="dots") if err.is_terminal else contextlib.nullcontext()
+    with Summarizer(settings, strict=strict, cache=cache) as summarizer, spinner:
+        analysis = summarizer.summarize(article, tasks=chosen)
     if analysis.grounding is not None and analysis.grounding.dropped:
         err.print(f"--strict: dropped {analysis.grounding.dropped} item(s) whose quote is not in the article")
     fmt = fmt or ("text" if output is None and sys.stdout.isatty() else "json")

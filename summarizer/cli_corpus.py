@@ -21,7 +21,22 @@ from rich.progress import (
 from .article import article_from_text
 from .batch import BatchInput, BatchReport, collect_inputs, run_batch
 from .cache import ResponseCache
-from .cli import BaseUrlOpt, ModelOpt, PromptsDirOpt, app, cli_errors, err, write_output
+from .cli import (
+    BaseUrlOpt,
+    ConcurrencyOpt,
+    MaxRetriesOpt,
+    ModelOpt,
+    ModeOpt,
+    NoCacheOpt,
+    PromptsDirOpt,
+    StrictOpt,
+    TasksOpt,
+    app,
+    cli_errors,
+    cli_settings,
+    err,
+    write_output,
+)
 from .corpus import merge_corpus, read_results
 from .errors import ConfigError
 from .export import write_events_csv, write_plover_jsonl, write_stances_csv
@@ -29,7 +44,6 @@ from .jsonl import iter_jsonl
 from .pipeline import Summarizer, parse_tasks
 from .pricing import Price, format_cost, load_prices, price_for
 from .schemas import TASKS
-from .settings import resolve_settings
 
 # --- many articles --------------------------------------------------------------------------------------
 
@@ -37,7 +51,6 @@ cache_app = typer.Typer(
     help="The response cache (SQLite under the user's cache directory).", no_args_is_help=True
 )
 app.add_typer(cache_app, name="cache")
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the response cache.")]
 
 
 @app.command()
@@ -53,10 +66,8 @@ def batch(
     failures: Annotated[
         Path | None, typer.Option(help="Failures JSONL. Default: <output>.failures.jsonl.")
     ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Articles in flight at once.")] = 8,
-    tasks: Annotated[
-        str, typer.Option(help="Comma-separated: summary,stances,events.")
-    ] = "summary,stances,events",
+    concurrency: ConcurrencyOpt = 8,
+    tasks: TasksOpt = "summary,stances,events",
     max_cost: Annotated[
         float | None, typer.Option(help="Stop starting articles once this many USD are spent.")
     ] = None,
@@ -66,14 +77,12 @@ def batch(
     ] = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
-    mode: Annotated[str | None, typer.Option(help="instructor mode: tools, json_schema or json.")] = None,
-    max_retries: Annotated[int | None, typer.Option(help="Re-asks after a validation failure.")] = None,
+    mode: ModeOpt = None,
+    max_retries: MaxRetriesOpt = None,
     http_retries: Annotated[
         int, typer.Option(help="Retries of 429/5xx with backoff (honours Retry-After).")
     ] = 5,
-    strict: Annotated[
-        bool, typer.Option(help="Drop stances and events whose quote is not in the article.")
-    ] = False,
+    strict: StrictOpt = False,
     no_cache: NoCacheOpt = False,
     openai_batch: Annotated[
         bool, typer.Option("--openai-batch", help="Send the requests through OpenAI's Batch API first.")
@@ -83,10 +92,7 @@ def batch(
     """Summarise many articles concurrently. Re-running the same command resumes: ids already in --output
     are skipped, failures are retried."""
     chosen = parse_tasks(tasks)
-    settings = resolve_settings(
-        model=model, base_url=base_url, mode=mode, max_retries=max_retries,
-        prompts_dir=str(prompts_dir) if prompts_dir else None,
-    )  # fmt: skip
+    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir)
     table = load_prices(prices)
     if settings.endpoint == "embedded":
         table[settings.model] = Price(0.0, 0.0)  # runs here, costs nothing
@@ -219,10 +225,10 @@ def eval_(
             "--results", help="Score this finished `summarizer batch` results file instead of running."
         ),
     ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Articles in flight at once.")] = 8,
+    concurrency: ConcurrencyOpt = 8,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
-    max_retries: Annotated[int | None, typer.Option(help="Re-asks after a validation failure.")] = None,
+    max_retries: MaxRetriesOpt = None,
     no_cache: NoCacheOpt = False,
     prompts_dir: PromptsDirOpt = None,
 ) -> None:
@@ -251,12 +257,7 @@ def eval_(
     if dataset is None:
         raise ConfigError("give a dataset JSONL to evaluate, or --compare RUN_A RUN_B")
     articles = load_eval_set(dataset)
-    settings = resolve_settings(
-        model=model,
-        base_url=base_url,
-        max_retries=max_retries,
-        prompts_dir=str(prompts_dir) if prompts_dir else None,
-    )
+    settings = cli_settings(model, base_url, None, max_retries, prompts_dir)
     items = [
         BatchInput(
             id=a.id, source=a.url or a.id, load=functools.partial(article_from_text, a.text, source=a.url)
