@@ -3,6 +3,7 @@ article's `ArticleAnalysis` assembled with its counts and costs."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -143,6 +144,7 @@ def combine_runs(per_chunk: list[dict[str, TaskRun]]) -> dict[str, TaskRun]:
     return combined
 
 
+@functools.cache
 def _package_version() -> str:
     try:
         return version("summarizer")
