@@ -1,29 +1,21 @@
-"""After the model: each chunk's outputs checked (quotes located, dates resolved), chunks combined, and the
-article's `ArticleAnalysis` assembled with its counts and costs."""
+"""Assemble: the merged, grounded result of one article into its `ArticleAnalysis`, with the counts of
+its checks and the cost of its calls."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
-
-from pydantic import BaseModel
 
 from .article import Article
-from .chunking import Chunk
-from .dates import resolve_date
-from .evidence import count_grounding, locate_quote, shift
 from .schemas import (
     ArticleAnalysis,
+    CheckCounts,
     CheckedEvent,
     CheckedStance,
-    EventList,
-    Grounding,
-    GroundingCounts,
+    CheckedSummary,
+    FieldCheck,
     Metadata,
-    StanceList,
-    Summary,
     TaskRun,
     Usage,
 )
@@ -32,64 +24,39 @@ from .settings import Settings
 
 @dataclass
 class ChunkResult:
-    """The checked output of every task for one chunk of the article."""
+    """The grounded output of every task, for one chunk or (merged) for the whole article."""
 
-    summary: Summary | None = None
+    summary: CheckedSummary | None = None
     stances: list[CheckedStance] | None = None
     events: list[CheckedEvent] | None = None
     runs: dict[str, TaskRun] = field(default_factory=dict)
 
 
-def check_outputs(
-    outputs: list[BaseModel], runs: dict[str, TaskRun], chunk: Chunk, article: Article
-) -> ChunkResult:
-    """One chunk's task outputs with every quote located (offsets into the whole article) and every event
-    date resolved against the publication date."""
-    result = ChunkResult(runs=runs)
-    for output in outputs:
-        if isinstance(output, Summary):
-            result.summary = output
-        elif isinstance(output, StanceList):
-            result.stances = [
-                CheckedStance(
-                    **s.model_dump(), grounding=shift(locate_quote(s.evidence, chunk.text), chunk.start)
-                )
-                for s in output.stances
-            ]
-        elif isinstance(output, EventList):
-            result.events = [_check_event(e.model_dump(), chunk, article) for e in output.events]
-    return result
-
-
-def _locate(quote: str, chunk: Chunk) -> Grounding:
-    return shift(locate_quote(quote, chunk.text), chunk.start)
-
-
-def _check_event(event: dict[str, Any], chunk: Chunk, article: Article) -> CheckedEvent:
-    return CheckedEvent(
-        **event,
-        grounding=_locate(event["evidence"], chunk),
-        resolved_date=resolve_date(
-            event["date_text"], article.published, article_text=article.text, language=article.language
-        ),
-    )
-
-
 def assemble(
-    article: Article, result: ChunkResult, settings: Settings, *, chunks: int, seconds: float, strict: bool
+    article: Article,
+    result: ChunkResult,
+    settings: Settings,
+    *,
+    sentences: list[tuple[int, int]],
+    chunks: int,
+    seconds: float,
+    strict: bool,
+    entity_precision: float | None = None,
 ) -> ArticleAnalysis:
-    """The output for one article: grounding counted (and, with `strict`, ungrounded items dropped), usage
-    and attempts summed over every task and chunk."""
+    """The output for one article: checks counted (and, with `strict`, items naming someone or somewhere
+    not in the article dropped), usage and attempts summed over every task and chunk."""
     stances, events = result.stances, result.events
-    counts: GroundingCounts | None = None
-    if stances is not None or events is not None:
-        items: list[CheckedStance | CheckedEvent] = [*(stances or []), *(events or [])]
-        counts = count_grounding(item.grounding for item in items)
-        if strict:
-            keep_stances = None if stances is None else [s for s in stances if grounded(s)]
-            keep_events = None if events is None else [e for e in events if grounded(e)]
-            counts.dropped = len(items) - len(keep_stances or []) - len(keep_events or [])
-            stances, events = keep_stances, keep_events
+    items: list[CheckedStance | CheckedEvent] = [*(stances or []), *(events or [])]
+    counts = CheckCounts(
+        items=len(items),
+        unknown_names=sum(1 for item in items if item.unknown_names),
+        entity_precision=entity_precision,
+        flagged_fields=sum(1 for check in _field_checks(result) if check.flagged),
+    )
+    if strict:
+        stances = None if stances is None else [s for s in stances if not s.unknown_names]
+        events = None if events is None else [e for e in events if not e.unknown_names]
+        counts.dropped = len(items) - len(stances or []) - len(events or [])
     runs = result.runs
     metadata = Metadata(
         model=settings.model,
@@ -103,25 +70,19 @@ def assemble(
         chunks=chunks,
         summarizer_version=_package_version(),
     )
+    info = article.info().model_copy(update={"sentences": sentences})
     return ArticleAnalysis(
-        summary=result.summary,
-        stances=stances,
-        events=events,
-        grounding=counts,
-        article=article.info(),
-        metadata=metadata,
+        summary=result.summary, stances=stances, events=events, checks=counts, article=info, metadata=metadata
     )
 
 
-def grounded(item: CheckedStance | CheckedEvent) -> bool:
-    """Its quote, or the quote of a duplicate merged into it from another chunk, is in the article."""
-    groundings = [item.grounding, *(e.grounding for e in item.more_evidence)]
-    return any(g is None or g.status != "ungrounded" for g in groundings)
-
-
-def summary_notes(index: int, summary: Summary) -> str:
-    points = " ".join(summary.key_points)
-    return f"Part {index}: {summary.headline}. {summary.summary} {points}"
+def _field_checks(result: ChunkResult) -> list[FieldCheck]:
+    checks: list[FieldCheck] = []
+    if result.summary is not None:
+        checks += [*result.summary.checks.values(), *(p.check for p in result.summary.key_points)]
+    checks += [s.check for s in result.stances or []]
+    checks += [e.check for e in result.events or []]
+    return checks
 
 
 def combine_runs(per_chunk: list[dict[str, TaskRun]]) -> dict[str, TaskRun]:
@@ -139,6 +100,7 @@ def combine_runs(per_chunk: list[dict[str, TaskRun]]) -> dict[str, TaskRun]:
                     attempts=seen.attempts + run.attempts,
                     usage=seen.usage + run.usage,
                     seconds=max(seen.seconds, run.seconds),
+                    cached=seen.cached and run.cached,
                 )
             )
     return combined

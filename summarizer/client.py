@@ -6,6 +6,7 @@ the key and the model name differ.
 
 from __future__ import annotations
 
+import json
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,15 +14,22 @@ from typing import Any, TypeVar
 
 import instructor
 import openai
-from instructor.core.exceptions import InstructorRetryException
+from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
 from instructor.core.hooks import Hooks
 from pydantic import BaseModel, ValidationError
 
 from .errors import EndpointError, ModelOutputError, SummarizerError
 from .schemas import Usage
-from .settings import Settings
+from .settings import Settings, redact_url
 
 T = TypeVar("T", bound=BaseModel)
+# A re-ask shows the model its errors and at most this much of its failed answer: the conversation never
+# grows by more than segment.REASK_TOKENS, whatever the model wrote (a runaway answer can be 1,500 tokens).
+REASK_CHARS = 900
+REASK_PROMPT = (
+    "Your answer above was not valid:\n{errors}\n"
+    "Answer again with the corrected data only, by calling the function."
+)
 
 
 def make_client(settings: Settings, *, http_retries: int = 2) -> openai.AsyncOpenAI:
@@ -59,24 +67,84 @@ async def call_model(
     messages: list[dict[str, str]],
     attempts: Attempts,
 ) -> T:
-    """Ask for `response_model`, re-asking on validation errors up to `settings.max_retries` times."""
+    """Ask for `response_model`, asking again on validation errors up to `settings.max_retries` times.
+
+    The re-asks are ours, not instructor's: instructor's append every failed answer whole, so a third
+    attempt could overflow the context. Ours send the original messages, then a bounded excerpt of the last
+    failed answer and its errors. An answer whose only fault is a raw control character inside a JSON
+    string (strict JSON forbids it, small models write it) is read leniently before any re-ask.
+    """
     hooks = Hooks()
     hooks.on("completion:response", attempts.record)
     patched = _patched(client, settings.instructor_mode)
+    request = list(messages)
+    for attempt in range(settings.max_retries + 1):
+        try:
+            return await patched.create(
+                model=settings.model,
+                messages=request,
+                response_model=response_model,
+                max_retries=0,  # one attempt: the re-asks are this loop's
+                temperature=settings.temperature,
+                max_tokens=settings.max_tokens,
+                hooks=hooks,
+            )
+        except (InstructorRetryException, IncompleteOutputException) as exc:
+            if isinstance(exc, InstructorRetryException) and not exc.failed_attempts:
+                raise as_summarizer_error(exc, settings) from exc  # the request failed, not the answer
+            answer = _answer_text(exc.last_completion)
+            if answer is not None and (read := _lenient(answer, response_model)) is not None:
+                return read
+            if attempt == settings.max_retries:
+                raise as_summarizer_error(exc, settings, attempts=attempts.count) from exc
+            failed = exc.failed_attempts[-1].exception if isinstance(exc, InstructorRetryException) else exc
+            request = [*messages, *_reask(answer, failed)]
+        except SummarizerError:
+            raise
+        except Exception as exc:
+            raise as_summarizer_error(exc, settings) from exc
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _answer_text(completion: Any) -> str | None:
+    """The raw answer of a chat completion: the forced tool call's arguments, else the message content."""
     try:
-        return await patched.create(
-            model=settings.model,
-            messages=messages,
-            response_model=response_model,
-            max_retries=settings.max_retries,  # re-asks after the first try
-            temperature=settings.temperature,
-            max_tokens=settings.max_tokens,
-            hooks=hooks,
-        )
-    except SummarizerError:
-        raise
-    except Exception as exc:
-        raise as_summarizer_error(exc, settings) from exc
+        message = completion.choices[0].message
+    except (AttributeError, IndexError, TypeError):
+        return None
+    calls = getattr(message, "tool_calls", None) or []
+    if calls and getattr(calls[0], "function", None) is not None:
+        return str(calls[0].function.arguments)
+    content = getattr(message, "content", None)
+    return content if isinstance(content, str) else None
+
+
+def _lenient(answer: str, response_model: type[T]) -> T | None:
+    """The answer read with raw control characters allowed inside strings, if that is its only fault."""
+    try:
+        data = json.loads(answer, strict=False)
+    except ValueError:
+        return None
+    try:
+        json.loads(answer)
+        return None  # strict JSON already: the fault was elsewhere, so this is no rescue
+    except ValueError:
+        pass
+    try:
+        return response_model.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def _reask(answer: str | None, error: BaseException) -> list[dict[str, str]]:
+    excerpt = (answer or "(no answer)").strip()
+    if len(excerpt) > REASK_CHARS:
+        excerpt = excerpt[:REASK_CHARS] + " ... (cut)"
+    errors = describe_errors(error)[:REASK_CHARS]
+    return [
+        {"role": "assistant", "content": excerpt},
+        {"role": "user", "content": REASK_PROMPT.format(errors=errors)},
+    ]
 
 
 # Patching costs about a millisecond, three times an article: once per client and mode is enough, as the
@@ -109,36 +177,59 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
                 todo.append(failed.exception)
 
 
-def as_summarizer_error(exc: BaseException, settings: Settings) -> SummarizerError:
+def endpoint_name(settings: Settings) -> str:
+    """The endpoint as errors name it: the URL actually used, without credentials."""
+    url = redact_url(settings.base_url or "https://api.openai.com/v1")
+    return f"the embedded model at {url}" if settings.endpoint == "embedded" else f"the endpoint {url}"
+
+
+def as_summarizer_error(
+    exc: BaseException, settings: Settings, *, attempts: int | None = None
+) -> SummarizerError:
     """A one-line error a user can act on, for whatever the openai client or instructor raised."""
-    where = settings.base_url or "https://api.openai.com/v1"
+    where = endpoint_name(settings)
     for e in causes(exc):
         if isinstance(e, openai.AuthenticationError):
             return EndpointError(
-                f"the endpoint {where} rejected the API key (HTTP 401): check OPENAI_API_KEY"
+                f"{where} rejected the API key (HTTP 401): check OPENAI_API_KEY"
             )
         if isinstance(e, openai.NotFoundError):
             return EndpointError(f"model {settings.model!r} not found at {where} (HTTP 404): check --model")
         if isinstance(e, openai.PermissionDeniedError):
-            return EndpointError(f"the endpoint {where} refused access to {settings.model!r} (HTTP 403)")
+            return EndpointError(f"{where} refused access to {settings.model!r} (HTTP 403)")
         if isinstance(e, openai.RateLimitError):
             return EndpointError(f"rate limited by {where} (HTTP 429) after retries: try again later")
         if isinstance(e, openai.APIStatusError):
-            return EndpointError(f"the endpoint {where} answered HTTP {e.status_code}: {_first_line(e)}")
+            return EndpointError(f"{where} answered HTTP {e.status_code}: {_first_line(e)}")
         if isinstance(e, openai.APITimeoutError):
-            return EndpointError(f"the endpoint {where} did not answer within {settings.timeout:.0f} s")
+            return EndpointError(f"{where} did not answer within {settings.timeout:.0f} s")
         if isinstance(e, openai.APIConnectionError):
             return EndpointError(
-                f"cannot reach the endpoint {where}: is the server running? ({_first_line(e)})"
+                f"cannot reach {where}: is the server running? ({_first_line(e)})"
             )
+    if isinstance(exc, IncompleteOutputException):
+        return ModelOutputError(
+            f"the model's answer was cut off at max_tokens ({settings.max_tokens}) after {attempts or 1} "
+            "attempts: raise --max-tokens"
+        )
     if isinstance(exc, InstructorRetryException):
         failed = exc.failed_attempts or []
         last = failed[-1].exception if failed else exc
-        attempts = exc.n_attempts
+        attempts = attempts or exc.n_attempts
         return ModelOutputError(
             f"the model's output still failed validation after {attempts} attempts: " + describe_error(last)
         )
     return ModelOutputError(f"the model call failed: {type(exc).__name__}: {_first_line(exc)}")
+
+
+def describe_errors(exc: BaseException, limit: int = 5) -> str:
+    """Every validation error as 'field: problem', one a line (at most `limit`), for a re-ask."""
+    if isinstance(exc, ValidationError) and exc.errors():
+        lines = [
+            f"- {'.'.join(str(p) for p in e['loc']) or 'output'}: {e['msg']}" for e in exc.errors()[:limit]
+        ]
+        return "\n".join(lines)
+    return "- " + _first_line(exc)
 
 
 def describe_error(exc: BaseException) -> str:

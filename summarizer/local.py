@@ -78,7 +78,7 @@ class LocalServer:
         command = [
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(model_path()),
-            "--chat_format", "chatml-function-calling",
+            "--chat_format", "chatml",
             "--n_ctx", str(self.n_ctx),
             "--host", "127.0.0.1",
             "--port", str(self.port),

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import sys
@@ -19,24 +20,27 @@ import openai
 from pydantic import BaseModel, ValidationError
 
 from .article import Article, article_from_text
-from .assemble import ChunkResult, assemble, check_outputs, combine_runs, summary_notes
+from .assemble import ChunkResult, assemble, combine_runs
 from .cache import CachedResponse, ResponseCache, cache_key
-from .chunking import Chunk, chunk_budget, merge_events, merge_stances, split_text, token_counter
 from .client import Attempts, call_model, make_client
 from .errors import ConfigError, SummarizerError
-from .evidence import QuoteCheck
+from .ground import Grounding
 from .local import LocalServer
-from .prompts import PromptSet, schema_of
+from .merge import cited_numbers, merge_events, merge_stances, reduce_notes
+from .prompts import PromptSet, fence_tag, schema_of
 from .schemas import (
     PROMPT_MODELS,
     REDUCE_PROMPT,
     TASKS,
     ArticleAnalysis,
+    EventList,
+    StanceList,
+    Summary,
     TaskName,
     TaskRun,
     Usage,
-    quote_check,
 )
+from .segment import Chunk, Sentence, chunk_budget, segment, token_counter
 from .settings import Settings, resolve_settings
 
 T = TypeVar("T")
@@ -78,18 +82,25 @@ class PlannedCall:
     prompt: str
     messages: list[dict[str, str]]
     response_model: type[BaseModel]
-    source_text: str  # the text its evidence quotes must be found in
     cache_key: str
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """An article cut for the model: its numbered sentences and the chunks they are sent in."""
+
+    sentences: list[Sentence]
+    chunks: list[Chunk]
 
 
 class Summarizer:
     """Summarise many articles with one client and, for the embedded model, one local server.
 
     Async: `async with Summarizer() as s: await s.asummarize(text)`.
-    Sync: `with Summarizer() as s: s.summarize(text)` (runs a private event loop).
-    `strict=True` drops the stances and events whose quote is not in the article (and counts them).
-    `cache=ResponseCache()` answers repeated calls (same endpoint, model, messages, schema, mode and
-    sampling) without the model.
+    Sync: `with Summarizer() as s: s.summarize(text)` (runs a private `asyncio.Runner`).
+    `strict=True` drops the stances and events that name someone or somewhere the article does not (and
+    counts them). `cache=ResponseCache()` answers repeated calls (same endpoint, model, messages, schema,
+    mode and sampling) without the model.
     """
 
     def __init__(
@@ -118,7 +129,9 @@ class Summarizer:
         self._notice = notice or (lambda message: print(message, file=sys.stderr))
         self._server: LocalServer | None = None
         self._start_lock = asyncio.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: asyncio.Runner | None = None
+        # The settings calls are made with: for the embedded model, with its loopback URL once started.
+        self._used = self.settings
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -131,6 +144,7 @@ class Summarizer:
                     self._server = LocalServer()
                     await asyncio.to_thread(self._server.start)
                     settings = settings.with_overrides(base_url=self._server.base_url)
+                self._used = settings
                 self._client = make_client(settings, http_retries=self._http_retries)
             return self._client
 
@@ -138,6 +152,9 @@ class Summarizer:
         if self._client is not None:
             await self._client.close()
             self._client = None
+        self._stop_server()
+
+    def _stop_server(self) -> None:
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -155,28 +172,34 @@ class Summarizer:
         self.close()
 
     def close(self) -> None:
-        if self._loop is not None:
-            self._loop.run_until_complete(self.aclose())
-            self._loop.close()
-            self._loop = None
-        elif self._server is not None:
-            self._server.stop()
-            self._server = None
+        """Close the client and stop the embedded server. Work an interrupt left pending is cancelled
+        by the runner, never resumed here."""
+        try:
+            if self._runner is not None:
+                with contextlib.suppress(Exception):
+                    self._runner.run(self.aclose())
+                self._runner.close()
+                self._runner = None
+        finally:
+            self._stop_server()
 
     # --- work --------------------------------------------------------------------------------------
 
     def prompt_versions(self, names: Iterable[str] = TASKS) -> dict[str, str]:
         return {name: self.prompts.version(name, schema_of(PROMPT_MODELS[name])) for name in names}
 
-    def chunks(self, article: Article, tasks: Iterable[TaskName] = TASKS) -> list[Chunk]:
-        """The parts the article is analysed in: one, unless it is longer than the model's context allows."""
+    def segment(self, article: Article, tasks: Iterable[TaskName] = TASKS) -> Segmented:
+        """The article's numbered sentences, and the chunks they go to the model in: one chunk unless
+        the article is longer than one request may carry, re-asks included."""
         count = token_counter(self.settings)
         overhead = max(
             count(" ".join(m["content"] for m in self.prompts.render(t, text="", title=article.title)))
             + count(json.dumps(schema_of(PROMPT_MODELS[t])))
             for t in tasks
         )
-        return split_text(article.text, chunk_budget(self.settings, overhead), count)
+        budget = chunk_budget(self.settings, overhead)
+        sentences, chunks = segment(article.text, budget, count, article.language)
+        return Segmented(sentences, chunks)
 
     async def asummarize(
         self,
@@ -191,16 +214,21 @@ class Summarizer:
             article = article_from_text(article, published=published)
         client = await self._ensure_client()
         started = time.perf_counter()
-        chunks = self.chunks(article, chosen)
-        parts = await _all(*(self._analyse_chunk(client, article, chunk, chosen) for chunk in chunks))
-        merged = await self._merge(client, article, list(parts))
+        cut = self.segment(article, chosen)
+        grounding = Grounding(article, cut.sentences)
+        parts = await _all(
+            *(self._analyse_chunk(client, article, grounding, chunk, chosen) for chunk in cut.chunks)
+        )
+        merged = await self._merge(client, article, grounding, cut.chunks, list(parts))
         return assemble(
             article,
             merged,
             self.settings,
-            chunks=len(chunks),
+            sentences=[(s.start, s.end) for s in cut.sentences],
+            chunks=len(cut.chunks),
             seconds=time.perf_counter() - started,
             strict=self.strict,
+            entity_precision=grounding.entity_precision(merged.summary),
         )
 
     def summarize(self, article: Article | str, **kwargs: Any) -> ArticleAnalysis:
@@ -208,27 +236,33 @@ class Summarizer:
         return self.run_sync(self.asummarize(article, **kwargs))
 
     def run_sync(self, work: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on this summarizer's private event loop (its client lives there)."""
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(work)
+        """Run a coroutine on this summarizer's private runner (its client lives on that loop). On Ctrl-C
+        the runner cancels the work and lets it unwind before KeyboardInterrupt goes on."""
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.run(work)
 
     def plan(self, article: Article, tasks: Iterable[str] | str | None = None) -> list[PlannedCall]:
         """The first-round calls for one article (every chunk and task; not the reduce step, which needs
         their answers)."""
         chosen = parse_tasks(tasks)
+        cut = self.segment(article, chosen)
+        grounding = Grounding(article, cut.sentences)
         calls = []
-        for chunk in self.chunks(article, chosen):
+        for chunk in cut.chunks:
             for name in chosen:
-                messages = self._messages(name, chunk.text, article)
-                key = self._cache_key(name, messages)
-                calls.append(PlannedCall(name, messages, PROMPT_MODELS[name], chunk.text, key))
+                messages = self._messages(name, chunk.numbered_text(), article)
+                model = grounding.request_model(name, chunk.numbers, last_attempt=lambda: True)
+                calls.append(PlannedCall(name, messages, model, self._cache_key(name, messages, model)))
         return calls
 
     def _messages(self, name: str, text: str, article: Article) -> list[dict[str, str]]:
-        return self.prompts.render(name, text=text, title=article.title, published=article.published)
+        # The fence tag hashes the whole article, not the chunk: every request of one article shares it.
+        return self.prompts.render(
+            name, text=text, title=article.title, published=article.published, tag=fence_tag(article.text)
+        )
 
-    def _cache_key(self, name: str, messages: list[dict[str, str]]) -> str:
+    def _cache_key(self, name: str, messages: list[dict[str, str]], model: type[BaseModel]) -> str:
         s = self.settings
         return cache_key(
             endpoint=s.endpoint,
@@ -236,7 +270,7 @@ class Summarizer:
             base_url=None if s.endpoint in ("embedded", "openai") else s.base_url,
             model=s.model,
             messages=messages,
-            schema=schema_of(PROMPT_MODELS[name]),
+            schema=model.model_json_schema(),
             mode=s.mode,
             temperature=s.temperature,
             max_tokens=s.max_tokens,
@@ -244,36 +278,53 @@ class Summarizer:
         )
 
     async def _analyse_chunk(
-        self, client: openai.AsyncOpenAI, article: Article, chunk: Chunk, tasks: Sequence[TaskName]
+        self,
+        client: openai.AsyncOpenAI,
+        article: Article,
+        grounding: Grounding,
+        chunk: Chunk,
+        tasks: Sequence[TaskName],
     ) -> ChunkResult:
-        outputs = await _all(*(self._run_prompt(client, t, chunk.text, article) for t in tasks))
-        runs: dict[str, TaskRun] = {t: run for t, (_, run) in zip(tasks, outputs, strict=True)}
-        return check_outputs([output for output, _ in outputs], runs, chunk, article)
+        text = chunk.numbered_text()
+        outputs = await _all(*(self._run_prompt(client, t, text, chunk.numbers, article, grounding) for t in tasks))
+        result = ChunkResult(runs={t: run for t, (_, run) in zip(tasks, outputs, strict=True)})
+        for output, _ in outputs:
+            if isinstance(output, Summary):
+                result.summary = grounding.summary(output)
+            elif isinstance(output, StanceList):
+                result.stances = grounding.stances(output)
+            elif isinstance(output, EventList):
+                result.events = grounding.events(output)
+        return result
 
     async def _run_prompt(
-        self, client: openai.AsyncOpenAI, name: str, text: str, article: Article
+        self,
+        client: openai.AsyncOpenAI,
+        name: str,
+        text: str,
+        numbers: Sequence[int],
+        article: Article,
+        grounding: Grounding,
     ) -> tuple[Any, TaskRun]:
-        """One model call for one prompt (or a cache hit), quotes checked against `text`."""
-        response_model = PROMPT_MODELS[name]
+        """One model call for one prompt (or a cache hit), its answer validated against the article."""
+        attempts = Attempts()
+        response_model = grounding.request_model(
+            name, numbers, last_attempt=lambda: attempts.count > self.settings.max_retries
+        )
         messages = self._messages(name, text, article)
-        prompt_version = self.prompts.version(name, schema_of(response_model))
-        key = self._cache_key(name, messages) if self.cache is not None else None
+        prompt_version = self.prompts.version(name, schema_of(PROMPT_MODELS[name]))
+        key = self._cache_key(name, messages, response_model) if self.cache is not None else None
         if key is not None and (hit := self._from_cache(key, response_model)) is not None:
             return hit, TaskRun(
                 prompt_version=prompt_version, attempts=0, usage=Usage(), seconds=0.0, cached=True
             )
-        attempts = Attempts()
-        check = QuoteCheck(text, is_last_attempt=lambda: attempts.count > self.settings.max_retries)
         async with self._requests:
             started = time.perf_counter()
-            checking = quote_check.set(check)  # this task's own context: concurrent calls don't mix
             try:
-                output = await call_model(client, self.settings, response_model, messages, attempts)
+                output = await call_model(client, self._used, response_model, messages, attempts)
             except SummarizerError as exc:
                 exc.task, exc.prompt_version = name, prompt_version
                 raise
-            finally:
-                quote_check.reset(checking)
         run = TaskRun(
             prompt_version=prompt_version,
             attempts=attempts.count,
@@ -289,7 +340,8 @@ class Summarizer:
         return output, run
 
     def _from_cache(self, key: str, response_model: type[BaseModel]) -> BaseModel | None:
-        """A cached answer, validated again by today's schema (a stale entry is a miss)."""
+        """A cached answer, validated again by today's schema (a stale entry is a miss). Name checks pass
+        as on a last attempt: the cached answer was the model's final one."""
         assert self.cache is not None
         hit = self.cache.get(key)
         if hit is None:
@@ -300,21 +352,29 @@ class Summarizer:
             return None
 
     async def _merge(
-        self, client: openai.AsyncOpenAI, article: Article, parts: list[ChunkResult]
+        self,
+        client: openai.AsyncOpenAI,
+        article: Article,
+        grounding: Grounding,
+        chunks: Sequence[Chunk],
+        parts: list[ChunkResult],
     ) -> ChunkResult:
-        """One result: the chunk summaries reduced by the model, stances and events de-duplicated."""
-        if len(parts) == 1:
-            return parts[0]
+        """One result: stances and events without duplicates; a long article's chunk summaries reduced by
+        the model to one, its key points citing sentences the chunks' key points cited."""
         merged = ChunkResult(runs=combine_runs([p.runs for p in parts]))
         if parts[0].stances is not None:
             merged.stances = merge_stances([p.stances or [] for p in parts])
         if parts[0].events is not None:
             merged.events = merge_events([p.events or [] for p in parts])
-        if parts[0].summary is not None:
-            notes = "\n\n".join(summary_notes(i, p.summary) for i, p in enumerate(parts, 1) if p.summary)
-            merged.summary, merged.runs[REDUCE_PROMPT] = await self._run_prompt(
-                client, REDUCE_PROMPT, notes, article
+        summaries = [(c.span, p.summary) for c, p in zip(chunks, parts, strict=True) if p.summary]
+        if len(summaries) == 1:
+            merged.summary = summaries[0][1]
+        elif summaries:
+            numbers = cited_numbers([s for _, s in summaries])
+            output, merged.runs[REDUCE_PROMPT] = await self._run_prompt(
+                client, REDUCE_PROMPT, reduce_notes(summaries), numbers, article, grounding
             )
+            merged.summary = grounding.summary(output)
         return merged
 
 

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,9 +24,7 @@ from .errors import ConfigError
 
 SYSTEM_TEMPLATE = "system.j2"
 SHARED_TEMPLATES = (SYSTEM_TEMPLATE, "_article.j2")
-# The fence markers the templates put around the article; an article that contains them is defused so it
-# cannot close the fence early and pose as instructions.
-FENCE_OPEN, FENCE_CLOSE = "<<<ARTICLE", "ARTICLE>>>"
+_CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 
 
 def default_prompts_dir() -> Path:
@@ -53,8 +52,18 @@ def _read_version(path: Path, mtime_ns: int, size: int) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def defuse(text: str) -> str:
-    return text.replace(FENCE_OPEN, "<< <ARTICLE").replace(FENCE_CLOSE, "ARTICLE> >>")
+def fence_tag(text: str) -> str:
+    """The tag on the fence lines around one article: a hash of its text, so an article cannot know the
+    line that closes its own fence, and the same article always gives the same prompt (cassettes)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def one_line(value: object) -> str | None:
+    """Metadata shown inside the fence (title, date): newlines and control characters collapsed, so a
+    title cannot start a line of its own."""
+    if value is None:
+        return None
+    return _CONTROL_OR_SPACE.sub(" ", str(value)).strip() or None
 
 
 @dataclass(frozen=True)
@@ -107,11 +116,19 @@ class PromptSet:
         path = self.directory / template
         return _read(path) if path.is_file() else ""
 
-    def render(self, name: str, **context: Any) -> list[dict[str, str]]:
-        """The chat messages for one task: the system prompt, then the task with the fenced article."""
+    def render(
+        self, name: str, *, text: str, title: object = None, published: object = None, tag: str | None = None
+    ) -> list[dict[str, str]]:
+        """The chat messages for one task: the system prompt, then the fenced article, then the task. The
+        article comes first so that an article's tasks share one prefix (llama.cpp's prefix cache and
+        OpenAI's prompt caching reuse it). `tag` defaults to a hash of `text`."""
         self.source(name)  # a clear error for an unknown prompt, before jinja's
-        text = context.pop("text", "")
-        values = {"title": None, "published": None, **context, "text": defuse(text)}
+        values = {
+            "title": one_line(title),
+            "published": one_line(published),
+            "text": text,
+            "tag": tag or fence_tag(text),
+        }
         try:
             system = self._env.get_template(SYSTEM_TEMPLATE).render(**values)
             user = self._env.get_template(f"{name}.j2").render(**values)

@@ -3,24 +3,40 @@
 Two layers:
 - what the model writes (`Summary`, `Stance`, `Event` and the `*List` wrappers): every string and list is
   bounded, because the bounds become grammar limits on llama.cpp-style servers and small models otherwise
-  repeat themselves until the token limit;
-- what we add after checking it (`Grounding`, `ResolvedDate`, `CheckedStance`, `CheckedEvent`,
+  repeat themselves until the token limit. The model never copies article text: it cites sentence numbers
+  (`sentences`), which the grounding stage turns into evidence. There are no field descriptions: a field's
+  meaning is said once, in the prompt template, because a small model copies whatever schema text it sees.
+- what we add after checking it (`Citation`, `EventDate`, `FieldCheck`, the `Checked*` models,
   `ArticleAnalysis`): these are never sent to the model, so changing them does not invalidate cassettes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from contextvars import ContextVar
+import html
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Sentence = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Quote = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+
+def _unescape(value: object) -> object:
+    # llama.cpp's server writes ' and " inside tool-call arguments as &#39; and &#34; (NOTES.md).
+    return html.unescape(value) if isinstance(value, str) and "&" in value else value
+
+
+Short = Annotated[
+    str, BeforeValidator(_unescape), StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+]
+Sentence = Annotated[
+    str, BeforeValidator(_unescape), StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
+Paragraph = Annotated[
+    str, BeforeValidator(_unescape), StringConstraints(strip_whitespace=True, min_length=1, max_length=600)
+]
+# Sentence numbers an item cites. The schema sent to the model narrows them to the article's (or the
+# chunk's) numbers with an enum: see `ground.request_model`.
+Citations = Annotated[list[int], Field(min_length=1, max_length=3)]
 
 Polarity = Literal["supports", "opposes", "neutral", "mixed"]
 TaskName = Literal["summary", "stances", "events"]
@@ -51,92 +67,57 @@ class EventType(StrEnum):
 
 
 # --- what the model writes -------------------------------------------------------------------------
+# No docstrings either: instructor sends a model's docstring as the function description.
 
 
-# The pipeline sets this around a model call: a function that raises ValueError for a quote that is not
-# in the article, so that instructor re-asks with that error. A context variable rather than instructor's
-# `context=`: that also renders every message as a Jinja template, and an article is not a template.
-quote_check: ContextVar[Callable[[str], None] | None] = ContextVar("quote_check", default=None)
-
-
-def _check_quote(quote: str) -> str:
-    check = quote_check.get()
-    if check is not None:
-        check(quote)
-    return quote
+class KeyPoint(BaseModel):
+    text: Sentence
+    sentences: Citations
 
 
 class Summary(BaseModel):
-    """A headline, a short summary and the key points of one article."""
-
-    headline: Short = Field(description="A factual headline of at most 15 words.")
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)] = Field(
-        description="2 to 4 sentences that summarise the article."
-    )
-    key_points: list[Sentence] = Field(
-        min_length=1, max_length=5, description="The most important facts, one sentence each."
-    )
+    headline: Short
+    summary: Paragraph
+    key_points: list[KeyPoint] = Field(min_length=1, max_length=5)
 
 
 class Stance(BaseModel):
-    """Who holds which position toward whom, with the article's own words as evidence."""
-
-    actor: Short = Field(description="The person, government or organisation holding the position.")
-    target: Short = Field(description="Whom or what the position is about.")
-    position: Sentence = Field(description="The position, as a short statement.")
-    polarity: Polarity = Field(description="supports, opposes, neutral or mixed toward the target.")
-    evidence: Quote = Field(description="A sentence copied word for word from the article.")
-
-    _evidence_in_article = field_validator("evidence")(_check_quote)
+    actor: Short
+    target: Short
+    position: Sentence
+    polarity: Polarity
+    sentences: Citations
 
 
 class Event(BaseModel):
-    """Something that happened (or is announced), who did it to whom, where and when."""
-
-    description: Sentence = Field(description="What happened, in one sentence.")
-    event_type: EventType = Field(description="The PLOVER category of the event.")
-    actors: list[Short] = Field(min_length=1, max_length=4, description="Who acted.")
-    recipients: list[Short] = Field(default_factory=list, max_length=4, description="Who was acted upon.")
-    location: Short | None = Field(default=None, description="Where it happened, if the article says.")
-    date_text: Short | None = Field(
-        default=None, description="The date or time as written in the article, if it says."
-    )
-    evidence: Quote = Field(description="A sentence copied word for word from the article.")
-
-    _evidence_in_article = field_validator("evidence")(_check_quote)
+    description: Sentence
+    event_type: EventType
+    actors: list[Short] = Field(min_length=1, max_length=4)
+    recipients: list[Short] = Field(default_factory=list, max_length=4)
+    location: Short | None = None
+    sentences: Citations
 
 
 class StanceList(BaseModel):
-    """The actors' stances in the article."""
-
     stances: list[Stance] = Field(max_length=5)
 
 
 class EventList(BaseModel):
-    """The events the article reports."""
-
-    events: list[Event] = Field(max_length=6)
+    # A news article almost always reports something: an empty list is what a small model returns
+    # when it is unsure, so at least one is asked for.
+    events: list[Event] = Field(min_length=1, max_length=6)
 
 
 # --- what we add after checking ----------------------------------------------------------------------
 
-GroundingStatus = Literal["exact", "approximate", "ungrounded"]
 
+class Citation(BaseModel):
+    """One sentence an item cites, copied by code: `text == article.text[start:end]`, always."""
 
-class Grounding(BaseModel):
-    """Where an evidence quote stands in the source text.
-
-    `start`/`end` are character offsets `[start, end)` into the article text (for HTML, the extracted
-    text that the JSON output includes). `exact` means found after normalising quotes, dashes, whitespace
-    and case; `approximate` means a fuzzy match, with its score out of 100.
-    """
-
-    status: GroundingStatus
-    start: int | None = None
-    end: int | None = None
-    score: float | None = None
-    matched_text: str | None = None
-    reason: str | None = None
+    sentence: int
+    start: int
+    end: int
+    text: str
 
 
 DatePrecision = Literal["day", "week", "month", "year", "range"]
@@ -156,22 +137,62 @@ class ResolvedDate(BaseModel):
     scheduled: bool = Field(default=False, description="After the publication date: expected, not past.")
 
 
-class Evidence(BaseModel):
-    """A further quote for the same stance or event, found in another part of a long article."""
+class EventDate(BaseModel):
+    """The date expression found (by code) in an event's cited sentences, as written, with its offsets
+    into the article text and its resolution (None when it cannot be placed)."""
 
-    quote: str
-    grounding: Grounding
+    text: str
+    start: int
+    end: int
+    resolved: ResolvedDate | None = None
+
+
+class FieldCheck(BaseModel):
+    """What the article does not support in one generated text field.
+
+    `unsupported_entities`: its names and numbers not found in the article. `support`: a score from 0 to 1
+    of how much of the field the cited sentences (else the article) support, with `unsupported_words`;
+    `flagged` when the support is below the documented threshold or an entity is unsupported.
+    """
+
+    unsupported_entities: list[str] = Field(default_factory=list)
+    support: float | None = None
+    unsupported_words: list[str] = Field(default_factory=list)
+    flagged: bool = False
+
+
+class CheckedKeyPoint(KeyPoint):
+    sentences: list[int]  # unbounded once checked: merging duplicates joins their citations
+    evidence: list[Citation]
+    check: FieldCheck = Field(default_factory=FieldCheck)
+
+
+class CheckedSummary(BaseModel):
+    headline: str
+    summary: str
+    key_points: list[CheckedKeyPoint]
+    checks: dict[str, FieldCheck] = Field(
+        default_factory=dict, description="The checks of `headline` and `summary`, by field name."
+    )
 
 
 class CheckedStance(Stance):
-    grounding: Grounding | None = None
-    more_evidence: list[Evidence] = Field(default_factory=list)
+    sentences: list[int]
+    evidence: list[Citation]
+    unknown_names: list[str] = Field(
+        default_factory=list, description="Actor or target names not found in the article."
+    )
+    check: FieldCheck = Field(default_factory=FieldCheck, description="The check of `position`.")
 
 
 class CheckedEvent(Event):
-    grounding: Grounding | None = None
-    resolved_date: ResolvedDate | None = None
-    more_evidence: list[Evidence] = Field(default_factory=list)
+    sentences: list[int]
+    evidence: list[Citation]
+    date: EventDate | None = None
+    unknown_names: list[str] = Field(
+        default_factory=list, description="Actor, recipient or location names not found in the article."
+    )
+    check: FieldCheck = Field(default_factory=FieldCheck, description="The check of `description`.")
 
 
 class Usage(BaseModel):
@@ -201,14 +222,17 @@ class TaskRun(BaseModel):
     )
 
 
-class GroundingCounts(BaseModel):
-    """How many stance and event quotes were found exactly, approximately and not at all; `dropped` counts
-    the ungrounded items `--strict` removed."""
+class CheckCounts(BaseModel):
+    """The article's checks in numbers. `items`: stances and events; `unknown_names`: those naming someone
+    or somewhere not in the article (`dropped`: how many of them `--strict` removed); `entity_precision`:
+    the share of the summary's names and numbers found in the article (None without any);
+    `flagged_fields`: generated text fields flagged as unsupported."""
 
-    exact: int = 0
-    approximate: int = 0
-    ungrounded: int = 0
+    items: int = 0
+    unknown_names: int = 0
     dropped: int = 0
+    entity_precision: float | None = None
+    flagged_fields: int = 0
 
 
 class Metadata(BaseModel):
@@ -225,7 +249,8 @@ class Metadata(BaseModel):
 
 
 class ArticleInfo(BaseModel):
-    """What we know about the input article. `text` is what offsets point into."""
+    """What we know about the input article. `text` is what offsets point into; `sentences` are the
+    `[start, end)` offsets of its numbered sentences (sentence n is `sentences[n - 1]`)."""
 
     source: str | None = None
     title: str | None = None
@@ -233,6 +258,7 @@ class ArticleInfo(BaseModel):
     published: dt.date | None = None
     language: str | None = None
     text: str | None = None
+    sentences: list[tuple[int, int]] | None = None
 
 
 class ArticleAnalysis(BaseModel):
@@ -240,10 +266,10 @@ class ArticleAnalysis(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    summary: Summary | None = None
+    summary: CheckedSummary | None = None
     stances: list[CheckedStance] | None = None
     events: list[CheckedEvent] | None = None
-    grounding: GroundingCounts | None = None
+    checks: CheckCounts | None = None
     article: ArticleInfo
     metadata: Metadata
 

@@ -1,0 +1,239 @@
+"""Ground the model's answers in the article: every check in one place.
+
+- Citations: an item cites sentence numbers; code copies the sentences' text and offsets, so evidence
+  always equals the article at its offsets. The numbers the model may use are an `enum` in the schema it
+  is sent (`request_model`): llama.cpp's grammar and OpenAI's strict mode enforce it, and a server that
+  enforces nothing gets a validation error, so instructor asks again.
+- Names: actors, targets, recipients and locations must be in the article (`names.NameIndex`). An
+  unknown name is a validation error naming it (a re-ask); on the last attempt it passes, and the item is
+  kept with `unknown_names` (`--strict` drops it in assemble).
+- Dates: found in the article by code (`dates.find_dates`); an event takes the first expression in the
+  sentences it cites that resolves (else the first one found there).
+- Generated text (headline, summary, key points, positions, descriptions): its names and numbers not in
+  the article are listed (`unsupported_entities`), and its support is scored (`support.SupportIndex`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+from . import schemas
+from .article import Article
+from .dates import DateMention, find_dates
+from .names import NameIndex
+from .schemas import (
+    CheckedEvent,
+    CheckedKeyPoint,
+    CheckedStance,
+    CheckedSummary,
+    Citation,
+    EventDate,
+    FieldCheck,
+)
+from .segment import Sentence
+from .support import SupportIndex
+
+
+@dataclass
+class Grounding:
+    """One article's sentences and the indexes its checks use, built once per article."""
+
+    article: Article
+    sentences: Sequence[Sentence]
+    _by_number: dict[int, Sentence] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._by_number = {s.number: s for s in self.sentences}
+
+    @cached_property
+    def names(self) -> NameIndex:
+        return NameIndex(self.article.text, language=self.article.language)
+
+    @cached_property
+    def dates(self) -> list[DateMention]:
+        return find_dates(self.article.text, self.article.published, language=self.article.language)
+
+    @cached_property
+    def support(self) -> SupportIndex:
+        return SupportIndex(self.article.text, language=self.article.language)
+
+    # --- the schema a request is validated against ---------------------------------------------------
+
+    def request_model(
+        self, task: str, numbers: Sequence[int], last_attempt: Callable[[], bool]
+    ) -> type[BaseModel]:
+        """The response model for one request: the task's schema with `sentences` narrowed to `numbers`
+        (an enum), and names checked against the article unless it is the last attempt."""
+        return request_model(task, tuple(numbers), self._name_check(last_attempt))
+
+    def _name_check(self, last_attempt: Callable[[], bool]) -> Callable[[Iterable[str | None]], None]:
+        def check(names: Iterable[str | None]) -> None:
+            if last_attempt():
+                return
+            unknown = [n for n in names if n and not self.names.contains(n)]
+            if unknown:
+                listed = ", ".join(repr(n) for n in unknown)
+                raise ValueError(f"{listed} not named in the article: use names as the article writes them")
+
+        return check
+
+    # --- after the model -----------------------------------------------------------------------------
+
+    def cite(self, numbers: Iterable[int]) -> list[Citation]:
+        seen: list[int] = []
+        for n in numbers:
+            if n in self._by_number and n not in seen:
+                seen.append(n)
+        return [
+            Citation(sentence=n, start=s.start, end=s.end, text=s.text)
+            for n in seen
+            for s in [self._by_number[n]]
+        ]
+
+    def check_text(self, text: str, cited: Sequence[Citation] = ()) -> FieldCheck:
+        support = self.support.score(text, [c.text for c in cited])
+        entities = self.names.unsupported(text)
+        return FieldCheck(
+            unsupported_entities=entities,
+            support=round(support.score, 3),
+            unsupported_words=list(support.unsupported),
+            flagged=support.flagged or bool(entities),
+        )
+
+    def summary(self, output: schemas.Summary) -> CheckedSummary:
+        points = []
+        for point in output.key_points:
+            evidence = self.cite(point.sentences)
+            points.append(
+                CheckedKeyPoint(
+                    text=point.text,
+                    sentences=[c.sentence for c in evidence],
+                    evidence=evidence,
+                    check=self.check_text(point.text, evidence),
+                )
+            )
+        return CheckedSummary(
+            headline=output.headline,
+            summary=output.summary,
+            key_points=points,
+            checks={"headline": self.check_text(output.headline), "summary": self.check_text(output.summary)},
+        )
+
+    def stances(self, output: schemas.StanceList) -> list[CheckedStance]:
+        checked = []
+        for stance in output.stances:
+            evidence = self.cite(stance.sentences)
+            data = stance.model_dump() | {"sentences": [c.sentence for c in evidence]}
+            checked.append(
+                CheckedStance(
+                    **data,
+                    evidence=evidence,
+                    unknown_names=self._unknown([stance.actor, stance.target]),
+                    check=self.check_text(stance.position, evidence),
+                )
+            )
+        return checked
+
+    def events(self, output: schemas.EventList) -> list[CheckedEvent]:
+        checked = []
+        for event in output.events:
+            evidence = self.cite(event.sentences)
+            data = event.model_dump() | {"sentences": [c.sentence for c in evidence]}
+            names = [*event.actors, *event.recipients, event.location]
+            checked.append(
+                CheckedEvent(
+                    **data,
+                    evidence=evidence,
+                    date=self.event_date(evidence),
+                    unknown_names=self._unknown(names),
+                    check=self.check_text(event.description, evidence),
+                )
+            )
+        return checked
+
+    def event_date(self, evidence: Sequence[Citation]) -> EventDate | None:
+        """The first date expression in the cited sentences (in citation order) that resolves, else the
+        first found there, else None. Dates are never taken from the model."""
+        found = [m for c in evidence for m in self.dates if c.start <= m.start and m.end <= c.end]
+        best = next((m for m in found if m.resolved is not None), found[0] if found else None)
+        if best is None:
+            return None
+        return EventDate(text=best.text, start=best.start, end=best.end, resolved=best.resolved)
+
+    def entity_precision(self, summary: CheckedSummary | None) -> float | None:
+        """The share of the summary's names and numbers (headline, summary, key points) found in the
+        article: entity-level precision (Nan et al. 2021). None without a summary or without entities."""
+        if summary is None:
+            return None
+        text = " ".join([summary.headline, summary.summary, *(p.text for p in summary.key_points)])
+        return self.names.precision(text)
+
+    def _unknown(self, names: Iterable[str | None]) -> list[str]:
+        return [n for n in names if n and not self.names.contains(n)]
+
+
+# --- request models -----------------------------------------------------------------------------------
+
+
+def _cited(numbers: tuple[int, ...]) -> Any:
+    allowed = frozenset(numbers)
+    span = f"{numbers[0]}-{numbers[-1]}" if numbers else "none"
+
+    def known(n: int) -> int:
+        if n not in allowed:
+            raise ValueError(f"there is no sentence {n}: cite sentences {span}")
+        return n
+
+    number = Annotated[int, Field(json_schema_extra={"enum": list(numbers)}), AfterValidator(known)]
+    return Annotated[list[number], Field(min_length=1, max_length=3)]  # type: ignore[valid-type]
+
+
+def request_model(
+    task: str, numbers: tuple[int, ...], check_names: Callable[[Iterable[str | None]], None]
+) -> type[BaseModel]:
+    """`task`'s schema, its `sentences` an enum of `numbers`, its names passed to `check_names`. The class
+    names are the base models' (instructor names the forced tool after them)."""
+    cited = _cited(numbers)
+    if task in ("summary", schemas.REDUCE_PROMPT):
+
+        class KeyPoint(schemas.KeyPoint):
+            sentences: cited  # type: ignore[valid-type]
+
+        class Summary(schemas.Summary):
+            key_points: list[KeyPoint] = Field(min_length=1, max_length=5)  # type: ignore[assignment]
+
+        return Summary
+    if task == "stances":
+
+        class Stance(schemas.Stance):
+            sentences: cited  # type: ignore[valid-type]
+
+            @model_validator(mode="after")
+            def _names(self) -> Stance:
+                check_names([self.actor, self.target])
+                return self
+
+        class StanceList(schemas.StanceList):
+            stances: list[Stance] = Field(max_length=5)  # type: ignore[assignment]
+
+        return StanceList
+    if task == "events":
+
+        class Event(schemas.Event):
+            sentences: cited  # type: ignore[valid-type]
+
+            @model_validator(mode="after")
+            def _names(self) -> Event:
+                check_names([*self.actors, *self.recipients, self.location])
+                return self
+
+        class EventList(schemas.EventList):
+            events: list[Event] = Field(min_length=1, max_length=6)  # type: ignore[assignment]
+
+        return EventList
+    raise ValueError(f"no response model for task {task!r}")
