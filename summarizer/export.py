@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 from .corpus import Corpus, CorpusEvent
+from .files import atomic_file
 
 PLOVER_KEYS = (
     "id",
@@ -82,7 +83,7 @@ def plover_records(corpus: Corpus) -> list[dict[str, Any]]:
 def write_plover_jsonl(corpus: Corpus, path: str | os.PathLike[str]) -> int:
     """Write `plover_records` as JSONL (UTF-8, not ASCII-escaped); returns the number of lines."""
     records = plover_records(corpus)
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_file(path) as f:  # whole or not at all: a reader never sees half an export
         for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     return len(records)
@@ -97,7 +98,7 @@ def neutralise_cell(value: str) -> str:
 
 
 def _write_csv(path: str | os.PathLike[str], header: tuple[str, ...], rows: list[list[str]]) -> int:
-    with open(path, "w", encoding="utf-8", newline="") as f:
+    with atomic_file(path, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows([neutralise_cell(cell) for cell in row] for row in rows)
