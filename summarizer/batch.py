@@ -3,7 +3,9 @@
 Results go to a JSONL file, one line per article (`{"id", "analysis"}`), appended and flushed as each
 article finishes, so a kill -9 loses at most the articles in flight; failures go to a second JSONL
 (`{"id", "source", "error", "exit_code"}`). A re-run skips the ids already in the results file, so the
-same command resumes an interrupted batch and retries only what failed or never ran.
+same command resumes an interrupted batch and retries only what failed or never ran. `BatchOutput` makes
+that safe: one process per output (a lock), never an input as output, and a resume only with the settings
+the output was begun with (recorded beside it).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from .article import Article, article_from_text, read_article
-from .errors import InputError, SummarizerError
+from .client import describe_error
+from .errors import ConfigError, InputError, SummarizerError
+from .files import Appender, OutputLock, drop_torn_tail, refuse_inputs, write_atomic
 from .jsonl import iter_jsonl
-from .pipeline import Summarizer
+from .pipeline import Summarizer, parse_tasks
 from .pricing import Price, cost, price_for
 from .schemas import Metadata
 
@@ -40,6 +44,7 @@ class BatchInput:
     id: str
     source: str
     load: Callable[[], Article]
+    path: str | None = None  # the file it is read from: no output of the batch may overwrite it
 
 
 def content_id(data: bytes | str) -> str:
@@ -86,7 +91,7 @@ def _file_input(path: Path) -> BatchInput:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return BatchInput(id=content_id(data), source=str(path), load=lambda: read_article(path))
+    return BatchInput(id=content_id(data), source=str(path), load=lambda: read_article(path), path=str(path))
 
 
 def _jsonl_inputs(path: Path) -> Iterator[BatchInput]:
@@ -104,40 +109,122 @@ def _jsonl_inputs(path: Path) -> Iterator[BatchInput]:
         source = str(record.get("url") or where)
         title = record.get("title")
         load = functools.partial(_jsonl_article, text, source, published, str(title) if title else None)
-        yield BatchInput(id=item_id, source=source, load=load)
+        yield BatchInput(id=item_id, source=source, load=load, path=str(path))
 
 
 def _jsonl_article(text: str, source: str, published: dt.date | None, title: str | None) -> Article:
     return dataclasses.replace(article_from_text(text, source=source, published=published), title=title)
 
 
-# --- the results files ---------------------------------------------------------------------------------
+# --- the output: results, failures, the settings they were made with ----------------------------------
+
+SETTINGS_FORMAT = 1
 
 
-class JsonlAppender:
-    """Appends one JSON object per line, each in a single write to an O_APPEND file, flushed at once."""
+def batch_settings(summarizer: Summarizer, tasks: Iterable[str] | str | None) -> dict[str, Any]:
+    """What makes two runs' results comparable: a resumed run must match the one that began the output."""
+    s = summarizer.settings
+    chosen = parse_tasks(tasks)
+    return {
+        "endpoint": s.endpoint,
+        # The embedded server's port changes every run, and OpenAI's URL has two spellings (as cache keys).
+        "base_url": s.base_url if s.endpoint == "compatible" else None,
+        "model": s.model,
+        "mode": s.mode,
+        "tasks": list(chosen),
+        "prompt_versions": summarizer.prompt_versions(chosen),
+        "strict": summarizer.strict,
+    }
 
-    def __init__(self, path: Path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _drop_torn_tail(path)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    def write(self, record: dict[str, Any]) -> None:
-        os.write(self._fd, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    out = []
+    for key in dict.fromkeys([*before, *now]):
+        a, b = before.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{key}.{d}" for d in _differences(a, b)]
+        elif a != b:
+            out.append(f"{key} {_show(key, a)} -> {_show(key, b)}")
+    return out
+
+
+def _show(key: str, value: Any) -> str:
+    if value is None:
+        return "(none)"
+    return ",".join(map(str, value)) if key == "tasks" else repr(value)
+
+
+def _nonempty(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0
+
+
+class BatchOutput:
+    """The files of one batch output, held by one run: `results`, `failures`, `<results>.meta.json` (the
+    settings the results were made with) and `<results>.openai-batch.json` (a submitted OpenAI batch).
+
+    `open` refuses an output that is one of the inputs, takes the output's lock (a second process on the
+    same output is refused), and checks the recorded settings: resuming with other settings is refused with
+    what differs, unless `force_new`, which moves the earlier files aside (nothing is deleted)."""
+
+    def __init__(self, results: Path, failures: Path | None = None):
+        self.results = Path(results)
+        self.failures = Path(failures) if failures else self.results.with_suffix(".failures.jsonl")
+        self.meta = self.results.with_name(self.results.name + ".meta.json")
+        self.openai_batch = self.results.with_name(self.results.name + ".openai-batch.json")
+        self.moved: list[Path] = []  # where --force-new put the earlier files
+        self._lock = OutputLock(self.results)
+
+    def open(
+        self, settings: dict[str, Any], *, inputs: Iterable[str | None] = (), force_new: bool = False
+    ) -> BatchOutput:
+        mine = [("--output", self.results), ("--failures", self.failures), ("its settings file", self.meta)]
+        refuse_inputs(mine, inputs)
+        self._lock.acquire()
+        try:
+            self._check(settings, force_new)
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
 
     def close(self) -> None:
-        os.close(self._fd)
+        self._lock.release()
 
+    def __enter__(self) -> BatchOutput:
+        return self
 
-def _drop_torn_tail(path: Path) -> None:
-    """A line cut short by a kill mid-write would glue onto the next record: cut it off."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    data = path.read_bytes()
-    if not data.endswith(b"\n"):
-        with path.open("r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check(self, settings: dict[str, Any], force_new: bool) -> None:
+        how = "write to another -o, or pass --force-new to move the earlier results aside and start afresh"
+        if _nonempty(self.results) or _nonempty(self.failures):
+            if force_new:
+                self._move_aside()
+            else:
+                try:
+                    recorded = json.loads(self.meta.read_text(encoding="utf-8"))["settings"]
+                except (OSError, ValueError, KeyError, TypeError):
+                    raise ConfigError(
+                        f"{self.results} holds results but no readable record of the settings they were made"
+                        f" with ({self.meta.name}): {how}"
+                    ) from None
+                if diffs := _differences(recorded, settings):
+                    raise ConfigError(
+                        f"{self.results} was made with other settings ({'; '.join(diffs)}): resuming would"
+                        f" mix them in one file; {how}"
+                    )
+                return
+        record = {"format": SETTINGS_FORMAT, "settings": settings}
+        write_atomic(self.meta, json.dumps(record, indent=2) + "\n", what="the settings file")
+
+    def _move_aside(self) -> None:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        for path in (self.results, self.failures, self.meta, self.openai_batch):
+            if path.exists():
+                aside = path.with_name(f"{path.name}.before-{stamp}")
+                os.replace(path, aside)
+                self.moved.append(aside)
 
 
 def done_ids(path: Path) -> set[str]:
@@ -151,6 +238,24 @@ def done_ids(path: Path) -> set[str]:
         except (ValueError, KeyError, TypeError):
             continue  # a torn line: that article runs again
     return ids
+
+
+def _prune_failures(path: Path, done: set[str]) -> None:
+    """Drop the failure lines of articles that have since succeeded: the file lists what is still owed."""
+    if not path.exists():
+        return
+    drop_torn_tail(path)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = []
+    for line in lines:
+        try:
+            if str(json.loads(line)["id"]) in done:
+                continue
+        except (ValueError, KeyError, TypeError):
+            pass
+        kept.append(line)
+    if len(kept) != len(lines):
+        write_atomic(path, "".join(kept), what="the failures file")
 
 
 # --- the run -------------------------------------------------------------------------------------------
@@ -184,30 +289,60 @@ async def run_batch(
     inputs: list[BatchInput],
     summarizer: Summarizer,
     *,
-    results: Path,
-    failures: Path,
+    results: Path | None = None,
+    failures: Path | None = None,
+    output: BatchOutput | None = None,
+    force_new: bool = False,
     concurrency: int = 8,
     tasks: Iterable[str] | str | None = None,
     prices: dict[str, Price] | None = None,
     max_cost: float | None = None,
     on_progress: ProgressHook | None = None,
 ) -> BatchReport:
-    """Run every input not already in `results`, at most `concurrency` at a time. With `max_cost`, no new
-    article starts once the cost so far reaches it (articles in flight finish)."""
+    """Run every input not already in the results, at most `concurrency` at a time. With `max_cost`, no
+    new article starts once the cost so far reaches it (articles in flight finish).
+
+    Give `results` (and optionally `failures`): they are opened as a `BatchOutput` for this run. Or give an
+    `output` the caller has already opened (the CLI opens it before `--openai-batch`)."""
+    if output is not None:
+        return await _run(inputs, summarizer, output, concurrency, tasks, prices, max_cost, on_progress)
+    if results is None:
+        raise TypeError("run_batch needs results= or output=")
+    settings = batch_settings(summarizer, tasks)
+    paths = {item.path for item in inputs}
+    with BatchOutput(results, failures).open(settings, inputs=paths, force_new=force_new) as opened:
+        return await _run(inputs, summarizer, opened, concurrency, tasks, prices, max_cost, on_progress)
+
+
+async def _run(
+    inputs: list[BatchInput],
+    summarizer: Summarizer,
+    output: BatchOutput,
+    concurrency: int,
+    tasks: Iterable[str] | str | None,
+    prices: dict[str, Price] | None,
+    max_cost: float | None,
+    on_progress: ProgressHook | None,
+) -> BatchReport:
     started = time.perf_counter()
-    already = done_ids(results)
+    already = done_ids(output.results)
+    _prune_failures(output.failures, already)
     todo = [item for item in inputs if item.id not in already]
     report = BatchReport(total=len(inputs), skipped=len(inputs) - len(todo))
     model = summarizer.settings.model
     if prices is None or price_for(model, prices) is None:
         report.cost = None  # unknown price: tokens only
-    out, bad = JsonlAppender(results), JsonlAppender(failures)
     gate = asyncio.Semaphore(concurrency)
 
     def progress() -> None:
         report.seconds = time.perf_counter() - started
         if on_progress is not None:
             on_progress(report)
+
+    def failed(item: BatchInput, reason: str, exit_code: int) -> None:
+        report.failed += 1
+        report.failures.append(item.id)
+        bad.write({"id": item.id, "source": item.source, "error": reason, "exit_code": exit_code})
 
     async def one(item: BatchInput) -> None:
         async with gate:
@@ -217,20 +352,33 @@ async def run_batch(
                 return
             try:
                 analysis = await summarizer.asummarize(item.load(), tasks=tasks)
+                line = {"id": item.id, "analysis": analysis.model_dump(mode="json")}
             except SummarizerError as exc:
-                report.failed += 1
-                report.failures.append(item.id)
-                bad.write(
-                    {"id": item.id, "source": item.source, "error": str(exc), "exit_code": exc.exit_code}
-                )
+                failed(item, str(exc), exc.exit_code)
+            except Exception as exc:  # a bug or a library's surprise: this article fails, the batch goes on
+                failed(item, f"unexpected error: {type(exc).__name__}: {describe_error(exc)}", 1)
             else:
-                out.write({"id": item.id, "analysis": analysis.model_dump(mode="json")})
+                out.write(line)
                 _account(report, analysis.metadata, model, prices)
             progress()
 
+    out = Appender(output.results)
+    try:
+        bad = Appender(output.failures)
+    except BaseException:
+        out.close()
+        raise
+    running = [asyncio.ensure_future(one(item)) for item in todo]
     try:
         progress()
-        await asyncio.gather(*(one(item) for item in todo))
+        await asyncio.gather(*running)
+    except BaseException:
+        # An interrupt, or a write that failed: stop the other articles, and let every one of them end
+        # before the files close, so that none writes to a closed (or reused) descriptor.
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        raise
     finally:
         out.close()
         bad.close()

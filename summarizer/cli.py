@@ -12,10 +12,8 @@ import datetime as dt
 import functools
 import json
 import logging
-import os
 import signal
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn, ParamSpec
@@ -27,6 +25,7 @@ from rich.markup import escape
 from .article import read_article
 from .cache import ResponseCache
 from .errors import ConfigError, SummarizerError
+from .files import same_file, write_atomic
 from .pipeline import Summarizer, parse_tasks
 from .prompts import PromptSet, schema_of
 from .render import Format, render, to_terminal
@@ -119,19 +118,14 @@ def _parse_date(value: str | None) -> dt.date | None:
 
 
 def write_output(text: str, output: Path | None, *, protect: Path | None = None) -> None:
-    """Print, or write atomically to `output` (never over the input article)."""
+    """Print, or write atomically to `output` (never over the input article `protect`)."""
+    text = text if text.endswith("\n") else text + "\n"
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.write(text)
         return
-    if protect is not None and output.exists() and protect.exists() and output.samefile(protect):
-        fail(ConfigError(f"--output {output} is the input article: refusing to overwrite it"))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=output.parent or Path("."), prefix=f".{output.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, output)
-    except OSError as exc:
-        fail(ConfigError(f"cannot write --output {output}: {exc.strerror or exc}"))
+    if protect is not None and same_file(output, protect):  # also through a symlink or a hard link
+        raise ConfigError(f"--output {output} is the input article: refusing to overwrite it")
+    write_atomic(output, text, what="--output")
 
 
 @app.command()

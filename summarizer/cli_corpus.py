@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 from .article import article_from_text
-from .batch import BatchInput, BatchReport, collect_inputs, run_batch
+from .batch import BatchInput, BatchOutput, BatchReport, batch_settings, collect_inputs, run_batch
 from .cache import ResponseCache
 from .cli import (
     BaseUrlOpt,
@@ -37,9 +37,10 @@ from .cli import (
     err,
     write_output,
 )
-from .corpus import merge_corpus, read_results
+from .corpus import latest_results, merge_corpus, read_results
 from .errors import ConfigError
 from .export import write_events_csv, write_plover_jsonl, write_stances_csv
+from .files import refuse_inputs
 from .jsonl import iter_jsonl
 from .pipeline import Summarizer, parse_tasks
 from .pricing import Price, format_cost, load_prices, price_for
@@ -87,10 +88,19 @@ def batch(
     openai_batch: Annotated[
         bool, typer.Option("--openai-batch", help="Send the requests through OpenAI's Batch API first.")
     ] = False,
+    force_new: Annotated[
+        bool,
+        typer.Option(
+            "--force-new",
+            help="Start --output afresh even if it holds results made with other settings (the earlier "
+            "files are moved aside, not deleted).",
+        ),
+    ] = False,
     prompts_dir: PromptsDirOpt = None,
 ) -> None:
     """Summarise many articles concurrently. Re-running the same command resumes: ids already in --output
-    are skipped, failures are retried."""
+    are skipped, failures are retried. Resuming with other settings (model, tasks, prompts, --strict) is
+    refused: use another --output, or --force-new."""
     chosen = parse_tasks(tasks)
     settings = cli_settings(model, base_url, mode, max_retries, prompts_dir)
     table = load_prices(prices)
@@ -98,18 +108,32 @@ def batch(
         table[settings.model] = Price(0.0, 0.0)  # runs here, costs nothing
     if max_cost is not None and price_for(settings.model, table) is None:
         raise ConfigError(f"--max-cost needs a price for {settings.model!r}: add it with --prices FILE")
+    if openai_batch and no_cache:
+        raise ConfigError("--openai-batch fills the response cache: it cannot run with --no-cache")
     items = collect_inputs(inputs)
-    failures = failures or output.with_suffix(".failures.jsonl")
+    paths = [*inputs, *(item.path for item in items)]
     cache = None if no_cache else ResponseCache()
-    with Summarizer(settings, strict=strict, cache=cache, http_retries=http_retries) as summarizer:
+    with (
+        Summarizer(settings, strict=strict, cache=cache, http_retries=http_retries) as summarizer,
+        BatchOutput(output, failures).open(
+            batch_settings(summarizer, chosen), inputs=paths, force_new=force_new
+        ) as held,
+    ):
+        for aside in held.moved:
+            err.print(f"--force-new: moved the earlier {aside.name} aside", highlight=False, soft_wrap=True)
+        prefill = None
         if openai_batch:
             from .openai_batch import prefill_cache
 
-            if cache is None:
-                raise ConfigError("--openai-batch fills the response cache: it cannot run with --no-cache")
-            prefill_cache(summarizer, items, chosen, cache, notice=err.print)
-        report = run_with_progress(summarizer, items, output, failures, concurrency, chosen, table, max_cost)
-    _batch_summary(report, output, failures)
+            assert cache is not None
+            prefill = prefill_cache(
+                summarizer, items, chosen, cache, notice=err.print, state=held.openai_batch,
+                max_cost=max_cost, prices=table,
+            )  # fmt: skip
+        report = run_with_progress(summarizer, items, held, concurrency, chosen, table, max_cost)
+        if prefill is not None:
+            report.add_prefill(prefill.prompt_tokens, prefill.completion_tokens, prefill.cost)
+    _batch_summary(report, held.results, held.failures)
     if report.failed:
         raise typer.Exit(5)
 
@@ -117,8 +141,7 @@ def batch(
 def run_with_progress(
     summarizer: Summarizer,
     items: list[BatchInput],
-    output: Path,
-    failures: Path,
+    output: BatchOutput,
     concurrency: int,
     tasks: Sequence[str],
     prices: dict[str, Price],
@@ -138,7 +161,7 @@ def run_with_progress(
             progress.update(bar, completed=report.skipped + report.done + report.failed, info=info)
 
         return summarizer.run_sync(
-            run_batch(items, summarizer, results=output, failures=failures, concurrency=concurrency,
+            run_batch(items, summarizer, output=output, concurrency=concurrency,
                       tasks=tasks, prices=prices, max_cost=max_cost, on_progress=update)
         )  # fmt: skip
 
@@ -167,8 +190,19 @@ def merge(
     date_window: Annotated[int, typer.Option(help="Days apart two reports of one event may be dated.")] = 1,
 ) -> None:
     """One picture of many articles: actors merged, events de-duplicated across articles with their
-    sources, stances over time; exports for event-data tools and spreadsheets."""
-    rows = [row for path in results for row in read_results(path)]
+    sources, stances over time; exports for event-data tools and spreadsheets.
+
+    An id in several results files is taken from the last file given (a re-run's results after the
+    first run's), with a notice saying how many were replaced. An output file may not be an input."""
+    outputs = [("--output", output), ("--plover", plover), ("--events-csv", events_csv)]
+    refuse_inputs([*outputs, ("--stances-csv", stances_csv)], results)
+    rows, replaced = latest_results(read_results(path) for path in results)
+    if replaced:
+        err.print(
+            f"{replaced} article id(s) appear in more than one results file: the later file's result is kept",
+            highlight=False,
+            soft_wrap=True,
+        )
     corpus = merge_corpus(rows, date_window_days=date_window)
     write_output(corpus.model_dump_json(indent=2), output)
     written = []
@@ -230,6 +264,9 @@ def eval_(
     base_url: BaseUrlOpt = None,
     max_retries: MaxRetriesOpt = None,
     no_cache: NoCacheOpt = False,
+    force_new: Annotated[
+        bool, typer.Option("--force-new", help="Start --out's results afresh if made with other settings.")
+    ] = False,
     prompts_dir: PromptsDirOpt = None,
 ) -> None:
     """Score the pipeline on articles with reference summaries: ROUGE against the references beside the
@@ -245,9 +282,10 @@ def eval_(
         ) from exc
 
     if compare is not None:
-        a, b = (load_report(p / "report.json" if p.is_dir() else p) for p in compare)
+        sources = [p / "report.json" if p.is_dir() else p for p in compare]
+        a, b = (load_report(p) for p in sources)
         comparison = compare_runs(a, b)
-        paths = write_reports(b, out, comparison)
+        paths = write_reports(b, out, comparison, inputs=sources)
         err.print(
             f"{len(comparison.better)} better, {len(comparison.worse)} worse, {len(comparison.same)} same"
             f" · {paths['html']}",
@@ -270,15 +308,18 @@ def eval_(
         results_path, failures_path = scored, scored.with_suffix(".failures.jsonl")
     else:
         results_path, failures_path = out / "results.jsonl", out / "failures.jsonl"
-        with Summarizer(settings, cache=None if no_cache else ResponseCache()) as summarizer:
-            report = run_with_progress(
-                summarizer, items, results_path, failures_path, concurrency, TASKS, {}, None
-            )
+        with (
+            Summarizer(settings, cache=None if no_cache else ResponseCache()) as summarizer,
+            BatchOutput(results_path, failures_path).open(
+                batch_settings(summarizer, TASKS), inputs=[dataset], force_new=force_new
+            ) as held,
+        ):
+            report = run_with_progress(summarizer, items, held, concurrency, TASKS, {}, None)
             run |= {"model": settings.model, "endpoint": settings.endpoint, "label": label or settings.model}
             run |= {"prompt_versions": summarizer.prompt_versions(TASKS)}
         _batch_summary(report, results_path, failures_path)
     results = dict(read_results(results_path))
     failed = iter_jsonl(failures_path) if failures_path.exists() else iter([])
     failures = {str(f["id"]): str(f["error"]) for _, _, f in failed if str(f["id"]) not in results}
-    paths = write_reports(evaluate(articles, results, failures, run=run), out)
+    paths = write_reports(evaluate(articles, results, failures, run=run), out, inputs=[dataset, scored])
     err.print(f"reports: {paths['markdown']} · {paths['html']}", soft_wrap=True)

@@ -60,6 +60,21 @@ def read_results(path: str | os.PathLike[str]) -> list[tuple[str, ArticleAnalysi
     return results
 
 
+def latest_results(
+    files: Iterable[list[tuple[str, ArticleAnalysis]]],
+) -> tuple[list[tuple[str, ArticleAnalysis]], int]:
+    """The results of several files with each id once: an id in several files keeps the LAST file's
+    result (a re-run's, when files are given oldest first), in the position it first appeared. Returns the
+    rows and how many ids were replaced."""
+    rows: dict[str, ArticleAnalysis] = {}
+    replaced = 0
+    for file in files:
+        for article_id, analysis in file:
+            replaced += article_id in rows
+            rows[article_id] = analysis
+    return list(rows.items()), replaced
+
+
 class Mention(BaseModel):
     """Where an event comes from: one quote in one article, with offsets into that article's text."""
 
@@ -330,8 +345,11 @@ def merge_corpus(results: Iterable[tuple[str, ArticleAnalysis]], *, date_window_
     date_text), with the description added on a clash; they change if a merge renames an actor.
     """
     articles = list(results)
-    if len({a for a, _ in articles}) != len(articles):
-        raise ValueError("article ids must be unique")
+    if repeated := [a for a, n in Counter(a for a, _ in articles).items() if n > 1]:
+        raise InputError(
+            f"article id {repeated[0]!r} is given more than once ({len(repeated)} repeated id(s)):"
+            " keep one result per id (latest_results does)"
+        )
     canonical, actors = _actor_table(articles)
 
     def canon(names: Iterable[str]) -> list[str]:

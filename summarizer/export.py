@@ -3,6 +3,10 @@
 CSV files are written with the csv module (RFC 4180 quoting, UTF-8, "\\r\\n" row ends): quotes with
 commas, double quotes or newlines read back unchanged through `csv.reader`. In the events CSV, several
 values share one cell: actors, recipients and article ids joined with ";", quotes with " | ".
+
+Cells come from articles and model output, so a cell that a spreadsheet would read as a formula (one
+beginning with =, +, -, @, a tab or a carriage return) is written with a leading single quote (OWASP's advice
+on CSV injection): the spreadsheet shows it as text, and `csv.reader` gives it back with that quote.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 from typing import Any
 
 from .corpus import Corpus, CorpusEvent
+from .files import atomic_file
 
 PLOVER_KEYS = (
     "id",
@@ -78,17 +83,25 @@ def plover_records(corpus: Corpus) -> list[dict[str, Any]]:
 def write_plover_jsonl(corpus: Corpus, path: str | os.PathLike[str]) -> int:
     """Write `plover_records` as JSONL (UTF-8, not ASCII-escaped); returns the number of lines."""
     records = plover_records(corpus)
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_file(path) as f:  # whole or not at all: a reader never sees half an export
         for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     return len(records)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: str) -> str:
+    """`value`, or `'value` when a spreadsheet would take it for a formula (CSV injection)."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def _write_csv(path: str | os.PathLike[str], header: tuple[str, ...], rows: list[list[str]]) -> int:
-    with open(path, "w", encoding="utf-8", newline="") as f:
+    with atomic_file(path, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows([neutralise_cell(cell) for cell in row] for row in rows)
     return len(rows)
 
 

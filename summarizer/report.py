@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .evaluate import ROUGE_TYPES, ArticleScore, Comparison, EvalReport
+from .files import refuse_inputs, write_atomic
 
 ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L"}
 METRICS = {  # overall metrics shown besides ROUGE, in order, with their labels
@@ -396,9 +397,16 @@ def to_html(report: EvalReport, comparison: Comparison | None = None) -> str:
     )
 
 
-def write_reports(report: EvalReport, out_dir: Path, comparison: Comparison | None = None) -> dict[str, Path]:
+def write_reports(
+    report: EvalReport,
+    out_dir: Path,
+    comparison: Comparison | None = None,
+    *,
+    inputs: Sequence[str | Path | None] = (),
+) -> dict[str, Path]:
     """Write report.json, report.md and report.html into `out_dir` (created), and comparison.json when
-    there is a comparison. Returns the paths by kind: json, markdown, html (, comparison)."""
+    there is a comparison, each file atomically; none may be one of `inputs` (the command's input files).
+    Returns the paths by kind: json, markdown, html (, comparison)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -406,10 +414,12 @@ def write_reports(report: EvalReport, out_dir: Path, comparison: Comparison | No
         "markdown": out_dir / "report.md",
         "html": out_dir / "report.html",
     }
-    paths["json"].write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    paths["markdown"].write_text(to_markdown(report, comparison), encoding="utf-8")
-    paths["html"].write_text(to_html(report, comparison), encoding="utf-8")
     if comparison is not None:
         paths["comparison"] = out_dir / "comparison.json"
-        paths["comparison"].write_text(comparison.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    refuse_inputs([(f"the {kind} report", path) for kind, path in paths.items()], inputs)
+    write_atomic(paths["json"], report.model_dump_json(indent=2) + "\n", what="the report")
+    write_atomic(paths["markdown"], to_markdown(report, comparison), what="the report")
+    write_atomic(paths["html"], to_html(report, comparison), what="the report")
+    if comparison is not None:
+        write_atomic(paths["comparison"], comparison.model_dump_json(indent=2) + "\n", what="the report")
     return paths

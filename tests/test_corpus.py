@@ -384,7 +384,7 @@ def test_read_results_names_the_file_and_line_of_a_bad_line(tmp_path, line, mess
 
 
 def test_merge_corpus_rejects_repeated_article_ids():
-    with pytest.raises(ValueError, match="unique"):
+    with pytest.raises(InputError, match="given more than once"):
         merge_corpus([("a", _analysis()), ("a", _analysis())])
 
 
