@@ -164,8 +164,8 @@ def summarize(
     spinner = err.status(status, spinner="dots") if err.is_terminal else contextlib.nullcontext()
     with Summarizer(settings, strict=strict, cache=cache) as summarizer, spinner:
         analysis = summarizer.summarize(article, tasks=chosen)
-    if analysis.grounding is not None and analysis.grounding.dropped:
-        err.print(f"--strict: dropped {analysis.grounding.dropped} item(s) whose quote is not in the article")
+    if analysis.checks is not None and analysis.checks.dropped:
+        err.print(f"--strict: dropped {analysis.checks.dropped} item(s) naming someone not in the article")
     fmt = fmt or ("text" if output is None and sys.stdout.isatty() else "json")
     if fmt == "text" and output is None:
         to_terminal(analysis, Console())

@@ -21,14 +21,13 @@ from pydantic import BaseModel, Field, StrictStr, ValidationError
 from rapidfuzz import fuzz
 
 from .errors import InputError
-from .evidence import normalise
 from .jsonl import iter_jsonl
+from .merge import normalise
 from .schemas import (
     ArticleAnalysis,
     CheckedEvent,
+    Citation,
     EventType,
-    Grounding,
-    GroundingStatus,
     Polarity,
     ResolvedDate,
 )
@@ -76,13 +75,14 @@ def latest_results(
 
 
 class Mention(BaseModel):
-    """Where an event comes from: one quote in one article, with offsets into that article's text."""
+    """Where an event comes from: one cited sentence of one article, with its offsets into that article's
+    text."""
 
     article_id: str
     quote: str
+    sentence: int | None = None
     start: int | None = None
     end: int | None = None
-    grounding: GroundingStatus | None = None  # exact / approximate / ungrounded (None: not checked)
 
 
 class Actor(BaseModel):
@@ -265,20 +265,18 @@ def _date_key(text: str | None) -> str:
 
 
 def _same_time(a: CorpusEvent, b: CheckedEvent, window: int) -> bool:
-    if a.resolved_date and b.resolved_date:
+    b_resolved = b.date.resolved if b.date else None
+    b_text = b.date.text if b.date else None
+    if a.resolved_date and b_resolved:
         w = dt.timedelta(days=window)
-        return a.resolved_date.start <= b.resolved_date.end + w and b.resolved_date.start <= (
-            a.resolved_date.end + w
-        )
-    if a.resolved_date or b.resolved_date or a.date_text or b.date_text:
-        return bool(a.date_text and b.date_text and _date_key(a.date_text) == _date_key(b.date_text))
+        return a.resolved_date.start <= b_resolved.end + w and b_resolved.start <= (a.resolved_date.end + w)
+    if a.resolved_date or b_resolved or a.date_text or b_text:
+        return bool(a.date_text and b_text and _date_key(a.date_text) == _date_key(b_text))
     return fuzz.token_set_ratio(normalise(a.description), normalise(b.description)) >= 90
 
 
-def _mention(article_id: str, quote: str, g: Grounding | None) -> Mention:
-    if g is None:
-        return Mention(article_id=article_id, quote=quote)
-    return Mention(article_id=article_id, quote=quote, start=g.start, end=g.end, grounding=g.status)
+def _mention(article_id: str, c: Citation) -> Mention:
+    return Mention(article_id=article_id, quote=c.text, sentence=c.sentence, start=c.start, end=c.end)
 
 
 @dataclass
@@ -339,7 +337,7 @@ def merge_corpus(results: Iterable[tuple[str, ArticleAnalysis]], *, date_window_
     - dates: with both resolved, intervals at most `date_window_days` apart ([start, end] of one widened
       by the window overlaps the other); else, with any date on either side, equal normalised date_text;
       with no date at all on either side, rapidfuzz token_set_ratio of normalised descriptions >= 90.
-    Merging appends the sources (evidence and `more_evidence`, each with its own offsets and grounding),
+    Merging appends the sources (every cited sentence, with its number and offsets),
     unions actors and recipients, fills a missing location/date_text, and keeps the narrower resolved
     date. The first source gives the description. Ids hash type, sorted actors and date (start, else
     date_text), with the description added on a clash; they change if a merge renames an actor.
@@ -386,7 +384,7 @@ def merge_corpus(results: Iterable[tuple[str, ArticleAnalysis]], *, date_window_
                     target=canonical[st.target],
                     polarity=st.polarity,
                     position=st.position,
-                    quote=st.evidence,
+                    quote=" ".join(c.text for c in st.evidence),
                 )
             )
     events = [g.event for g in groups]  # a stable sort: first appearance breaks ties
@@ -408,11 +406,11 @@ def _absorb(group: _Group, article_id: str, ev: CheckedEvent, acts: list[str], r
     e.actors = list(dict.fromkeys([*e.actors, *acts]))
     e.recipients = list(dict.fromkeys([*e.recipients, *recs]))
     e.location = e.location or ev.location
-    new = ev.resolved_date
+    new = ev.date.resolved if ev.date else None
+    text = ev.date.text if ev.date else None
     if new and (not e.resolved_date or new.end - new.start < e.resolved_date.end - e.resolved_date.start):
-        e.resolved_date, e.date_text = new, ev.date_text or e.date_text  # the text that gave the date
-    e.date_text = e.date_text or ev.date_text
-    e.sources.append(_mention(article_id, ev.evidence, ev.grounding))
-    e.sources += [_mention(article_id, m.quote, m.grounding) for m in ev.more_evidence]
+        e.resolved_date, e.date_text = new, text or e.date_text  # the text that gave the date
+    e.date_text = e.date_text or text
+    e.sources += [_mention(article_id, c) for c in ev.evidence]
     group.actors |= set(acts)
     group.articles.add(article_id)

@@ -107,7 +107,7 @@ def _write_csv(path: str | os.PathLike[str], header: tuple[str, ...], rows: list
 
 def write_events_csv(corpus: Corpus, path: str | os.PathLike[str]) -> int:
     """One row per event (columns EVENT_COLUMNS, after a header row); returns the number of event rows.
-    Undated events have empty date cells; `quotes` has every source's quote, `more_evidence` included."""
+    Undated events have empty date cells; `quotes` has every cited sentence of every source."""
     rows = []
     for e in corpus.events:
         date = e.resolved_date

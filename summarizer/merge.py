@@ -19,10 +19,18 @@ from rapidfuzz import fuzz
 from .schemas import CheckedEvent, CheckedStance, CheckedSummary, Citation
 
 _MAX_RECIPIENTS = 4
+_FOLD = str.maketrans(
+    {**dict.fromkeys("‘’‚‛′‹›", "'"), **dict.fromkeys("“”„‟«»″", '"'), **dict.fromkeys("‐‑‒–—―−", "-")}
+)
+
+
+def normalise(text: str) -> str:
+    """Text compared loosely: NFKC, curly quotes and dashes made plain, case folded, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text).translate(_FOLD).casefold().split())
 
 
 def _key(name: str) -> str:
-    words = re.sub(r"[^\w\s]", "", unicodedata.normalize("NFKC", name).casefold()).split()
+    words = re.sub(r"[^\w\s]", "", normalise(name)).split()
     return " ".join(words[1:] if words[:1] == ["the"] and len(words) > 1 else words)
 
 

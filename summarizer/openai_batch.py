@@ -29,8 +29,6 @@ from pydantic import BaseModel
 from .cache import CachedResponse, ResponseCache
 from .client import as_summarizer_error, describe_error
 from .errors import ConfigError, SummarizerError
-from .evidence import QuoteCheck
-from .schemas import quote_check
 from .settings import Settings
 
 if TYPE_CHECKING:  # only their attributes are used: no import cycle should pipeline or batch import this
@@ -72,12 +70,6 @@ class PrefillReport:
 class _Pending:
     call: PlannedCall
     model: type[BaseModel]  # the response model as instructor prepared it, to parse the answer with
-
-
-def _quote_check(call: PlannedCall) -> QuoteCheck:
-    """The check of the ordinary path's FIRST attempt: an ungrounded quote is an error (the ordinary path
-    re-asks it; a batch cannot)."""
-    return QuoteCheck(call.source_text, is_last_attempt=lambda: False)
 
 
 def request_body(call: PlannedCall, settings: Settings) -> tuple[type[BaseModel], dict[str, Any]]:
@@ -292,7 +284,6 @@ def _take(
     prompt_tokens, completion_tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
     report.prompt_tokens += prompt_tokens
     report.completion_tokens += completion_tokens
-    checking = quote_check.set(_quote_check(call))
     try:
         output = process_response(
             completion,
@@ -304,8 +295,6 @@ def _take(
     except Exception as exc:  # invalid output: pydantic, instructor or JSON errors alike
         fail(f"invalid output: {describe_error(exc)}")
         return
-    finally:
-        quote_check.reset(checking)
     cache.put(
         call.cache_key,
         CachedResponse(output.model_dump_json(), 1, prompt_tokens, completion_tokens, time.time()),

@@ -244,7 +244,8 @@ class Summarizer:
 
     def plan(self, article: Article, tasks: Iterable[str] | str | None = None) -> list[PlannedCall]:
         """The first-round calls for one article (every chunk and task; not the reduce step, which needs
-        their answers)."""
+        their answers). Their response models check names as a first attempt does: an answer the ordinary
+        path would re-ask is not accepted."""
         chosen = parse_tasks(tasks)
         cut = self.segment(article, chosen)
         grounding = Grounding(article, cut.sentences)
@@ -252,7 +253,7 @@ class Summarizer:
         for chunk in cut.chunks:
             for name in chosen:
                 messages = self._messages(name, chunk.numbered_text(), article)
-                model = grounding.request_model(name, chunk.numbers, last_attempt=lambda: True)
+                model = grounding.request_model(name, chunk.numbers, last_attempt=lambda: False)
                 calls.append(PlannedCall(name, messages, model, self._cache_key(name, messages, model)))
         return calls
 

@@ -1,8 +1,15 @@
-"""Output: JSON for programs, Markdown for documents, a rich rendering for the terminal."""
+"""Output: JSON for programs, Markdown for documents, a rich rendering for the terminal.
+
+Article and model text is hostile until shown otherwise: an escape sequence in a quote could retitle the
+terminal, hide lines or fake a prompt, and a newline in a headline could add Markdown of its own. So the
+terminal and Markdown forms strip escape sequences and control characters from every piece of text, and
+Markdown keeps each piece on its line. JSON needs none of this: it escapes control characters itself.
+"""
 
 from __future__ import annotations
 
 import io
+import re
 from typing import Literal
 
 from rich.console import Console, Group, RenderableType
@@ -10,36 +17,76 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from .schemas import ArticleAnalysis, CheckedEvent, CheckedStance, Grounding
+from .schemas import ArticleAnalysis, CheckedEvent, CheckedStance, Citation, FieldCheck
 
 Format = Literal["text", "json", "markdown"]
+
+# ESC sequences whole (CSI `ESC [ ... final`, OSC/DCS/SOS/PM/APC strings up to BEL or ST, two-character
+# escapes; and their one-character C1 forms), so that no parameters are left behind as visible junk.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -~]?"
+)
+# C0 but tab and newline, DEL, C1; and the bidi embeddings, overrides and isolates, which reorder what is
+# shown (the marks U+200E/U+200F stay: right-to-left text needs them).
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKS = re.compile(r"\s*\n\s*")
+
+
+def clean_text(text: str) -> str:
+    """`text` without escape sequences and control characters; newlines and tabs kept (CR as newline)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+def _md(text: str | None) -> str:
+    """A piece of text for Markdown: clean, and on one line, so it cannot start a heading or a list."""
+    return _LINE_BREAKS.sub(" ", clean_text(text or "")).strip()
+
+
+def _term(text: str | None) -> str:
+    """A piece of text for the terminal: clean, and rich markup escaped."""
+    return escape(clean_text(text or ""))
 
 
 def to_json(analysis: ArticleAnalysis) -> str:
     return analysis.model_dump_json(indent=2)
 
 
-def _grounding_label(g: Grounding | None) -> str:
-    if g is None:
+def _cites(evidence: list[Citation]) -> str:
+    return ", ".join(f"[{c.sentence}]" for c in evidence)
+
+
+def _quote(evidence: list[Citation]) -> str:
+    """The cited sentences, numbered, as one line each (cut to 300 characters)."""
+    return "\n".join(f"[{c.sentence}] {c.text if len(c.text) <= 300 else c.text[:299] + '…'}" for c in evidence)
+
+
+def _flag(check: FieldCheck) -> str:
+    if not check.flagged:
         return ""
-    if g.status == "exact":
-        return f"exact [{g.start}:{g.end}]"
-    if g.status == "approximate":
-        return f"≈{g.score:.0f} [{g.start}:{g.end}]"
-    return "ungrounded"
+    missing = [*check.unsupported_entities, *check.unsupported_words][:6]
+    return " ⚠ unsupported" + (f": {', '.join(missing)}" if missing else "")
 
 
 def _when(event: CheckedEvent) -> str:
-    r = event.resolved_date
+    if event.date is None:
+        return ""
+    r = event.date.resolved
     if r is None:
-        return event.date_text or ""
+        return f"{event.date.text} (unresolved)"
     span = r.start.isoformat() if r.start == r.end else f"{r.start.isoformat()}..{r.end.isoformat()}"
     flags = (
         [r.precision]
         + (["scheduled"] if r.scheduled else [])
         + (["year inferred"] if r.year_inferred else [])
     )
-    return f"{event.date_text or ''} → {span} ({', '.join(flags)})".strip()
+    return f"{event.date.text} → {span} ({', '.join(flags)})"
+
+
+def _names_flag(unknown: list[str]) -> str:
+    return f" ⚠ not in the article: {', '.join(unknown)}" if unknown else ""
 
 
 def _footer(analysis: ArticleAnalysis) -> str:
@@ -51,16 +98,18 @@ def _footer(analysis: ArticleAnalysis) -> str:
         f"{m.seconds:.1f} s",
         "prompts " + ", ".join(f"{k}@{v}" for k, v in m.prompt_versions.items()),
     ]
-    if (g := analysis.grounding) is not None:
-        parts.append(f"quotes: {g.exact} exact, {g.approximate} approximate, {g.ungrounded} ungrounded")
+    if (c := analysis.checks) is not None:
+        parts.append(f"{c.items} items, {c.unknown_names} naming someone not in the article")
+        parts.append(f"{c.flagged_fields} field(s) flagged")
     return " · ".join(parts)
 
 
 def to_markdown(analysis: ArticleAnalysis) -> str:
     lines: list[str] = []
     if (s := analysis.summary) is not None:
-        lines += [f"# {s.headline}", "", s.summary, "", "## Key points", ""]
-        lines += [f"- {p}" for p in s.key_points] + [""]
+        head, summ = s.checks.get("headline", FieldCheck()), s.checks.get("summary", FieldCheck())
+        lines += [f"# {_md(s.headline)}{_flag(head)}", "", _md(s.summary) + _flag(summ), "", "## Key points", ""]
+        lines += [f"- {_md(p.text)} {_cites(p.evidence)}{_flag(p.check)}" for p in s.key_points] + [""]
     if analysis.stances is not None:
         lines += ["## Stances", ""]
         lines += [_stance_md(st) for st in analysis.stances] or ["_None found._"]
@@ -69,39 +118,40 @@ def to_markdown(analysis: ArticleAnalysis) -> str:
         lines += ["## Events", ""]
         lines += [_event_md(ev) for ev in analysis.events] or ["_None found._"]
         lines.append("")
-    lines += ["---", f"_{_footer(analysis)}_", ""]
+    lines += ["---", f"_{_md(_footer(analysis))}_", ""]
     return "\n".join(lines)
 
 
+def _evidence_md(evidence: list[Citation]) -> str:
+    return "".join(f"\n  > [{c.sentence}] {_md(c.text)}" for c in evidence)
+
+
 def _stance_md(st: CheckedStance) -> str:
-    label = _grounding_label(st.grounding)
-    evidence = f'\n  > "{st.evidence}"' + (f" ({label})" if label else "")
-    return f"- **{st.actor}** {st.polarity} **{st.target}**: {st.position}{evidence}"
+    head = f"- **{_md(st.actor)}** {st.polarity} **{_md(st.target)}**: {_md(st.position)}"
+    return head + _md(_flag(st.check) + _names_flag(st.unknown_names)) + _evidence_md(st.evidence)
 
 
 def _event_md(ev: CheckedEvent) -> str:
     who = ", ".join(ev.actors) + (f" → {', '.join(ev.recipients)}" if ev.recipients else "")
     where = f" in {ev.location}" if ev.location else ""
     when = f" ({_when(ev)})" if _when(ev) else ""
-    label = _grounding_label(ev.grounding)
-    evidence = f'\n  > "{ev.evidence}"' + (f" ({label})" if label else "")
-    return f"- `{ev.event_type.value}` {ev.description} — {who}{where}{when}{evidence}"
+    flags = _md(_flag(ev.check) + _names_flag(ev.unknown_names))
+    head = f"- `{ev.event_type.value}` {_md(ev.description)} — {_md(who + where + when)}{flags}"
+    return head + _evidence_md(ev.evidence)
 
 
 def to_terminal(analysis: ArticleAnalysis, console: Console) -> None:
     parts: list[RenderableType] = []
     if (s := analysis.summary) is not None:
-        points = "\n".join(f"• {escape(p)}" for p in s.key_points)
-        parts.append(
-            Panel(f"{escape(s.summary)}\n\n{points}", title=f"[bold]{escape(s.headline)}", expand=True)
-        )
+        points = "\n".join(f"• {_term(p.text)} [dim]{_cites(p.evidence)}{_term(_flag(p.check))}" for p in s.key_points)
+        parts.append(Panel(f"{_term(s.summary)}\n\n{points}", title=f"[bold]{_term(s.headline)}", expand=True))
     if analysis.stances is not None:
         table = Table(title="Stances", expand=True, show_lines=True)
         for column in ("actor", "polarity", "target", "position", "evidence"):
             table.add_column(column)
         for st in analysis.stances:
-            evidence = f"{escape(st.evidence)}\n[dim]{_grounding_label(st.grounding)}"
-            table.add_row(escape(st.actor), st.polarity, escape(st.target), escape(st.position), evidence)
+            position = _term(st.position) + f"[yellow]{_term(_flag(st.check) + _names_flag(st.unknown_names))}"
+            table.add_row(_term(st.actor), st.polarity, _term(st.target), position, _term(_quote(st.evidence)))
         parts.append(table)
     if analysis.events is not None:
         table = Table(title="Events", expand=True, show_lines=True)
@@ -110,13 +160,11 @@ def to_terminal(analysis: ArticleAnalysis, console: Console) -> None:
         for ev in analysis.events:
             who = ", ".join(ev.actors) + (f" → {', '.join(ev.recipients)}" if ev.recipients else "")
             where_when = "\n".join(x for x in (ev.location or "", _when(ev)) if x)
-            evidence = f"{escape(ev.evidence)}\n[dim]{_grounding_label(ev.grounding)}"
-            table.add_row(
-                ev.event_type.value, escape(ev.description), escape(who), escape(where_when), evidence
-            )
+            what = _term(ev.description) + f"[yellow]{_term(_flag(ev.check) + _names_flag(ev.unknown_names))}"
+            table.add_row(ev.event_type.value, what, _term(who), _term(where_when), _term(_quote(ev.evidence)))
         parts.append(table)
     console.print(Group(*parts))
-    console.print(f"[dim]{escape(_footer(analysis))}")
+    console.print(f"[dim]{_term(_footer(analysis))}")
 
 
 def render(analysis: ArticleAnalysis, fmt: Format) -> str:
