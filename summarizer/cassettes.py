@@ -15,7 +15,8 @@ from instructor.processing import handle_response_model
 
 from .client import causes
 from .errors import SummarizerError
-from .prompts import FENCE_CLOSE, FENCE_OPEN, PromptSet
+from .ground import request_model
+from .prompts import PromptSet, read_fenced
 from .schemas import PROMPT_MODELS
 from .settings import MODES
 
@@ -104,16 +105,25 @@ def _request_parts(body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     return name, {"tools": tools, "tool_choice": body.get("tool_choice")}
 
 
-def _article_context(user: str) -> dict[str, Any] | None:
-    """Title, published and text as they were rendered into a user message (the inverse of _article.j2)."""
-    head, sep, rest = user.partition(FENCE_OPEN + "\n")
-    text, sep2, _ = rest.rpartition("\n" + FENCE_CLOSE)
-    if not sep or not sep2:
-        return None
-    lines = head.splitlines()
-    title = next((line[len("Title: ") :] for line in lines if line.startswith("Title: ")), None)
-    published = next((line[len("Published: ") :] for line in lines if line.startswith("Published: ")), None)
-    return {"text": text, "title": title, "published": published}
+def _enum(value: Any) -> list[int] | None:
+    """The first integer enum in a recorded tool schema: the sentence numbers that request allowed."""
+    if isinstance(value, dict):
+        if isinstance(value.get("enum"), list) and all(isinstance(v, int) for v in value["enum"]):
+            return list(value["enum"])
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            if (found := _enum(item)) is not None:
+                return found
+    return None
+
+
+def _expected_tools(name: str, recorded: dict[str, Any], mode: str) -> dict[str, Any]:
+    """The tools today's schema for `name` would send, with the sentence numbers the recorded request had
+    (they depend on the article, which the comparison of the messages already covers)."""
+    numbers = tuple(_enum(recorded) or ())
+    model = request_model(name, numbers, lambda names: None)
+    return _request_parts(handle_response_model(model, mode=MODES[mode], messages=[])[1])[1]
 
 
 def check_cassettes(prompts: PromptSet, cassette_dir: Path, *, mode: str = "tools") -> list[PromptCassettes]:
@@ -121,10 +131,6 @@ def check_cassettes(prompts: PromptSet, cassette_dir: Path, *, mode: str = "tool
     unchanged (re-asks follow their first request). Each request's article is taken out of its messages
     and rendered again with the current templates; it matches if the messages and the tool schema come
     out identical."""
-    expected_tools = {
-        name: _request_parts(handle_response_model(model, mode=MODES[mode], messages=[])[1])[1]
-        for name, model in PROMPT_MODELS.items()
-    }
     report = {
         name: PromptCassettes(name, prompts.version(name, PROMPT_MODELS[name].model_json_schema()))
         for name in prompts.names()
@@ -140,13 +146,13 @@ def check_cassettes(prompts: PromptSet, cassette_dir: Path, *, mode: str = "tool
             candidates = [n for n in report if PROMPT_MODELS[n].__name__ == tool]
             messages = body.get("messages", [])
             # Only first requests: a re-ask repeats them and adds the model's answer and the errors.
-            context = _article_context(messages[1]["content"]) if len(messages) == 2 else None
+            context = read_fenced(messages[1]["content"]) if len(messages) == 2 else None
             if not candidates or context is None:
                 continue
             matched = [
                 n
                 for n in candidates
-                if prompts.render(n, **context) == messages and parts == expected_tools[n]
+                if prompts.render(n, **context) == messages and parts == _expected_tools(n, parts, mode)
             ]
             if matched:
                 report[matched[0]].current += 1

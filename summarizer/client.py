@@ -190,9 +190,7 @@ def as_summarizer_error(
     where = endpoint_name(settings)
     for e in causes(exc):
         if isinstance(e, openai.AuthenticationError):
-            return EndpointError(
-                f"{where} rejected the API key (HTTP 401): check OPENAI_API_KEY"
-            )
+            return EndpointError(f"{where} rejected the API key (HTTP 401): check OPENAI_API_KEY")
         if isinstance(e, openai.NotFoundError):
             return EndpointError(f"model {settings.model!r} not found at {where} (HTTP 404): check --model")
         if isinstance(e, openai.PermissionDeniedError):
@@ -204,9 +202,7 @@ def as_summarizer_error(
         if isinstance(e, openai.APITimeoutError):
             return EndpointError(f"{where} did not answer within {settings.timeout:.0f} s")
         if isinstance(e, openai.APIConnectionError):
-            return EndpointError(
-                f"cannot reach {where}: is the server running? ({_first_line(e)})"
-            )
+            return EndpointError(f"cannot reach {where}: is the server running? ({_first_line(e)})")
     if isinstance(exc, IncompleteOutputException):
         return ModelOutputError(
             f"the model's answer was cut off at max_tokens ({settings.max_tokens}) after {attempts or 1} "

@@ -287,7 +287,9 @@ class Summarizer:
         tasks: Sequence[TaskName],
     ) -> ChunkResult:
         text = chunk.numbered_text()
-        outputs = await _all(*(self._run_prompt(client, t, text, chunk.numbers, article, grounding) for t in tasks))
+        outputs = await _all(
+            *(self._run_prompt(client, t, text, chunk.numbers, article, grounding) for t in tasks)
+        )
         result = ChunkResult(runs={t: run for t, (_, run) in zip(tasks, outputs, strict=True)})
         for output, _ in outputs:
             if isinstance(output, Summary):

@@ -66,6 +66,20 @@ def one_line(value: object) -> str | None:
     return _CONTROL_OR_SPACE.sub(" ", str(value)).strip() or None
 
 
+_FENCED = re.compile(
+    r"^<<<ARTICLE (?P<tag>\w+)\n(?:Title: (?P<title>[^\n]*)\n)?(?:Published: (?P<published>[^\n]*)\n)?\n"
+    r"(?P<text>.*)\n(?P=tag) ARTICLE>>>(?:\n|$)",
+    re.S,
+)
+
+
+def read_fenced(user: str) -> dict[str, str | None] | None:
+    """Text, title, published date and tag as `_article.j2` rendered them into a user message (its
+    inverse, for checking recorded requests against today's templates); None if there is no fence."""
+    found = _FENCED.search(user)
+    return None if found is None else found.groupdict()
+
+
 @dataclass(frozen=True)
 class PromptSet:
     """The templates in one prompts directory."""

@@ -60,7 +60,9 @@ def _cites(evidence: list[Citation]) -> str:
 
 def _quote(evidence: list[Citation]) -> str:
     """The cited sentences, numbered, as one line each (cut to 300 characters)."""
-    return "\n".join(f"[{c.sentence}] {c.text if len(c.text) <= 300 else c.text[:299] + '…'}" for c in evidence)
+    return "\n".join(
+        f"[{c.sentence}] {c.text if len(c.text) <= 300 else c.text[:299] + '…'}" for c in evidence
+    )
 
 
 def _flag(check: FieldCheck) -> str:
@@ -108,7 +110,14 @@ def to_markdown(analysis: ArticleAnalysis) -> str:
     lines: list[str] = []
     if (s := analysis.summary) is not None:
         head, summ = s.checks.get("headline", FieldCheck()), s.checks.get("summary", FieldCheck())
-        lines += [f"# {_md(s.headline)}{_flag(head)}", "", _md(s.summary) + _flag(summ), "", "## Key points", ""]
+        lines += [
+            f"# {_md(s.headline)}{_flag(head)}",
+            "",
+            _md(s.summary) + _flag(summ),
+            "",
+            "## Key points",
+            "",
+        ]
         lines += [f"- {_md(p.text)} {_cites(p.evidence)}{_flag(p.check)}" for p in s.key_points] + [""]
     if analysis.stances is not None:
         lines += ["## Stances", ""]
@@ -143,15 +152,23 @@ def _event_md(ev: CheckedEvent) -> str:
 def to_terminal(analysis: ArticleAnalysis, console: Console) -> None:
     parts: list[RenderableType] = []
     if (s := analysis.summary) is not None:
-        points = "\n".join(f"• {_term(p.text)} [dim]{_cites(p.evidence)}{_term(_flag(p.check))}" for p in s.key_points)
-        parts.append(Panel(f"{_term(s.summary)}\n\n{points}", title=f"[bold]{_term(s.headline)}", expand=True))
+        points = "\n".join(
+            f"• {_term(p.text)} [dim]{_cites(p.evidence)}{_term(_flag(p.check))}" for p in s.key_points
+        )
+        parts.append(
+            Panel(f"{_term(s.summary)}\n\n{points}", title=f"[bold]{_term(s.headline)}", expand=True)
+        )
     if analysis.stances is not None:
         table = Table(title="Stances", expand=True, show_lines=True)
         for column in ("actor", "polarity", "target", "position", "evidence"):
             table.add_column(column)
         for st in analysis.stances:
-            position = _term(st.position) + f"[yellow]{_term(_flag(st.check) + _names_flag(st.unknown_names))}"
-            table.add_row(_term(st.actor), st.polarity, _term(st.target), position, _term(_quote(st.evidence)))
+            position = (
+                _term(st.position) + f"[yellow]{_term(_flag(st.check) + _names_flag(st.unknown_names))}"
+            )
+            table.add_row(
+                _term(st.actor), st.polarity, _term(st.target), position, _term(_quote(st.evidence))
+            )
         parts.append(table)
     if analysis.events is not None:
         table = Table(title="Events", expand=True, show_lines=True)
@@ -161,7 +178,9 @@ def to_terminal(analysis: ArticleAnalysis, console: Console) -> None:
             who = ", ".join(ev.actors) + (f" → {', '.join(ev.recipients)}" if ev.recipients else "")
             where_when = "\n".join(x for x in (ev.location or "", _when(ev)) if x)
             what = _term(ev.description) + f"[yellow]{_term(_flag(ev.check) + _names_flag(ev.unknown_names))}"
-            table.add_row(ev.event_type.value, what, _term(who), _term(where_when), _term(_quote(ev.evidence)))
+            table.add_row(
+                ev.event_type.value, what, _term(who), _term(where_when), _term(_quote(ev.evidence))
+            )
         parts.append(table)
     console.print(Group(*parts))
     console.print(f"[dim]{_term(_footer(analysis))}")

@@ -43,10 +43,9 @@ TaskName = Literal["summary", "stances", "events"]
 TASKS: tuple[TaskName, ...] = ("summary", "stances", "events")
 
 
+# The 16 PLOVER event categories (Halterman et al., Political Language Ontology for Verifiable Event
+# Records), plus OTHER for what fits none of them. A comment, not a docstring: it would go to the model.
 class EventType(StrEnum):
-    """The 16 PLOVER event categories (Halterman et al., Political Language Ontology for Verifiable Event
-    Records), plus OTHER for what fits none of them."""
-
     AGREE = "AGREE"  # agree to, promise or sign an agreement
     CONSULT = "CONSULT"  # meet, visit, talk, negotiate
     SUPPORT = "SUPPORT"  # praise, endorse, defend verbally

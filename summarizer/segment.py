@@ -92,7 +92,11 @@ def split_sentences(text: str, language: str | None = None) -> list[Sentence]:
                 found = text.find(piece, pos, line.end())
             spans.append((found, found + len(piece)))
             pos = found + len(piece)
-    return [Sentence(n, s, e, text[s:e]) for n, (s, e) in enumerate(spans, 1) if any(c.isalnum() for c in text[s:e])]
+    return [
+        Sentence(n, s, e, text[s:e])
+        for n, (s, e) in enumerate(spans, 1)
+        if any(c.isalnum() for c in text[s:e])
+    ]
 
 
 def _renumber(sentences: Sequence[Sentence]) -> list[Sentence]:
@@ -211,7 +215,15 @@ def chunk_budget(settings: Settings, prompt_overhead: int) -> int:
     """Tokens of numbered article text one request may carry, so that every attempt fits the context:
     the context, less the prompt around the text (and its schema), less max_tokens for the answer, less
     REASK_TOKENS for a re-ask's errors and excerpt (a re-ask replaces, never accumulates, earlier ones),
-    less a margin (5 % of the context, at least 256) for the chat template; never below MIN_CHUNK_TOKENS."""
+    less a margin (5 % of the context, at least 256) for the chat template. A context that leaves fewer
+    than MIN_CHUNK_TOKENS is an error: no request could carry a useful part of an article."""
     context = context_tokens(settings)
     margin = max(256, context // 20)
-    return max(MIN_CHUNK_TOKENS, context - prompt_overhead - settings.max_tokens - REASK_TOKENS - margin)
+    budget = context - prompt_overhead - settings.max_tokens - REASK_TOKENS - margin
+    if budget < MIN_CHUNK_TOKENS:
+        raise ConfigError(
+            f"the model's context ({context} tokens) leaves {max(budget, 0)} tokens for the article after the "
+            f"prompt ({prompt_overhead}), the answer (--max-tokens {settings.max_tokens}) and a re-ask "
+            f"({REASK_TOKENS}): lower --max-tokens or set {CONTEXT_ENV} if the model's context is larger"
+        )
+    return budget

@@ -63,6 +63,7 @@ class StubEndpoint:
     def __init__(self, status: int, body: dict[str, Any]):
         self.status, self.body, self.requests = status, body, 0
         self.last_request: dict[str, Any] | None = None
+        self.bodies: list[dict[str, Any] | None] = []  # every request's JSON body, in order
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -72,6 +73,7 @@ class StubEndpoint:
                     stub.last_request = json.loads(raw)
                 except ValueError:  # e.g. a multipart file upload
                     stub.last_request = None
+                stub.bodies.append(stub.last_request)
                 stub.requests += 1
                 payload = json.dumps(stub.body).encode()
                 self.send_response(stub.status)

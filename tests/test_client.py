@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from summarizer.client import Attempts, call_model, make_client
+from summarizer.client import REASK_CHARS, Attempts, call_model, make_client
 from summarizer.errors import EndpointError, ModelOutputError
 from summarizer.schemas import Summary
 from summarizer.settings import resolve_settings
@@ -49,6 +49,13 @@ async def test_unreachable_endpoint():
         await _call(_settings("http://127.0.0.1:1/v1"))
 
 
+async def test_errors_name_the_embedded_model_and_its_loopback_address():
+    settings = resolve_settings(env={}).with_overrides(base_url="http://127.0.0.1:1/v1")
+    assert settings.endpoint == "embedded"
+    with pytest.raises(EndpointError, match=r"cannot reach the embedded model at http://127\.0\.0\.1:1/v1"):
+        await _call(settings)
+
+
 async def test_invalid_output_is_reasked_then_fails_with_usage_counted(stub_endpoint):
     stub = stub_endpoint(200, tool_call_completion(json.dumps({"headline": "only a headline"})))
     settings = _settings(stub.base_url, max_retries=2)
@@ -62,8 +69,46 @@ async def test_invalid_output_is_reasked_then_fails_with_usage_counted(stub_endp
     assert attempts.usage.total_tokens == 3 * 15
 
 
+async def test_a_reask_carries_the_errors_and_a_bounded_excerpt_and_never_grows(stub_endpoint):
+    runaway = {"headline": "x" * 5000}  # a long invalid answer: appending it whole would grow each re-ask
+    stub = stub_endpoint(200, tool_call_completion(json.dumps(runaway)))
+    settings = _settings(stub.base_url, max_retries=3)
+    with pytest.raises(ModelOutputError):
+        await _call(settings)
+    first, *reasks = [b for b in stub.bodies if b is not None]
+    assert len(reasks) == 3
+    assert first["messages"] == MESSAGES
+    for body in reasks:
+        original, answer, errors = body["messages"]
+        assert original == MESSAGES[0]
+        assert answer["role"] == "assistant" and len(answer["content"]) <= REASK_CHARS + 20
+        assert "headline" in errors["content"] and "key_points" in errors["content"]
+    assert reasks[0]["messages"] == reasks[-1]["messages"]
+
+
+async def test_a_raw_control_character_inside_a_string_is_read_not_reasked(stub_endpoint):
+    # Strict JSON forbids a raw newline inside a string; small models write one. Only that is forgiven.
+    point = '{"text": "K.", "sentences": [1]}'
+    raw = '{"headline": "Line one\nline two", "summary": "S.", "key_points": [' + point + "]}"
+    stub = stub_endpoint(200, tool_call_completion(raw))
+    summary, attempts = await _call(_settings(stub.base_url))
+    assert summary.headline == "Line one\nline two"
+    assert (attempts.count, stub.requests) == (1, 1)
+
+
+async def test_truly_broken_json_is_still_reasked(stub_endpoint):
+    stub = stub_endpoint(200, tool_call_completion('{"headline": "cut off'))
+    with pytest.raises(ModelOutputError, match="after 3 attempts"):
+        await _call(_settings(stub.base_url, max_retries=2))
+    assert stub.requests == 3
+
+
 async def test_valid_output_counts_one_attempt(stub_endpoint):
-    good = {"headline": "Nothing happened", "summary": "Nothing happened at all.", "key_points": ["Nothing."]}
+    good = {
+        "headline": "Nothing happened",
+        "summary": "Nothing happened at all.",
+        "key_points": [{"text": "Nothing.", "sentences": [1]}],
+    }
     stub = stub_endpoint(200, tool_call_completion(json.dumps(good)))
     summary, attempts = await _call(_settings(stub.base_url))
     assert summary.model_dump() == good
@@ -71,9 +116,9 @@ async def test_valid_output_counts_one_attempt(stub_endpoint):
 
 
 async def test_an_article_is_never_rendered_as_a_template(stub_endpoint):
-    # instructor renders messages as Jinja templates when given a `context=`; the quote check does not
-    # use it, so template syntax in an article reaches the model as written.
-    good = {"headline": "h", "summary": "s.", "key_points": ["k."]}
+    # instructor renders messages as Jinja templates when given a `context=`; we never pass one (the
+    # checks travel in the response model), so template syntax in an article reaches the model as written.
+    good = {"headline": "h", "summary": "s.", "key_points": [{"text": "k.", "sentences": [1]}]}
     stub = stub_endpoint(200, tool_call_completion(json.dumps(good)))
     hostile = "Text {{ check_quote }} {# gone? #} {% raw %} end"
     settings = _settings(stub.base_url)

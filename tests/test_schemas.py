@@ -33,19 +33,30 @@ def test_plover_event_types():
 
 
 def test_polarity_is_a_fixed_set():
-    ok = dict(actor="A", target="B", position="p", polarity="supports", evidence="e")
+    ok = dict(actor="A", target="B", position="p", polarity="supports", sentences=[1])
     Stance(**ok)
     with pytest.raises(ValidationError):
         Stance(**{**ok, "polarity": "likes"})
 
 
 def test_event_needs_an_actor_and_a_known_type():
-    ok = dict(description="d", event_type="CONSULT", actors=["A"], evidence="e")
+    ok = dict(description="d", event_type="CONSULT", actors=["A"], sentences=[1])
     assert Event(**ok).recipients == []
     with pytest.raises(ValidationError):
         Event(**{**ok, "actors": []})
     with pytest.raises(ValidationError):
         Event(**{**ok, "event_type": "PARTY"})
+    with pytest.raises(ValidationError):
+        Event(**{**ok, "sentences": [1, 2, 3, 4]})  # 1 to 3 citations
+
+
+@pytest.mark.parametrize("task", sorted(TASK_MODELS))
+def test_the_schema_sent_has_no_descriptions_to_copy(task):
+    # A small model copies schema text into fields ("A factual headline of at most 15 words."): every
+    # field's meaning is said in the prompt template instead.
+    schema = TASK_MODELS[task].model_json_schema()
+    described = [path for path, node in _walk(schema) if isinstance(node.get("description"), str)]
+    assert not described
 
 
 def test_output_schema_is_json():

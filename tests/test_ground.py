@@ -1,0 +1,114 @@
+"""Grounding: citations copied by code, sentence numbers as an enum, names checked, dates placed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from summarizer.article import article_from_text
+from summarizer.ground import Grounding
+from summarizer.schemas import EventList, StanceList, Summary
+from summarizer.segment import split_sentences
+
+TEXT = (
+    "Kim Jong Un met Sergei Shoigu in Pyongyang on July 26.\n"
+    "Shoigu praised the North Korean army.\n"
+    "The United States condemned the visit on Thursday."
+)
+PUBLISHED = dt.date(2023, 7, 28)
+
+
+@pytest.fixture
+def grounding() -> Grounding:
+    article = article_from_text(TEXT, published=PUBLISHED)
+    return Grounding(article, split_sentences(article.text))
+
+
+def stance(**kw: object) -> dict[str, object]:
+    return {"actor": "Shoigu", "target": "North Korean army", "position": "He praised it.",
+            "polarity": "supports", "sentences": [2]} | kw  # fmt: skip
+
+
+def event(**kw: object) -> dict[str, object]:
+    return {"description": "Kim met Shoigu.", "event_type": "CONSULT", "actors": ["Kim Jong Un"],
+            "recipients": ["Sergei Shoigu"], "location": "Pyongyang", "sentences": [1]} | kw  # fmt: skip
+
+
+def test_sentence_numbers_are_an_enum_in_the_schema_sent(grounding: Grounding) -> None:
+    model = grounding.request_model("stances", [1, 2, 3], last_attempt=lambda: False)
+    schema = json.dumps(model.model_json_schema())
+    assert '"enum": [1, 2, 3]' in schema
+    assert "description" not in schema  # the meaning of a field is said in the prompt, not the schema
+    assert model.__name__ == StanceList.__name__  # instructor names the forced tool after the class
+
+
+def test_a_number_outside_the_chunk_is_a_validation_error_naming_it(grounding: Grounding) -> None:
+    model = grounding.request_model("stances", [1, 2], last_attempt=lambda: False)
+    with pytest.raises(ValidationError, match="there is no sentence 3: cite sentences 1-2"):
+        model.model_validate({"stances": [stance(sentences=[3])]})
+    with pytest.raises(ValidationError):
+        model.model_validate({"stances": [stance(sentences=[])]})  # at least one
+
+
+def test_unknown_names_are_re_asked_until_the_last_attempt(grounding: Grounding) -> None:
+    last = False
+    model = grounding.request_model("events", [1, 2, 3], last_attempt=lambda: last)
+    bad = {"events": [event(actors=["Bruce Bennett"])]}
+    with pytest.raises(ValidationError, match="'Bruce Bennett' not named in the article"):
+        model.model_validate(bad)
+    last = True
+    output = model.model_validate(bad)  # kept on the last attempt, and flagged
+    (checked,) = grounding.events(EventList.model_validate(output.model_dump()))
+    assert checked.unknown_names == ["Bruce Bennett"]
+
+
+def test_evidence_is_copied_from_the_cited_sentences(grounding: Grounding) -> None:
+    output = StanceList.model_validate({"stances": [stance(sentences=[2, 1, 2])]})
+    (checked,) = grounding.stances(output)
+    assert checked.sentences == [2, 1]  # repeats dropped, the model's order kept
+    for c in checked.evidence:
+        assert TEXT[c.start : c.end] == c.text
+    assert checked.evidence[0].text == "Shoigu praised the North Korean army."
+    assert checked.unknown_names == []
+
+
+def test_html_entities_the_server_writes_are_decoded() -> None:
+    output = StanceList.model_validate({"stances": [stance(position="Kim&#39;s &#34;friend&#34;")]})
+    assert output.stances[0].position == 'Kim\'s "friend"'
+
+
+def test_an_event_takes_its_date_from_its_own_sentences(grounding: Grounding) -> None:
+    output = EventList.model_validate({"events": [event(), event(description="Condemned.", sentences=[3])]})
+    first, second = grounding.events(output)
+    assert first.date is not None and first.date.text == "July 26"
+    assert TEXT[first.date.start : first.date.end] == "July 26"
+    assert first.date.resolved is not None and first.date.resolved.start == dt.date(2023, 7, 26)
+    assert second.date is not None and second.date.text == "Thursday"
+    assert second.date.resolved is not None and second.date.resolved.start == dt.date(2023, 7, 27)
+
+
+def test_an_event_citing_no_dated_sentence_has_no_date(grounding: Grounding) -> None:
+    (checked,) = grounding.events(EventList.model_validate({"events": [event(sentences=[2])]}))
+    assert checked.date is None
+
+
+def test_events_need_at_least_one(grounding: Grounding) -> None:
+    model = grounding.request_model("events", [1, 2, 3], last_attempt=lambda: False)
+    with pytest.raises(ValidationError):
+        model.model_validate({"events": []})
+
+
+def test_summary_key_points_cite_sentences(grounding: Grounding) -> None:
+    output = Summary.model_validate(
+        {
+            "headline": "Kim meets Shoigu",
+            "summary": "Kim met Shoigu in Pyongyang.",
+            "key_points": [{"text": "They met on July 26.", "sentences": [1]}],
+        }  # fmt: skip
+    )
+    checked = grounding.summary(output)
+    assert checked.key_points[0].evidence[0].sentence == 1
+    assert set(checked.checks) == {"headline", "summary"}

@@ -1,0 +1,185 @@
+"""Segmenting: numbered sentences with offsets, chunks of whole sentences, token budgets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from summarizer.errors import ConfigError
+from summarizer.segment import (
+    CONTEXT_ENV,
+    MIN_CHUNK_TOKENS,
+    REASK_TOKENS,
+    Chunk,
+    Sentence,
+    TokenCounter,
+    chunk_budget,
+    context_tokens,
+    estimate_tokens,
+    segment,
+    split_sentences,
+    token_counter,
+)
+from summarizer.settings import Settings
+
+DATA = Path(__file__).parent / "data" / "cnndm-dev-8.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _no_context_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CONTEXT_ENV, raising=False)
+
+
+def articles() -> list[str]:
+    return [json.loads(line)["article"] for line in DATA.read_text(encoding="utf-8").splitlines()]
+
+
+def long_article(separator: str = "\n\n") -> str:
+    """About 7,000 words of real news paragraphs: the 8 articles, then the first ones again."""
+    paragraphs: list[str] = []
+    source = articles()
+    while sum(len(p.split()) for p in paragraphs) < 7000:
+        paragraphs.append(source[len(paragraphs) % len(source)])
+    return separator.join(paragraphs)
+
+
+def real_counter() -> TokenCounter:
+    count = token_counter(Settings(model="SmolLM2-135M-Instruct", endpoint="embedded"))
+    assert count is not estimate_tokens, "the embedded model's tokenizer should load (the 'local' extra)"
+    return count
+
+
+def check_sentences(text: str, sentences: list[Sentence]) -> None:
+    """Numbered 1..N, exact slices without edge whitespace, in order, covering every word of the text."""
+    assert [s.number for s in sentences] == list(range(1, len(sentences) + 1))
+    covered = [False] * len(text)
+    end = 0
+    for s in sentences:
+        assert text[s.start : s.end] == s.text and s.text == s.text.strip() and s.text
+        assert s.start >= end
+        end = s.end
+        covered[s.start : s.end] = [True] * (s.end - s.start)
+    assert all(done or not char.isalnum() for char, done in zip(text, covered, strict=True))
+
+
+def check_chunks(sentences: list[Sentence], chunks: list[Chunk], budget: int, count: TokenCounter) -> None:
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    assert [s for c in chunks for s in c.sentences] == sentences  # every sentence once, in order
+    for chunk in chunks:
+        assert count(chunk.numbered_text()) <= budget
+
+
+def test_seed_sentences(seed_text: str) -> None:
+    sentences = split_sentences(seed_text)
+    check_sentences(seed_text, sentences)
+    assert sentences[0].text.startswith("North Korean leader Kim Jong Un gave Russian Defense Minister")
+    assert sentences[0].text.endswith("advanced weapons.")
+    assert sentences[1].text.startswith("Russia and China both sent delegations")
+    assert sentences[0].numbered().startswith("[1] North Korean leader")
+
+
+def test_lines_are_never_joined_and_numbered_lines_have_no_breaks() -> None:
+    text = "A headline without a stop\nBy A. Reporter\n\nFirst sentence here. Second one,\r\n  wrapped."
+    sentences = split_sentences(text.replace("\r\n", " "))
+    assert [s.text for s in sentences[:2]] == ["A headline without a stop", "By A. Reporter"]
+    assert "\n" not in Chunk(0, tuple(sentences)).numbered_text().replace("\n[", "[")
+
+
+def test_pieces_without_a_letter_or_digit_are_not_sentences() -> None:
+    sentences = split_sentences("First.\n* * *\n---\nSecond.")
+    assert [s.text for s in sentences] == ["First.", "Second."]
+
+
+def test_whole_article_is_one_chunk_when_it_fits(seed_text: str) -> None:
+    sentences, chunks = segment(seed_text, 10_000, estimate_tokens)
+    assert len(chunks) == 1 and chunks[0].sentences == tuple(sentences)
+    assert chunks[0].span == f"sentences 1-{len(sentences)}"
+
+
+def test_long_article_chunks_are_runs_of_whole_sentences_with_global_numbers() -> None:
+    text = long_article()
+    sentences, chunks = segment(text, 1500, estimate_tokens)
+    check_sentences(text, sentences)
+    check_chunks(sentences, chunks, 1500, estimate_tokens)
+    assert len(chunks) > 3
+    assert chunks[1].numbers[0] == chunks[0].numbers[-1] + 1  # numbering goes on across chunks
+
+
+def test_long_article_with_the_real_tokenizer() -> None:
+    count = real_counter()
+    text = long_article("\n")
+    for budget in (300, 1500, 4000):
+        sentences, chunks = segment(text, budget, count)
+        check_sentences(text, sentences)
+        check_chunks(sentences, chunks, budget, count)
+
+
+def test_a_sentence_longer_than_the_budget_is_cut_between_words() -> None:
+    text = "Intro. " + " ".join(f"word{i}" for i in range(3000)) + " end. Outro."
+    sentences, chunks = segment(text, 100, estimate_tokens)
+    check_sentences(text, sentences)
+    check_chunks(sentences, chunks, 100, estimate_tokens)
+    for s in sentences:
+        assert s.start == 0 or text[s.start - 1] == " "
+    with pytest.raises(ValueError):
+        segment(text, 0, estimate_tokens)
+
+
+# --- counting tokens and budgets -----------------------------------------------------------------------
+
+
+def test_estimate_over_counts_the_real_tokenizer(seed_text: str) -> None:
+    count = real_counter()
+    assert estimate_tokens(seed_text) > count(seed_text)
+    for article in articles():
+        assert estimate_tokens(article) > count(article)
+    assert token_counter(Settings(model="SmolLM2-135M-Instruct", endpoint="embedded")) is count  # cached
+
+
+def test_estimate_counts_non_ascii_characters() -> None:
+    assert estimate_tokens("abcdef") == 2
+    assert estimate_tokens("北京是中国的首都") == 8
+    assert token_counter(Settings(model="gpt-4o-mini", endpoint="openai")) is estimate_tokens
+
+
+@pytest.mark.parametrize(
+    ("model", "endpoint", "expected"),
+    [
+        ("SmolLM2-135M-Instruct", "embedded", 8192),
+        ("gpt-4o", "openai", 128_000),
+        ("gpt-4o-2024-08-06", "openai", 128_000),
+        ("gpt-4.1-nano", "openai", 1_047_576),
+        ("o3-mini", "openai", 200_000),
+        ("openai/gpt-4o-mini", "compatible", 128_000),
+        ("gpt-4", "openai", 8192),
+        ("llama3.1:8b", "compatible", 8192),
+        ("o1x", "compatible", 8192),
+    ],
+)
+def test_context_tokens(model: str, endpoint: str, expected: int) -> None:
+    assert context_tokens(Settings(model=model, endpoint=endpoint)) == expected  # type: ignore[arg-type]
+
+
+def test_context_tokens_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CONTEXT_ENV, "32768")
+    assert context_tokens(Settings(model="mystery", endpoint="compatible")) == 32768
+    settings = Settings(model="gpt-4o", endpoint="openai")
+    assert context_tokens(settings, env={CONTEXT_ENV: "4096"}) == 4096
+    with pytest.raises(ConfigError):
+        context_tokens(settings, env={CONTEXT_ENV: "lots"})
+
+
+def test_chunk_budget_leaves_room_for_one_answer_and_one_bounded_reask() -> None:
+    embedded = Settings(model="SmolLM2-135M-Instruct", endpoint="embedded", max_tokens=1000, max_retries=5)
+    # 8192 tokens: the prompt, one answer, the re-ask's errors and excerpt, and 5 % (409) for the template.
+    # More retries do not shrink it: a re-ask replaces the previous one instead of piling up.
+    assert chunk_budget(embedded, 1200) == 8192 - 1200 - 1000 - REASK_TOKENS - 409
+    small = Settings(model="mystery", endpoint="compatible", max_tokens=6000)
+    with pytest.raises(ConfigError, match="leaves 0 tokens for the article"):
+        chunk_budget(small, 2000)
+    assert (
+        chunk_budget(Settings(model="mystery", endpoint="compatible", max_tokens=5000), 1000)
+        >= MIN_CHUNK_TOKENS
+    )
