@@ -73,17 +73,24 @@ class AnalysisRequest(BaseModel):
 def article_of(request: AnalysisRequest) -> Article:
     """The same checks as the CLI's (empty, binary, too large), with messages naming the field."""
     if (request.text is None) == (request.html is None):
-        raise Problem(422, "send exactly one of 'text' (plain text) or 'html' (a saved page)", kind="bad-request")
+        raise Problem(
+            422, "send exactly one of 'text' (plain text) or 'html' (a saved page)", kind="bad-request"
+        )
     field_name, value = ("text", request.text) if request.text is not None else ("html", request.html)
     assert value is not None
     size = len(value.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
-        raise Problem(413, f"{field_name}: too large: {size:,} bytes (the limit is {MAX_BYTES:,})", kind="too-large")
+        raise Problem(
+            413, f"{field_name}: too large: {size:,} bytes (the limit is {MAX_BYTES:,})", kind="too-large"
+        )
     read = article_from_text if field_name == "text" else article_from_html
     article = read(value, source=field_name, published=request.published)
     # `source` only named the field in error messages; the caller's own metadata wins over the page's.
     return dataclasses.replace(
-        article, source=None, title=request.title or article.title, language=request.language or article.language
+        article,
+        source=None,
+        title=request.title or article.title,
+        language=request.language or article.language,
     )
 
 
@@ -132,7 +139,8 @@ class Service:
             self.metrics.articles.labels("failed").inc()
             raise Problem(
                 504,
-                f"the analysis took longer than {self.config.request_timeout:.0f} s: the model endpoint is slow",
+                f"the analysis took longer than {self.config.request_timeout:.0f} s: "
+                "the model endpoint is slow or overloaded",
                 kind="endpoint-timeout",
             ) from None
         except SummarizerError:
@@ -159,13 +167,19 @@ class Service:
         return reason
 
 
-def create_app(settings: Settings, config: ServiceConfig | None = None, *, summarizer: Summarizer | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, config: ServiceConfig | None = None, *, summarizer: Summarizer | None = None
+) -> FastAPI:
     config = config or ServiceConfig()
     service = Service(settings, config, summarizer)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await service.start()
+        try:
+            await service.start()
+        except SummarizerError as exc:
+            app.state.startup_error = exc
+            raise
         if service.jobs is not None:
             await service.jobs.start(service.pick(False))
         try:
@@ -181,6 +195,7 @@ def create_app(settings: Settings, config: ServiceConfig | None = None, *, summa
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.startup_error = None
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -214,7 +229,11 @@ def create_app(settings: Settings, config: ServiceConfig | None = None, *, summa
         """The prompts and their versions (a version changes with the template or the schema it fills)."""
         s = service.pick(False)
         names = [n for n in s.prompts.names() if n in PROMPT_MODELS]
-        return {"prompts": [{"name": n, "version": s.prompts.version(n, schema_of(PROMPT_MODELS[n]))} for n in names]}
+        return {
+            "prompts": [
+                {"name": n, "version": s.prompts.version(n, schema_of(PROMPT_MODELS[n]))} for n in names
+            ]
+        }
 
     @app.get("/healthz", tags=["probes"])
     async def healthz() -> dict[str, str]:
@@ -260,9 +279,7 @@ _PAGE_HEADERS = {
 
 
 def _error_handlers(app: FastAPI) -> None:
-    def handler(
-        kind: type[Exception], to_problem: Callable[[Request, Any], Problem]
-    ) -> None:
+    def handler(kind: type[Exception], to_problem: Callable[[Request, Any], Problem]) -> None:
         async def handle(request: Request, exc: Exception) -> Response:
             return problem_response(to_problem(request, exc))
 
@@ -289,7 +306,7 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> Proble
     if request.method == "POST" and "json" not in content_type:
         return Problem(
             415,
-            f"send the article as JSON (Content-Type: application/json), e.g. {{\"text\": \"...\"}}; "
+            f'send the article as JSON (Content-Type: application/json), e.g. {{"text": "..."}}; '
             f"got {content_type or 'no Content-Type'}",
             kind="unsupported-media-type",
         )
@@ -300,4 +317,3 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> Proble
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return Problem(422, f"{where}: {first.get('msg', 'invalid')}{more}", kind="bad-request")
-

@@ -117,7 +117,10 @@ class Guard:
             found |= hmac.compare_digest(candidate, known)
         if not found:
             raise Problem(
-                401, "invalid API key", kind="unauthorized", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+                401,
+                "invalid API key",
+                kind="unauthorized",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
         return candidate
 

@@ -21,13 +21,23 @@ class Metrics:
             "summarizer_http_requests", "HTTP requests by route and status.", ["route", "status"], registry=r
         )
         self.latency = Histogram(
-            "summarizer_http_request_seconds", "HTTP request latency.", ["route"], buckets=_BUCKETS, registry=r
+            "summarizer_http_request_seconds",
+            "HTTP request latency.",
+            ["route"],
+            buckets=_BUCKETS,
+            registry=r,
         )
         self.model_calls = Counter("summarizer_model_calls", "Model calls, re-asks included.", registry=r)
-        self.cache_hits = Counter("summarizer_cache_hits", "Task answers served by the response cache.", registry=r)
+        self.cache_hits = Counter(
+            "summarizer_cache_hits", "Task answers served by the response cache.", registry=r
+        )
         self.tokens = Counter("summarizer_tokens", "Tokens used, by kind.", ["kind"], registry=r)
-        self.cost = Counter("summarizer_cost_usd", "Cost in USD of the models with a known price.", registry=r)
-        self.articles = Counter("summarizer_articles", "Articles analysed, by outcome.", ["outcome"], registry=r)
+        self.cost = Counter(
+            "summarizer_cost_usd", "Cost in USD of the models with a known price.", registry=r
+        )
+        self.articles = Counter(
+            "summarizer_articles", "Articles analysed, by outcome.", ["outcome"], registry=r
+        )
         self.queue = Gauge("summarizer_batch_queue_depth", "Batch articles waiting or running.", registry=r)
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:

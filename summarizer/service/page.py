@@ -23,7 +23,9 @@ def _read(name: str) -> str:
 
 
 _MEDIA = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; charset=utf-8"}
-STATIC: dict[str, tuple[str, bytes]] = {name: (media, _read(name).encode("utf-8")) for name, media in _MEDIA.items()}
+STATIC: dict[str, tuple[str, bytes]] = {
+    name: (media, _read(name).encode("utf-8")) for name, media in _MEDIA.items()
+}
 
 
 @functools.cache

@@ -38,7 +38,9 @@ TITLES = {
 class Problem(Exception):
     """Raised anywhere in a request: answered as problem+json with this status."""
 
-    def __init__(self, status: int, detail: str, *, kind: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, detail: str, *, kind: str | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(detail)
         self.status, self.detail, self.headers = status, detail, headers or {}
         self.kind = kind or TITLES.get(status, "error").lower().replace(" ", "-")
