@@ -110,6 +110,10 @@ def serve(
             lifespan="on",
         )
     )
+    # The CLI ends an interrupted command 1.5 s after the signal (entry.py); a server drains for longer.
+    from . import entry
+
+    entry.set_exit_deadline((server.config.timeout_graceful_shutdown or 0) + 5)
     server.run()
     if service_app.state.startup_error is not None:
         raise service_app.state.startup_error
