@@ -281,6 +281,13 @@ class BatchReport:
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def add_prefill(self, prompt_tokens: int, completion_tokens: int, spent: float | None) -> None:
+        """Count the tokens and cost of an OpenAI batch that ran before (`--openai-batch`) in the totals."""
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        if self.cost is not None:
+            self.cost = None if spent is None else self.cost + spent
+
 
 ProgressHook = Callable[[BatchReport], None]
 

@@ -1,8 +1,10 @@
 """A response cache: the validated output of a model call, keyed on everything that changes the answer.
 
 SQLite in the user's cache directory (`SUMMARIZER_CACHE_DIR` overrides it). A cache must never be the
-reason a run fails, so an unreadable, corrupt or too-new file makes it log one warning and act as a disabled
-cache (every `get` a miss, every `put` a no-op).
+reason a run fails, so a call that meets an unreadable, corrupt or too-new file, or any SQLite error, is a
+miss (`get`) or a no-op (`put`). The first such failure is reported once on stderr (a log warning); every
+later call tries again with a fresh connection, so a cache that was locked for a while, or whose corrupt
+file the user deleted, works again within the same long run (and says so) instead of staying off.
 
 Concurrency: several processes may share the file (parallel batch runs) and several threads or asyncio
 tasks may share one `ResponseCache`.
@@ -111,11 +113,8 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
-        self._disabled = False
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            self._disable(exc)
+        self._failing = False  # the last call failed (and said so): the next success says it works again
+        self.errors = 0  # failed calls in this process
 
     # --- the interface ------------------------------------------------------------------------------
 
@@ -141,7 +140,7 @@ class ResponseCache:
             )
 
     def clear(self) -> int:
-        """Remove every entry; the number removed (0 when the cache is disabled)."""
+        """Remove every entry; the number removed (0 when the cache cannot be used)."""
         with self._lock:
             before = self._execute("SELECT COUNT(*) FROM responses")
             if before is None or self._execute("DELETE FROM responses") is None:
@@ -177,24 +176,26 @@ class ResponseCache:
     # --- internals (called with the lock held) ------------------------------------------------------
 
     def _execute(self, sql: str, params: tuple[object, ...] = ()) -> list[Any] | None:
-        """The statement's rows; None when the cache is disabled, or the statement failed (which disables
-        it: a file that failed once, corrupt or locked for 30 s, would only fail again, slowly)."""
+        """The statement's rows; None when the cache cannot be used now (reported by `_failed`)."""
         if (conn := self._connection()) is None:
             return None
         try:
-            return conn.execute(sql, params).fetchall()
+            rows = conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            self._disable(exc)
+            self._failed(exc)
             return None
+        if self._failing:
+            self._failing = False
+            log.warning("response cache: %s works again", self.path)
+        return rows
 
     def _connection(self) -> sqlite3.Connection | None:
-        """The open connection, opened on first use; None when the cache is disabled."""
-        if self._disabled:
-            return None
+        """The open connection, opened on first use (and again after a failure); None if it cannot be."""
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
         conn = None
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: autocommit, so a lone statement is its own short transaction and
             # nothing is left open between calls. check_same_thread=False: the lock serialises use.
             conn = sqlite3.connect(
@@ -206,7 +207,7 @@ class ResponseCache:
         except (sqlite3.Error, OSError, ValueError) as exc:
             if conn is not None:
                 conn.close()
-            self._disable(exc)
+            self._failed(exc)
             return None
         self._conn, self._pid = conn, os.getpid()
         return conn
@@ -234,11 +235,18 @@ class ResponseCache:
                 conn.execute("ROLLBACK")
             raise
 
-    def _disable(self, exc: BaseException) -> None:
-        if not self._disabled:
+    def _failed(self, exc: BaseException) -> None:
+        """Report the first failure of a run of failures; drop the connection so the next call reconnects
+        (a connection that met a corrupt page or a schema change may stay broken)."""
+        self.errors += 1
+        if not self._failing:
             hint = " (delete the file to start afresh)" if isinstance(exc, sqlite3.Error) else ""
-            log.warning("response cache disabled: cannot use %s: %s%s", self.path, exc, hint)
-        self._disabled = True
+            log.warning(
+                "response cache: cannot use %s: %s%s; running without it, retrying on each call",
+                self.path, exc, hint,
+            )  # fmt: skip
+        self._failing = True
         if self._conn is not None and self._pid == os.getpid():
-            self._conn.close()
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
         self._conn = None

@@ -12,7 +12,6 @@ import datetime as dt
 import functools
 import json
 import logging
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +55,13 @@ BaseUrlOpt = Annotated[
     str | None,
     typer.Option(help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1. Env: OPENAI_BASE_URL."),
 ]
+ApiKeyEnvOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The environment variable holding the key for --base-url (default SUMMARIZER_API_KEY; "
+        "OPENAI_API_KEY goes only to OpenAI and to OPENAI_BASE_URL)."
+    ),
+]
 PromptsDirOpt = Annotated[
     Path | None, typer.Option(help="A directory of prompt templates. Env: SUMMARIZER_PROMPTS_DIR.")
 ]
@@ -84,11 +90,13 @@ def cli_settings(
     mode: str | None,
     max_retries: int | None,
     prompts_dir: Path | None,
+    api_key_env: str | None = None,
 ) -> Settings:
     """The settings from the options every model-calling command shares (then environment, then default)."""
     return resolve_settings(
         model=model,
         base_url=base_url,
+        api_key_env=api_key_env,
         mode=mode,
         max_retries=max_retries,
         prompts_dir=str(prompts_dir) if prompts_dir else None,
@@ -144,6 +152,7 @@ def summarize(
     tasks: TasksOpt = "summary,stances,events",
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
     mode: ModeOpt = None,
     max_retries: MaxRetriesOpt = None,
     published: Annotated[str | None, typer.Option(help="Publication date, YYYY-MM-DD.")] = None,
@@ -156,7 +165,7 @@ def summarize(
     Every evidence quote is located in the article (offsets, exact or approximate); dates are resolved
     against the publication date (--published, or the HTML page's). Long articles are split into chunks."""
     chosen = parse_tasks(tasks)
-    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir)
+    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env)
     article = read_article(path, published=_parse_date(published))
     cache = None if no_cache else ResponseCache()
     # A spinner on a terminal only: the embedded model takes a minute or more per article.
@@ -228,15 +237,15 @@ def prompts_check(
         raise typer.Exit(1)
 
 
-def _terminate(signum: int, frame: object) -> None:
-    # SIGTERM becomes an exception so that `finally` blocks stop the local server.
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminate)
-    app()
+    """Run the command. The installed `summarizer` script starts at `entry.main` instead, which sets up the
+    interrupt handling (SIGINT, SIGTERM, exit code 130) before this module's slow imports."""
+    from . import entry
+
+    entry.install()
+    entry.run(app)
 
 
 # The commands for many articles live in their own module and register themselves on `app`.
 from . import cli_corpus  # noqa: E402, F401
+from . import cli_serve  # noqa: E402, F401

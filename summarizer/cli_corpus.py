@@ -22,6 +22,7 @@ from .article import article_from_text
 from .batch import BatchInput, BatchOutput, BatchReport, batch_settings, collect_inputs, run_batch
 from .cache import ResponseCache
 from .cli import (
+    ApiKeyEnvOpt,
     BaseUrlOpt,
     ConcurrencyOpt,
     MaxRetriesOpt,
@@ -78,6 +79,7 @@ def batch(
     ] = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
     mode: ModeOpt = None,
     max_retries: MaxRetriesOpt = None,
     http_retries: Annotated[
@@ -102,7 +104,7 @@ def batch(
     are skipped, failures are retried. Resuming with other settings (model, tasks, prompts, --strict) is
     refused: use another --output, or --force-new."""
     chosen = parse_tasks(tasks)
-    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir)
+    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env)
     table = load_prices(prices)
     if settings.endpoint == "embedded":
         table[settings.model] = Price(0.0, 0.0)  # runs here, costs nothing
@@ -262,6 +264,7 @@ def eval_(
     concurrency: ConcurrencyOpt = 8,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
     max_retries: MaxRetriesOpt = None,
     no_cache: NoCacheOpt = False,
     force_new: Annotated[
@@ -295,7 +298,7 @@ def eval_(
     if dataset is None:
         raise ConfigError("give a dataset JSONL to evaluate, or --compare RUN_A RUN_B")
     articles = load_eval_set(dataset)
-    settings = cli_settings(model, base_url, None, max_retries, prompts_dir)
+    settings = cli_settings(model, base_url, None, max_retries, prompts_dir, api_key_env)
     items = [
         BatchInput(
             id=a.id, source=a.url or a.id, load=functools.partial(article_from_text, a.text, source=a.url)

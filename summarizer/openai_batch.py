@@ -8,6 +8,12 @@ text) is stored under the key the ordinary path looks up. The ordinary run that 
 the cache and makes every other call itself, as usual: the requests that failed or came back invalid (with
 its re-asks), the reduce step of long articles, and everything when the batch failed or expired.
 
+The submitted batch's id is saved in a state file beside the output (`state`) as soon as OpenAI accepts
+it, so a run interrupted while it waits (hours, possibly) resumes polling that batch instead of paying for
+a new one; the file is removed once the batch's answers are collected. `max_cost` refuses to submit a
+batch whose upper-bound cost (estimated prompt tokens, every completion at `max_tokens`, Batch API prices)
+is above it.
+
 https://platform.openai.com/docs/api-reference/batch
 """
 
@@ -18,6 +24,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import openai
@@ -27,8 +34,11 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
 from .cache import CachedResponse, ResponseCache
+from .segment import estimate_tokens
 from .client import as_summarizer_error, describe_error
 from .errors import ConfigError, SummarizerError
+from .files import write_atomic
+from .pricing import Price, cost
 from .settings import Settings
 
 if TYPE_CHECKING:  # only their attributes are used: no import cycle should pipeline or batch import this
@@ -43,6 +53,8 @@ MAX_REQUESTS = 50_000
 MAX_FILE_BYTES = 190 * 1024 * 1024
 CUSTOM_ID_CHARS = 24
 MAX_POLL_MISSES = 10  # consecutive failed polls (after the client's own retries) before giving up
+# The Batch API's documented price: half of the ordinary calls'.
+BATCH_DISCOUNT = 0.5
 
 
 @dataclass
@@ -57,6 +69,8 @@ class PrefillReport:
     prompt_tokens: int = 0  # of every answer that came back, the invalid ones too (they are billed)
     completion_tokens: int = 0
     batch_id: str | None = None
+    resumed: bool = False  # the batch was submitted by an earlier, interrupted run
+    cost: float | None = None  # of the tokens above, at Batch API prices (None: no price for the model)
     status: str = "not submitted"  # the batch's final status
     skipped_inputs: list[str] = field(default_factory=list)  # could not be read or planned
     failures: dict[str, str] = field(default_factory=dict)  # custom_id -> why it was not cached
@@ -98,20 +112,32 @@ def prefill_cache(
     *,
     notice: Callable[[str], None] = print,
     poll_seconds: float = 30.0,
+    state: Path | None = None,
+    max_cost: float | None = None,
+    prices: dict[str, Price] | None = None,
 ) -> PrefillReport:
     """Plan, submit one batch, wait for it (polling every `poll_seconds`), cache the valid answers.
 
     A batch that ends failed, expired or cancelled is reported, not raised: what it did answer is still
-    cached, the rest runs the ordinary way. Errors of the API calls themselves raise `SummarizerError`."""
-    if summarizer.settings.endpoint == "embedded":
+    cached, the rest runs the ordinary way. Errors of the API calls themselves raise `SummarizerError`.
+    With `state`, a batch id saved there by an interrupted run is polled instead of submitting anew."""
+    settings = summarizer.settings
+    if settings.endpoint == "embedded":
         raise ConfigError("--openai-batch needs OpenAI's Batch API: set OPENAI_API_KEY")
     report = PrefillReport()
     lines, pending = _plan(summarizer, items, tasks, cache, report)
-    if not pending:
+    saved = _saved_batch(state)
+    if saved is None and not pending:
         report.status = "nothing to submit"
         notice(f"summarizer: every one of the {report.planned} planned calls is cached: no batch submitted")
         return report
-    summarizer.run_sync(_submit_and_collect(summarizer, lines, pending, cache, report, notice, poll_seconds))
+    if saved is None and max_cost is not None:
+        _check_budget(lines, settings, max_cost, prices or {})
+    work = _submit_and_collect(summarizer, lines, pending, cache, report, notice, poll_seconds, state, saved)
+    summarizer.run_sync(work)
+    if prices is not None:
+        spent = cost(settings.model, report.prompt_tokens, report.completion_tokens, prices)
+        report.cost = None if spent is None else spent * BATCH_DISCOUNT
     notice(
         f"summarizer: OpenAI batch {report.batch_id} {report.status}: {report.filled} of "
         f"{report.submitted} calls cached, {report.failed} left to the ordinary path"
@@ -169,6 +195,36 @@ def _plan(
     return lines, pending
 
 
+def _saved_batch(state: Path | None) -> str | None:
+    """The id of a batch an interrupted run submitted (and did not collect), if `state` holds one."""
+    if state is None or not state.exists():
+        return None
+    try:
+        return str(json.loads(state.read_text(encoding="utf-8"))["batch_id"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{state} should hold the id of a submitted OpenAI batch but cannot be read ({exc}): check the"
+            " batch in OpenAI's dashboard, then delete the file to submit a new one"
+        ) from exc
+
+
+def _check_budget(lines: list[str], settings: Settings, max_cost: float, prices: dict[str, Price]) -> None:
+    """Refuse a batch that could cost more than `max_cost`: prompt tokens estimated from the request
+    lines (an over-count), every completion at the `max_tokens` limit, at Batch API prices."""
+    prompt_tokens = sum(estimate_tokens(line) for line in lines)
+    completion_tokens = len(lines) * settings.max_tokens
+    full = cost(settings.model, prompt_tokens, completion_tokens, prices)
+    if full is None:
+        raise ConfigError(f"--max-cost needs a price for {settings.model!r}: add it with --prices FILE")
+    bound = full * BATCH_DISCOUNT
+    if bound > max_cost:
+        raise ConfigError(
+            f"the OpenAI batch could cost up to ${bound:.4f} ({len(lines)} requests, about {prompt_tokens:,}"
+            f" prompt tokens, at most {settings.max_tokens} completion tokens each), above --max-cost"
+            f" ${max_cost:.4f}: nothing was submitted; raise --max-cost or give fewer articles"
+        )
+
+
 def _cached(cache: ResponseCache, call: PlannedCall) -> bool:
     """In the cache and valid under today's schema: what the ordinary path counts as a hit."""
     hit = cache.get(call.cache_key)
@@ -189,31 +245,34 @@ async def _submit_and_collect(
     report: PrefillReport,
     notice: Callable[[str], None],
     poll_seconds: float,
+    state: Path | None,
+    saved: str | None,
 ) -> None:
     settings = summarizer.settings
     client = await summarizer._ensure_client()
-    data = ("\n".join(lines) + "\n").encode("utf-8")
     try:
-        upload = await client.files.create(
-            file=("summarizer-batch.jsonl", data, "application/jsonl"), purpose="batch"
-        )
-        batch = await client.batches.create(
-            input_file_id=upload.id,
-            endpoint=ENDPOINT,
-            completion_window="24h",
-            metadata={"created_by": "summarizer", "model": settings.model, "requests": str(len(lines))},
-        )
+        if saved is not None:
+            batch = await client.batches.retrieve(saved)
+            report.resumed = True
+            notice(f"summarizer: resuming OpenAI batch {batch.id}, submitted by an earlier run ({state})")
+        else:
+            batch = await _submit(client, lines, settings)
+            if state is not None:  # at once: an interrupt from here on must not lose a paid-for batch
+                record = {"batch_id": batch.id, "model": settings.model, "requests": len(lines)}
+                write_atomic(state, json.dumps(record) + "\n", what="the OpenAI batch state file")
+            notice(
+                f"summarizer: OpenAI batch {batch.id} submitted: {len(lines)} requests, results within 24 h"
+            )
     except openai.OpenAIError as exc:
         raise as_summarizer_error(exc, settings) from exc
     report.batch_id = batch.id
-    notice(f"summarizer: OpenAI batch {batch.id} submitted: {len(lines)} requests, results within 24 h")
     transient = (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError)
     last, misses = "", 0
     try:
         while True:
-            if (state := _state(batch)) != last:
-                notice(f"summarizer: OpenAI batch {batch.id}: {state}")
-                last = state
+            if (status_line := _state(batch)) != last:
+                notice(f"summarizer: OpenAI batch {batch.id}: {status_line}")
+                last = status_line
             if batch.status in TERMINAL:
                 break
             await asyncio.sleep(poll_seconds)
@@ -239,6 +298,21 @@ async def _submit_and_collect(
         report.failures[custom_id] = f"{left.call.prompt}: no result (batch {batch.status})"
         report.failed += 1
     pending.clear()
+    if state is not None:  # collected: the next run plans afresh (its calls are in the cache now)
+        state.unlink(missing_ok=True)
+
+
+async def _submit(client: openai.AsyncOpenAI, lines: list[str], settings: Settings) -> Batch:
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    upload = await client.files.create(
+        file=("summarizer-batch.jsonl", data, "application/jsonl"), purpose="batch"
+    )
+    return await client.batches.create(
+        input_file_id=upload.id,
+        endpoint=ENDPOINT,
+        completion_window="24h",
+        metadata={"created_by": "summarizer", "model": settings.model, "requests": str(len(lines))},
+    )
 
 
 def _state(batch: Batch) -> str:

@@ -3,14 +3,23 @@
 With neither an API key nor a base URL, the embedded local model is used. A base URL without a key is an
 OpenAI-compatible server that needs none (Ollama, vLLM, LM Studio, llama.cpp). The key is a `SecretStr`,
 so it never appears in a repr, a log line or the output.
+
+Which key goes where: `OPENAI_API_KEY` goes to OpenAI, and to `OPENAI_BASE_URL` when that is set in the
+environment (the openai SDK's own convention: both were set together, by the user). A base URL given as a
+flag (or as `base_url=` in Python) is another server, so it gets a key only from a variable the user names
+for it (`--api-key-env NAME`) or from `SUMMARIZER_API_KEY`: a key exported for OpenAI is never handed to
+whatever server a flag names. No key goes over plain http to a host outside loopback.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
+from urllib.parse import SplitResult, urlsplit
 
 import instructor
 from pydantic import SecretStr
@@ -23,6 +32,9 @@ DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
 # A key the openai client insists on even when the server ignores it; it is never a real secret.
 PLACEHOLDER_KEY = "not-needed"
+OPENAI_HOST = "api.openai.com"
+# Query parameters that carry a secret in some deployments (`?api-key=`, `?token=`, signed URLs).
+_SECRET_PARAM = re.compile(r"(?i)([?&][^=&#]*(?:key|token|secret|password|passwd|sig|auth)[^=&#]*=)[^&#]*")
 MODES = {
     "tools": instructor.Mode.TOOLS,
     "json_schema": instructor.Mode.JSON_SCHEMA,
@@ -53,11 +65,57 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
 
 
+def redact_url(url: str | None) -> str:
+    """`url` fit for a message: credentials (`user:pass@`) and secret-looking query values masked."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+    except ValueError:  # e.g. an unbalanced "[" in the host: show nothing of it rather than a secret
+        return "<an unparsable URL>"
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return _SECRET_PARAM.sub(r"\1***", parts._replace(netloc=netloc).geturl())
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always the loopback interface
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _parse_base_url(base_url: str, origin: str) -> SplitResult:
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018  (raises ValueError on a port that is not a number)
+    except ValueError:
+        raise ConfigError(f"{origin} {redact_url(base_url)} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"{origin} {redact_url(base_url)} is not an http(s) URL: write it like http://localhost:11434/v1"
+        )
+    return parts
+
+
+def _key_from(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"--api-key-env {name}: the environment variable {name} is not set or empty")
+    return value
+
+
 def resolve_settings(
     *,
     model: str | None = None,
     base_url: str | None = None,
     api_key: str | None = None,
+    api_key_env: str | None = None,
     mode: str | None = None,
     max_retries: int | None = None,
     temperature: float | None = None,
@@ -65,10 +123,11 @@ def resolve_settings(
     prompts_dir: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Flags win over the environment; the environment wins over the embedded default."""
+    """Flags win over the environment; the environment wins over the embedded default.
+
+    `base_url` is the flag (or the Python argument); `api_key` is a key passed in Python, used as given;
+    `api_key_env` names the environment variable that holds the key (`--api-key-env`)."""
     env = os.environ if env is None else env
-    base_url = base_url or env.get("OPENAI_BASE_URL") or None
-    key = api_key or env.get("OPENAI_API_KEY") or None
     model = model or env.get("SUMMARIZER_MODEL") or None
     mode = (mode or env.get("SUMMARIZER_MODE") or "tools").lower()
     if mode not in MODES:
@@ -76,21 +135,54 @@ def resolve_settings(
     if max_retries is not None and max_retries < 0:
         raise ConfigError("--max-retries must be 0 or more")
 
+    origin = "--base-url" if base_url else "OPENAI_BASE_URL"
+    url = base_url or env.get("OPENAI_BASE_URL") or None
+    parts = _parse_base_url(url, origin) if url else None
+    to_openai = parts is None or (parts.hostname == OPENAI_HOST and parts.scheme == "https")
+    key, source = _choose_key(env, api_key, api_key_env, flag_url=bool(base_url), to_openai=to_openai)
+    if parts is not None and parts.scheme != "https" and not _is_loopback(parts.hostname):
+        if key is not None:
+            raise ConfigError(
+                f"refusing to send the API key from {source} over plain http to {redact_url(url)}: "
+                "it would cross the network unencrypted; use an https:// URL, or a server on loopback"
+            )
+        if parts.username or parts.password:
+            raise ConfigError(
+                f"refusing to send the credentials in {redact_url(url)} over plain http to a host outside "
+                "loopback: use an https:// URL"
+            )
+
     kind: EndpointKind
-    if base_url is None and key is None:
+    if url is None and key is None:
         kind, model = "embedded", model or EMBEDDED_MODEL
-    elif base_url is None or "api.openai.com" in base_url:
+    elif url is None or (parts is not None and parts.hostname == OPENAI_HOST):
         kind, model = "openai", model or DEFAULT_OPENAI_MODEL
     else:
         kind = "compatible"
         if model is None:
-            raise ConfigError(f"--model is required with --base-url {base_url} (the server's model name)")
+            raise ConfigError(
+                f"--model is required with {origin} {redact_url(url)} (the server's model name)"
+            )
     settings = Settings(
         model=model,
         endpoint=kind,
-        base_url=base_url,
+        base_url=url,
         api_key=SecretStr(key or PLACEHOLDER_KEY),
         mode=mode,
         prompts_dir=prompts_dir or env.get("SUMMARIZER_PROMPTS_DIR") or None,
     )
     return settings.with_overrides(max_retries=max_retries, temperature=temperature, max_tokens=max_tokens)
+
+
+def _choose_key(
+    env: Mapping[str, str], api_key: str | None, api_key_env: str | None, *, flag_url: bool, to_openai: bool
+) -> tuple[str | None, str]:
+    """The key for this endpoint and where it came from (for messages; never the key itself)."""
+    if api_key:
+        return api_key, "the api_key argument"
+    if api_key_env:
+        return _key_from(env, api_key_env), api_key_env
+    # A flag's server is not the one OPENAI_API_KEY was exported for, unless it is OpenAI itself.
+    if flag_url and not to_openai:
+        return env.get("SUMMARIZER_API_KEY") or None, "SUMMARIZER_API_KEY"
+    return env.get("OPENAI_API_KEY") or None, "OPENAI_API_KEY"

@@ -1,7 +1,10 @@
 import datetime as dt
+import io
 import json
 
-from summarizer.render import render, to_json, to_markdown
+from rich.console import Console
+
+from summarizer.render import clean_text, render, to_json, to_markdown, to_terminal
 from summarizer.schemas import (
     ArticleAnalysis,
     ArticleInfo,
@@ -77,3 +80,66 @@ def test_terminal_rendering_is_plain_text_with_the_content():
     text = render(_analysis(), "text")
     assert "Kim shows Shoigu missiles" in text and "Kang Sun Nam" in text and "July 26" in text
     assert "\x1b[" not in text
+
+
+# --- hostile text: article and model text must not drive the terminal or add Markdown of its own --------
+
+# A title change (OSC), a colour, a cursor move up with erase-line (hides the line above), a bell, a C1
+# CSI, a carriage return that would overwrite the line, and a bidi override that reorders what is shown.
+HOSTILE = "Kim\x1b]0;pwned\x07 \x1b[31mred\x1b[0m\x1b[1A\x1b[2K ok\x07\x9b31m\x9d2;pwned\x9c\rdone\u202eevil"
+
+
+def _hostile() -> ArticleAnalysis:
+    a = _analysis()
+    assert a.summary is not None and a.stances is not None and a.events is not None
+    return a.model_copy(
+        update={
+            "summary": a.summary.model_copy(
+                update={"headline": "Head\x1b[2J\nline", "summary": HOSTILE, "key_points": [HOSTILE]}
+            ),
+            "stances": [a.stances[0].model_copy(update={"actor": HOSTILE, "evidence": HOSTILE})],
+            "events": [
+                a.events[0].model_copy(
+                    update={"description": HOSTILE, "actors": [HOSTILE], "date_text": "July\x1b[8m 26"}
+                )
+            ],
+        }
+    )
+
+
+def _assert_clean(text: str) -> None:
+    bad = [c for c in text if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F]
+    assert not bad, bad
+    assert "\u202e" not in text
+    # the escape sequences' parameters went with them, and the text around them stayed
+    assert "pwned" not in text and "31m" not in text and "2K" not in text
+    assert "red" in text and "ok" in text and "done" in text
+
+
+def test_markdown_strips_control_characters_and_keeps_each_field_on_its_line():
+    md = to_markdown(_hostile())
+    _assert_clean(md)
+    assert md.startswith("# Head line\n")  # the newline did not end the heading early
+    assert "July 26" in md
+    # every line is one of ours: nothing the model wrote starts a heading, list item or quote of its own
+    for line in md.splitlines():
+        assert line == "" or line.startswith(("#", "- ", "  > ", "---", "_", "Kim")), line
+
+
+def test_terminal_output_strips_escape_sequences():
+    text = render(_hostile(), "text")
+    _assert_clean(text)
+    assert "Head" in text and "line" in text
+
+
+def test_terminal_output_on_a_colour_terminal_has_only_richs_own_escapes():
+    # On a real terminal rich adds its own styling; the article's sequences must still be gone.
+    console = Console(file=io.StringIO(), force_terminal=True, color_system="standard", width=200)
+    to_terminal(_hostile(), console)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "pwned" not in out and "\x07" not in out and "\x1b]" not in out and "\x1b[2J" not in out
+    assert "\x1b[1A" not in out and "\u202e" not in out
+
+
+def test_clean_text_keeps_newlines_tabs_and_right_to_left_marks():
+    assert clean_text("a\tb\r\nc\rd\u200fe") == "a\tb\nc\nd\u200fe"

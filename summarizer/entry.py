@@ -1,0 +1,139 @@
+"""The `summarizer` command's entry point: interrupts first, then the heavy imports.
+
+Ctrl-C (SIGINT) or SIGTERM at any moment ends the command within 2 s with exit code 130, one line on stderr,
+no traceback and no process left:
+
+- The handlers are in place before the CLI's imports (about a second of pydantic, openai, rich...), and an
+  interrupt during those imports is an ordinary interrupted exit, not a traceback from inside an import.
+- SIGINT keeps Python's own handler, so that `asyncio.Runner` can install its own while a run is in
+  progress: the first Ctrl-C cancels the running task, and its `finally` blocks stop the embedded server.
+  SIGTERM is handed to whichever SIGINT handler is current, so both take the same path.
+- A watchdog: whatever the orderly path is waiting for (a thread, a server slow to die), the process ends
+  EXIT_DEADLINE seconds after the first signal, the embedded servers killed first. It hears the signal
+  through `signal.set_wakeup_fd`, which the C-level handler writes to whichever Python handler is
+  installed, so it needs no handler of its own. (If something else takes the wakeup fd, as
+  `loop.add_signal_handler` does, only the watchdog is lost; the orderly path still works.)
+
+This module imports only the standard library and `local` (which does too), so it loads in milliseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import NoReturn
+
+from . import local
+
+EXIT_CODE = 130
+# The watchdog's limit, counted from the first signal: under the 2 s promised, with room for the exit.
+EXIT_DEADLINE = 1.5
+_deadline: float | None = EXIT_DEADLINE
+
+_announce_lock = threading.Lock()
+_announced = False
+_first_signal: str | None = None
+
+
+def announce() -> None:
+    """Print the one line an interrupt gets, once (the orderly path and the watchdog may both try)."""
+    global _announced
+    with _announce_lock:
+        if _announced:
+            return
+        _announced = True
+    # os.write, not sys.stderr: the main thread may hold the stream's lock at the moment we are called.
+    with contextlib.suppress(OSError):
+        os.write(2, f"interrupted ({_first_signal or 'SIGINT'}): stopped\n".encode())
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    global _first_signal
+    _first_signal = _first_signal or "SIGTERM"
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):  # Python's default (raises KeyboardInterrupt) or asyncio.Runner's (cancels)
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
+
+
+def _force_exit() -> NoReturn:
+    announce()
+    local.kill_all()
+    os._exit(EXIT_CODE)
+
+
+def _watch(read_fd: int) -> None:
+    """Daemon thread: on the first SIGINT or SIGTERM, give the orderly exit EXIT_DEADLINE seconds."""
+    global _first_signal
+    wanted = {int(signal.SIGINT), int(signal.SIGTERM)}
+    while True:
+        try:
+            data = os.read(read_fd, 64)
+        except OSError:
+            return
+        if not data:
+            return
+        for number in data:
+            if number in wanted:
+                if _first_signal is None and number == signal.SIGTERM:
+                    _first_signal = "SIGTERM"
+                if _deadline is None:
+                    return
+                time.sleep(_deadline)
+                _force_exit()
+
+
+def set_exit_deadline(seconds: float | None) -> None:
+    """For a command whose orderly shutdown may rightly take longer (a server draining its requests):
+    another limit, or None for none. Call it before the signal arrives."""
+    global _deadline
+    _deadline = seconds
+
+
+def install() -> None:
+    """Set up the handlers and the watchdog (from the main thread, before anything slow)."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return  # started in the background with SIGINT ignored (nohup, `cmd &` in a script): keep it so
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    with contextlib.suppress(ValueError, OSError):
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        threading.Thread(target=_watch, args=(read_fd,), name="interrupt-watchdog", daemon=True).start()
+
+
+def run(app: Callable[[], object]) -> NoReturn:
+    """Run the typer app; an interrupt anywhere in it ends in the one line and exit code 130."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        pass
+    except SystemExit as exc:
+        # typer turns a KeyboardInterrupt into exit code 130 itself, silently.
+        if exc.code != EXIT_CODE:
+            raise
+    _interrupted_exit()
+
+
+def _interrupted_exit() -> NoReturn:
+    # A second Ctrl-C now would only print a traceback from the interpreter's shutdown.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+    announce()
+    sys.exit(EXIT_CODE)
+
+
+def main() -> NoReturn:
+    install()
+    try:
+        from .cli import app
+    except KeyboardInterrupt:
+        _interrupted_exit()
+    run(app)

@@ -1,0 +1,452 @@
+"""Check the names and numbers a model writes against the article they should come from.
+
+`NameIndex(article_text)` is built once per article; `contains(name)` answers whether an actor, target,
+recipient or location appears in it, and `unsupported(text)` lists the names and numbers of a generated
+headline, summary or key point that the article does not hold (entity-level precision, Nan et al. 2021:
+"Entity-level Factual Consistency of Abstractive Text Summarization"). No model: names are runs of
+capitalised words, numbers are parsed by value.
+
+Both sides are normalised the same way: HTML entities decoded, Unicode NFKC, curly quotes and dashes made
+plain, possessives dropped ("Russia's" -> Russia), "U.S." -> US, digit groups joined ("3,000" -> 3000),
+then cut into word tokens (punctuation only separates), lowercased. A name is found when its tokens occur
+in the article in a row, within one sentence, after these small rules:
+
+- A leading article ("the", "a", "an") is dropped: "the government" needs "government" in the text. A name
+  made only of function words ("he", "they") is never found: it names no one.
+- Any single name token counts on its own: "Shoigu" once "Sergei Shoigu" is named. A full name counts when
+  it stands in the text, titles around it or not ("Sergei Shoigu" in "Defence Minister Sergei Shoigu"), but a
+  first name that the text never gives is not made up for it.
+- Plural and singular of simple nouns are the same word (protesters/protester, Russians/Russian): a
+  trailing -s, -es or -ies is removed on both sides (English only).
+- Countries and their demonyms are the same name ("Russian" for Russia and back, "North Korean" for North
+  Korea, "British" for the United Kingdom), from the country data of the `countryinfo` package (237
+  countries and territories with a demonym and common alternative names) and a few aliases news writes that
+  it lacks ("America", "Britain"). English only.
+- A name of several words also counts when its words appear in order within one sentence with at most
+  `MAX_GAP` other words between two of them ("South Korean officials" in "South Korean and Japanese
+  officials", "United Nations Council" in "United Nations Security Council"), but never across sentences:
+  "Bruce Bennett" is not found in "Bruce Willis met Tony Bennett".
+- Acronyms (a name token of 2 to 5 capital letters) are compared with their case, so "US" is not found in
+  "told us". Everything else is compared without case.
+
+Numbers are compared by value: "1,000" == "1000" == "1 000" == "one thousand", "$1.5bn" == "1.5 billion",
+"40%" == "40 per cent" == 40. Written numbers ("three thousand", "twenty-five") are read in English only.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterator
+from functools import cache
+from itertools import product
+
+MAX_GAP = 2
+"""At most this many words between two words of a name found "in order within one sentence"."""
+MAX_RUN = 8
+"""A run of capitalised words is cut after this many words (a title-cased sentence is not one name)."""
+MAX_VARIANTS = 64
+"""At most this many spellings of one name are tried (a name with two countries in it has many)."""
+
+_QUOTES_DASHES = str.maketrans(
+    {**dict.fromkeys("‘’‚‛′`´", "'"), **dict.fromkeys("“”„‟«»″", '"'), **dict.fromkeys("‐‑‒–—―−", "-")}
+)
+# "U.S." / "U.N." -> "US" / "UN" before the full stops separate them (and before sentences are split).
+_DOTTED_ACRONYM = re.compile(r"\b((?:[A-Za-z]\.){2,})(?!\w)")
+_POSSESSIVE = re.compile(r"(?<=\w)'s\b|(?<=s)'(?!\w)", re.IGNORECASE)
+_DIGIT_GROUP = re.compile(r"(?<=\d)[,\u00a0\u202f ](?=\d{3}(?!\d))")
+_WORD = re.compile(r"\w+")
+# A word of a generated text that may be part of a name: "U.S." whole, or letters then letters and digits.
+_NAME_WORD = re.compile(r"\b(?:[A-Za-z]\.){2,}|[^\W\d_]\w*")
+# A sentence ends at . ! ? (and closing quotes or brackets) followed by space, or at a line break; not after
+# a title such as "Mr." or "Gen.".
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+_TITLE_WORDS = "mr mrs ms dr st jr sr gen sen rep gov lt col sgt capt prof no vs etc inc ltd co corp"
+_TITLES = frozenset(_TITLE_WORDS.split())
+
+# English function words: a sentence-initial capitalised one is not a name, and a name made only of them
+# names no one. Kept short on purpose: a content word is judged by the article instead.
+_STOPWORD_TEXT = """
+    a about above after again against all also although an and another any are as at be because been
+    before being below between both but by can could did do does doing down during each either every
+    few for from further had has have having he her here hers herself him himself his how however i
+    if in into is it its itself just many may me might more most much must my myself neither no nor
+    not now of off on once one only or other our ours ourselves out over own same she should since
+    so some such than that the their theirs them themselves then there these they this those though
+    through thus to too under until up upon us very was we were what when where whether which while
+    who whom whose why will with within without would yet you your yours yourself meanwhile despite
+    amid according
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+# Lowercase words allowed inside a capitalised name: "Bank of England", "Ludwig van Beethoven".
+_CONNECTOR_WORDS = "of de da del della di du van von der den al el bin ibn la le y"
+_CONNECTORS = frozenset(_CONNECTOR_WORDS.split())
+_LEADING_ARTICLES = ("the", "a", "an")
+
+_UNIT_WORDS = """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
+    sixteen seventeen eighteen nineteen"""
+_UNITS = {w: i for i, w in enumerate(_UNIT_WORDS.split())}
+_TEN_WORDS = "twenty thirty forty fifty sixty seventy eighty ninety"
+_TENS = {w: 10 * i for i, w in enumerate(_TEN_WORDS.split(), 2)}
+_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_ABBREVIATED_SCALES = {"k": 1e3, "m": 1e6, "mn": 1e6, "bn": 1e9, "tn": 1e12}
+# A number in digits, with an optional currency sign before and a scale word or a per cent after.
+_NUMBER = re.compile(
+    r"(?<![\w.])(?P<cur>[$£€¥]\s?)?(?P<num>\d{1,3}(?:[,\u00a0\u202f ]\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?)"
+    r"(?:(?P<abbr>bn|mn|tn|k|m)\b|\s?(?P<scale>thousand|million|billion|trillion)\b)?"
+    r"(?P<pct>\s?(?:%|per\s?cent\b|percent\b))?",
+    re.IGNORECASE,
+)
+_WRITTEN = re.compile(
+    r"\b(?:(?:" + "|".join([*_UNITS, *_TENS, "hundred", *_SCALES, "and"]) + r")(?:[\s-]+|\b)){1,12}",
+    re.IGNORECASE,
+)
+# Aliases that news uses and the country data lacks, keyed by the data's own country name.
+_EXTRA_ALIASES = {
+    "United States": ("America", "US", "USA"),
+    "United Kingdom": ("Britain", "UK"),
+    "Saudi Arabia": ("Saudi",),
+    "Argentina": ("Argentine",),
+    "Netherlands": ("Dutch",),
+}
+_KEEP_CODES = frozenset({"US", "USA", "UK", "UAE", "DRC"})
+# Alternative names in the data that are ordinary words or surnames elsewhere ("Island" is Iceland's).
+_NOT_ALIASES = frozenset({"Island", "Mann", "Mannin", "Prathet"})
+
+
+def normalise(text: str) -> str:
+    """HTML entities decoded, NFKC, plain quotes and dashes, "U.S." -> "US", possessives and digit group
+    separators removed. Case is kept (acronyms need it)."""
+    text = _light(text)
+    text = _DOTTED_ACRONYM.sub(lambda m: m.group(1).replace(".", "") + " ", text)
+    return _DIGIT_GROUP.sub("", _POSSESSIVE.sub("", text))
+
+
+def _light(text: str) -> str:
+    """The normalisation that keeps a text readable (entities decoded, NFKC, plain quotes and dashes):
+    what `unsupported` quotes back."""
+    return unicodedata.normalize("NFKC", html.unescape(text)).translate(_QUOTES_DASHES)
+
+
+def _is_acronym(token: str) -> bool:
+    return 2 <= len(token) <= 5 and token.isalpha() and token.isupper()
+
+
+def _singular(word: str) -> str:
+    if len(word) <= 3 or not word.isalpha() or word.endswith(("ss", "us", "is")):
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "xes", "sses", "zes")):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") else word
+
+
+def _key(token: str, english: bool) -> str:
+    """The form a token is compared by: acronyms keep their case, other words are lowercased (and made
+    singular in English)."""
+    if _is_acronym(token):
+        return token
+    low = token.casefold()
+    return _singular(low) if english else low
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of normalised text, by punctuation and line breaks; good enough to keep a name from being
+    assembled across two sentences (not a general-purpose segmenter)."""
+    out, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        before = text[start : m.start()].rstrip("\"')]")
+        last = before.rsplit(None, 1)[-1].rstrip(".").casefold() if before.split() else ""
+        if "\n" not in m.group() and (last in _TITLES or len(last) == 1):
+            continue
+        out.append(text[start : m.start()])
+        start = m.end()
+    out.append(text[start:])
+    return [s for s in out if s.strip()]
+
+
+def _usable_alias(alias: str, codes: set[str]) -> bool:
+    return alias.isascii() and alias not in _NOT_ALIASES and (alias not in codes or alias in _KEEP_CODES)
+
+
+@cache
+def _country_groups() -> tuple[dict[tuple[str, ...], int], tuple[tuple[tuple[str, ...], ...], ...]]:
+    """(form's keys -> group, group -> its forms' keys): each group is one country's name, its common
+    alternative names and its demonyms, all in `_key` form. Loaded once per process (about 12 ms)."""
+    from countryinfo import CountryInfo
+
+    by_demonym: dict[str, tuple[int, list[str]]] = {}
+    groups: list[list[str]] = []
+    for info in CountryInfo.all().values():
+        name = info.get("name") or ""
+        codes: set[str] = {str(code) for code in (info.get("ISO") or {}).values()}
+        if not name or not info.get("ISO"):
+            continue
+        forms = [name, *(a for a in info.get("altSpellings") or () if _usable_alias(a, codes))]
+        forms += _EXTRA_ALIASES.get(name, ())
+        population = int(info.get("population") or 0)
+        for demonym in re.split(r"[,/]", info.get("demonym") or ""):
+            demonym = demonym.strip()
+            # A demonym shared by a territory and its country ("French", "American", "Chinese") goes to
+            # the most populous one: France, not Réunion.
+            if demonym and by_demonym.get(demonym, (-1, []))[0] < population:
+                by_demonym[demonym] = (population, forms)
+        groups.append(forms)
+    for demonym, (_, forms) in by_demonym.items():
+        forms.append(demonym)
+    index: dict[tuple[str, ...], int] = {}
+    keyed: list[tuple[tuple[str, ...], ...]] = []
+    for forms in groups:
+        keys = tuple(
+            dict.fromkeys(
+                k for f in forms if (k := tuple(_key(t, True) for t in _WORD.findall(normalise(f))))
+            )
+        )
+        for k in keys:
+            index.setdefault(k, len(keyed))
+        keyed.append(keys)
+    return index, tuple(keyed)
+
+
+def _written_numbers(text: str) -> Iterator[tuple[int, int, float]]:
+    """(start, end, value) of each English number written in words: "three thousand", "twenty-five",
+    "two hundred and fifty"."""
+    for m in _WRITTEN.finditer(text):
+        words = [w for w in re.split(r"[\s-]+", m.group().casefold()) if w]
+        while words and words[-1] == "and":
+            words.pop()
+        if not words or words[0] == "and" or not any(w in _UNITS or w in _TENS for w in words):
+            continue
+        total, current = 0.0, 0.0
+        for w in words:
+            if w in _UNITS or w in _TENS:
+                current += _UNITS.get(w, 0) + _TENS.get(w, 0)
+            elif w == "hundred":
+                current = (current or 1) * 100
+            elif w in _SCALES:
+                total, current = total + (current or 1) * _SCALES[w], 0.0
+        end = m.start() + len(m.group().rstrip(" -\n\t").removesuffix(" and").rstrip())
+        yield m.start(), end, total + current
+
+
+def _numbers(text: str, english: bool) -> Iterator[tuple[int, int, float]]:
+    """(start, end, value) of each number in normalised text, digits first, then written ones (English)."""
+    for m in _NUMBER.finditer(text):
+        value = float(re.sub(r"[,\u00a0\u202f ]", "", m.group("num")))
+        abbr = (m.group("abbr") or "").casefold()
+        # "5m" is five million only after a currency sign ("$5m"); else it is more likely five metres.
+        if abbr and (abbr in ("bn", "mn", "tn") or m.group("cur")):
+            value *= _ABBREVIATED_SCALES[abbr]
+        elif m.group("scale"):
+            value *= _SCALES[m.group("scale").casefold()]
+        yield m.start(), m.end(), value
+    if english:
+        yield from _written_numbers(text)
+
+
+def _value_key(value: float) -> str:
+    return f"{value:.9g}"
+
+
+class NameIndex:
+    """The names and numbers of one article, for checking what a model wrote about it.
+
+    `language` is the article's language code; the English-only rules (plurals, demonyms, written
+    numbers, sentence-initial function words) apply when it is English or unknown.
+    """
+
+    def __init__(self, text: str, *, language: str | None = None) -> None:
+        self.english = language is None or language.casefold().startswith("en")
+        norm = normalise(text)
+        self._sentences: list[list[str]] = []
+        self._where: dict[str, list[tuple[int, int]]] = {}
+        # Words the article writes in lowercase somewhere: a capitalised one of these at the start of a
+        # generated sentence is an ordinary word, not a name.
+        self._lowercase_words: set[str] = set()
+        for s, sentence in enumerate(split_sentences(norm)):
+            keys = []
+            for i, token in enumerate(_WORD.findall(sentence)):
+                key = _key(token, self.english)
+                keys.append(key)
+                self._where.setdefault(key, []).append((s, i))
+                if token.islower():
+                    self._lowercase_words.add(key)
+            self._sentences.append(keys)
+        # One string per case policy, sentences apart, so that a name is a substring search.
+        self._cased = " | ".join(" ".join(keys) for keys in self._sentences).join("  ")
+        self._lower = self._cased.casefold()
+        self._values = {_value_key(v) for _, _, v in _numbers(norm, self.english)}
+
+    # --- names -------------------------------------------------------------------------------------
+
+    def _name_keys(self, name: str) -> list[str]:
+        tokens = _WORD.findall(normalise(name))
+        while tokens and tokens[0].casefold() in _LEADING_ARTICLES:
+            tokens = tokens[1:]
+        return [_key(t, self.english) for t in tokens]
+
+    def contains(self, name: str) -> bool:
+        """Whether `name` (an actor, target, recipient or location) appears in the article, by the rules
+        in this module's docstring."""
+        keys = self._name_keys(name)
+        if not keys or all(k in STOPWORDS for k in keys):
+            return False
+        return any(self._found(variant) for variant in self._variants(keys))
+
+    def _variants(self, keys: list[str]) -> Iterator[list[str]]:
+        """The name itself, then with each country name or demonym in it replaced by the other forms of
+        the same country ("North Korean defence minister" -> "North Korea defence minister")."""
+        yield keys
+        if not self.english:
+            return
+        index, groups = _country_groups()
+        spans: list[tuple[int, int, tuple[tuple[str, ...], ...]]] = []
+        i = 0
+        while i < len(keys):
+            for j in range(min(len(keys), i + 6), i, -1):
+                group = index.get(tuple(k if _is_acronym(k) else k.casefold() for k in keys[i:j]))
+                if group is not None:
+                    spans.append((i, j, groups[group]))
+                    i = j
+                    break
+            else:
+                i += 1
+        if not spans:
+            return
+        for n, choice in enumerate(product(*(forms for _, _, forms in spans[:2]))):
+            if n >= MAX_VARIANTS:
+                return
+            out, last = [], 0
+            for (i, j, _), form in zip(spans, choice, strict=False):
+                out += [*keys[last:i], *form]
+                last = j
+            variant = [*out, *keys[last:]]
+            if variant != keys:
+                yield variant
+
+    def _found(self, keys: list[str]) -> bool:
+        cased = any(_is_acronym(k) for k in keys)
+        phrase = " ".join(keys).join("  ")
+        if phrase in (self._cased if cased else self._lower):
+            return True
+        return len(keys) > 1 and self._in_order(keys, cased)
+
+    def _in_order(self, keys: list[str], cased: bool) -> bool:
+        """Every word of the name in one sentence, in order, at most MAX_GAP words between neighbours."""
+        look = keys if cased else [k.casefold() for k in keys]
+        for s, i in self._positions(look[0], cased):
+            sentence, at = self._sentences[s], i
+            for key in look[1:]:
+                window = sentence[at + 1 : at + 2 + MAX_GAP]
+                hit = next((n for n, w in enumerate(window) if (w if cased else w.casefold()) == key), None)
+                if hit is None:
+                    break
+                at += 1 + hit
+            else:
+                return True
+        return False
+
+    def _positions(self, key: str, cased: bool) -> list[tuple[int, int]]:
+        # Without case, "kim" is also found where the article writes the acronym-like "KIM".
+        if cased or not _is_acronym(key.upper()):
+            return self._where.get(key, [])
+        return self._where.get(key, []) + self._where.get(key.upper(), [])
+
+    # --- generated text ----------------------------------------------------------------------------
+
+    def entities(self, text: str) -> list[tuple[str, bool]]:
+        """(entity as written, found in the article) for each name and number of a generated text, in
+        order of kind (numbers, then names), each distinct entity once.
+
+        A run of capitalised words that is not found as a whole is cut into the longest pieces that are
+        ("Russian Defence Minister Sergei Shoigu" against an article that spells it "Defense": "Russian"
+        and "Minister Sergei Shoigu" found, "Defence" not), as an NER model would tag "Russian" and
+        "Sergei Shoigu" apart; neighbouring words not found stay together ("Bruce Bennett"). So a name
+        made up of two real ones ("Kim Shoigu") passes: each piece is real.
+        """
+        light = _light(text)
+        seen: dict[str, bool] = {}
+        numbers = list(_numbers(light, self.english))
+        for start, end, value in numbers:
+            surface = light[start:end].strip()
+            # A lone "one" is as often a pronoun ("one of them") as a count: not an entity.
+            if surface.casefold() != "one":
+                seen.setdefault(surface, _value_key(value) in self._values)
+        taken = [(start, end) for start, end, _ in numbers]
+        for run in self._runs(light, taken):
+            for piece, found in self._pieces(run, light):
+                seen.setdefault(piece, found)
+        return list(seen.items())
+
+    def unsupported(self, text: str) -> list[str]:
+        """The names and numbers of a generated headline, summary or key point that the article does not
+        hold, as written there."""
+        return [entity for entity, found in self.entities(text) if not found]
+
+    def precision(self, text: str) -> float | None:
+        """Share of the text's names and numbers found in the article; None when it has none."""
+        found = [ok for _, ok in self.entities(text)]
+        return sum(found) / len(found) if found else None
+
+    def _ordinary(self, word: str, lowercase_in_text: set[str]) -> bool:
+        key = _key(word, self.english)
+        return (
+            (self.english and word.casefold() in STOPWORDS)
+            or key in self._lowercase_words
+            or key in lowercase_in_text
+        )
+
+    def _runs(self, light: str, taken: list[tuple[int, int]]) -> Iterator[list[re.Match[str]]]:
+        """Runs of capitalised words (with connectors such as "of" inside), less a sentence-initial
+        ordinary word. In a title-cased headline every capitalised word is tested as sentence-initial."""
+        lowercase_in_text = {_key(w, self.english) for w in _WORD.findall(light) if w.islower()}
+        words = [m for m in _NAME_WORD.finditer(light) if not any(a <= m.start() < b for a, b in taken)]
+        capitals = [m.group()[0].isupper() for m in words]
+        long_words = [c for m, c in zip(words, capitals, strict=True) if len(m.group()) > 3]
+        title_case = len(long_words) >= 3 and sum(long_words) >= 0.8 * len(long_words)
+        run: list[re.Match[str]] = []
+        for n, m in enumerate(words):
+            gap = light[words[n - 1].end() : m.start()] if n else "."
+            # After "U.S." a new sentence may start: its full stop is inside the word.
+            initial = n == 0 or bool(re.search(r"[.!?:\n\"]", gap)) or words[n - 1].group().endswith(".")
+            if run and (not gap.isspace() or not (capitals[n] or m.group() in _CONNECTORS)):
+                yield run
+                run = []
+            if not capitals[n]:
+                if run and m.group() in _CONNECTORS:
+                    run.append(m)
+            elif (initial or title_case) and self._ordinary(m.group(), lowercase_in_text):
+                if run:
+                    yield run
+                    run = []
+            else:
+                run.append(m)
+        if run:
+            yield run
+
+    def _pieces(self, run: list[re.Match[str]], light: str) -> Iterator[tuple[str, bool]]:
+        """The run as the longest pieces found in the article, from the left; the words in no found piece
+        make pieces not found, neighbours together. Connectors neither start nor end a piece."""
+        run, i = run[:MAX_RUN], 0
+        missing: list[re.Match[str]] = []
+        while i < len(run):
+            if not run[i].group()[0].isupper():
+                i += 1
+                continue
+            for j in range(len(run), i, -1):
+                if run[j - 1].group()[0].isupper() and self.contains(
+                    piece := light[run[i].start() : run[j - 1].end()]
+                ):
+                    if missing:
+                        yield light[missing[0].start() : missing[-1].end()], False
+                        missing = []
+                    yield piece, True
+                    i = j
+                    break
+            else:
+                missing.append(run[i])
+                i += 1
+        if missing:
+            yield light[missing[0].start() : missing[-1].end()], False

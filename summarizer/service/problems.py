@@ -1,0 +1,76 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`: type, title, status, detail).
+
+Each of our errors maps to one status: bad input 400, settings a request chose badly (an unknown task) 422,
+too large 413, the model endpoint refusing or answering garbage 502, unreachable 503, too slow 504.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+from starlette.responses import JSONResponse
+
+from ..client import causes
+from ..errors import ConfigError, EndpointError, InputError, ModelOutputError, SummarizerError
+
+PROBLEM_JSON = "application/problem+json"
+# A URN, not a URL: the type names the problem and must not look like a page someone should fetch.
+_TYPE = "urn:summarizer:problem:"
+
+TITLES = {
+    400: "Bad input",
+    401: "Unauthorized",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Unprocessable request",
+    429: "Too many requests",
+    500: "Internal error",
+    502: "Model endpoint failed",
+    503: "Model endpoint unavailable",
+    504: "Model endpoint timed out",
+}
+
+
+class Problem(Exception):
+    """Raised anywhere in a request: answered as problem+json with this status."""
+
+    def __init__(
+        self, status: int, detail: str, *, kind: str | None = None, headers: dict[str, str] | None = None
+    ):
+        super().__init__(detail)
+        self.status, self.detail, self.headers = status, detail, headers or {}
+        self.kind = kind or TITLES.get(status, "error").lower().replace(" ", "-")
+
+
+def problem_response(problem: Problem, **extra: Any) -> JSONResponse:
+    body = {
+        "type": _TYPE + problem.kind,
+        "title": TITLES.get(problem.status, "Error"),
+        "status": problem.status,
+        "detail": problem.detail,
+        **extra,
+    }
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
+
+
+def from_error(exc: SummarizerError) -> Problem:
+    """Our one-line errors, with the status a client can act on."""
+    detail = str(exc)
+    if isinstance(exc, InputError):
+        return Problem(413 if "too large" in detail else 400, detail, kind="bad-input")
+    if isinstance(exc, ConfigError):
+        return Problem(422, detail, kind="bad-request")
+    if isinstance(exc, EndpointError):
+        found = list(causes(exc))
+        if any(isinstance(e, openai.APITimeoutError) for e in found):
+            return Problem(504, detail, kind="endpoint-timeout")
+        if any(isinstance(e, openai.APIConnectionError) for e in found):
+            return Problem(503, detail, kind="endpoint-unavailable")
+        return Problem(502, detail, kind="endpoint-error")
+    if isinstance(exc, ModelOutputError):
+        return Problem(502, detail, kind="model-output-invalid")
+    return Problem(500, detail, kind="internal")
