@@ -45,6 +45,7 @@ from .files import refuse_inputs
 from .jsonl import iter_jsonl
 from .pipeline import Summarizer, parse_tasks
 from .pricing import Price, format_cost, load_prices, price_for
+from .prompts import PromptSet
 from .schemas import TASKS
 
 # --- many articles --------------------------------------------------------------------------------------
@@ -273,10 +274,10 @@ def eval_(
     prompts_dir: PromptsDirOpt = None,
 ) -> None:
     """Score the pipeline on articles with reference summaries: ROUGE against the references beside the
-    lead-3 baseline, quotes grounded, dates resolved, failures, retries, tokens and time. Writes
-    report.json, report.md and a self-contained report.html."""
+    lead-3 baseline, evidence, copied prompt text, duplicates, names, support, dates, failures, retries,
+    tokens and time. Writes report.json, report.md and a self-contained report.html."""
     try:
-        from .evaluate import compare as compare_runs
+        from .compare import compare as compare_runs
         from .evaluate import evaluate, load_eval_set, load_report
         from .report import write_reports
     except ImportError as exc:
@@ -324,5 +325,6 @@ def eval_(
     results = dict(read_results(results_path))
     failed = iter_jsonl(failures_path) if failures_path.exists() else iter([])
     failures = {str(f["id"]): str(f["error"]) for _, _, f in failed if str(f["id"]) not in results}
-    paths = write_reports(evaluate(articles, results, failures, run=run), out, inputs=[dataset, scored])
+    scores = evaluate(articles, results, failures, run=run, prompts=PromptSet.load(prompts_dir))
+    paths = write_reports(scores, out, inputs=[dataset, scored])
     err.print(f"reports: {paths['markdown']} · {paths['html']}", soft_wrap=True)

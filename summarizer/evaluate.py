@@ -1,6 +1,7 @@
-"""Scoring a run against reference summaries: ROUGE of the model's summary and of the lead-3 baseline,
-grounding of the evidence quotes, date resolution, retries, tokens and time. Reports are in
-`summarizer.report`.
+"""Scoring a run: ROUGE of the model's summary against reference summaries beside the lead-3 baseline, and
+what the output says about itself (`summarizer.quality`): evidence equal to the article, fields copied from
+the prompt, HTML entities, duplicates, names found in the article, entity precision and support, dates
+found and resolved; retries, tokens and time. Reports are in `summarizer.report`.
 
 The evaluation set is JSONL, one article a line: `{"id", "article", "reference", "url"?, ...}` (the format
 of the CNN/DailyMail dev file; other keys are ignored).
@@ -25,13 +26,15 @@ import os
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from . import quality
 from .errors import InputError
 from .jsonl import iter_jsonl
-from .schemas import REDUCE_PROMPT, ArticleAnalysis, CheckedEvent, CheckedStance
+from .prompts import PromptSet
+from .schemas import REDUCE_PROMPT, ArticleAnalysis
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
@@ -121,7 +124,16 @@ def summary_text(analysis: ArticleAnalysis) -> str | None:
 
 
 class ArticleScore(BaseModel):
-    """One article's scores. A failed article has `ok` false, its error, no ROUGE and zero counts."""
+    """One article's scores. A failed article has `ok` false, its error, no ROUGE and zero counts.
+
+    `items`: stances and events (`items_cited`: with a citation). `citations` of key points, stances and
+    events, `citations_equal` to the article at their offsets, `citations_misplaced` (offsets not those of
+    the cited sentence). `fields`: strings the model wrote; those copying prompt or schema text, and those
+    with an HTML entity left, as `where: text`. `duplicates`: items repeating an earlier one, near or exact.
+    `names`: actor, target, recipient and location names, `names_found` in the article. `checked_fields`:
+    generated text fields with a support check, their `support` scores. `events_dated`: with a date found
+    in their sentences. `retries`: attempts beyond the first of each model call. `summarizer.quality`
+    defines each count."""
 
     id: str
     ok: bool
@@ -129,15 +141,27 @@ class ArticleScore(BaseModel):
     headline: str | None = None
     rouge: dict[str, float] | None = None
     lead3_rouge: dict[str, float]
-    quotes: int = 0
-    exact: int = 0
-    approximate: int = 0
-    ungrounded: int = 0
+    items: int = 0
+    items_cited: int = 0
+    citations: int = 0
+    citations_equal: int = 0
+    citations_misplaced: int = 0
+    fields: int = 0
+    prompt_copies: list[str] = Field(default_factory=list)
+    html_entities: list[str] = Field(default_factory=list)
+    duplicates: int = 0
+    exact_duplicates: int = 0
+    names: int = 0
+    names_found: int = 0
+    entity_precision: float | None = None
+    checked_fields: int = 0
+    flagged_fields: int = 0
+    support: list[float] = Field(default_factory=list)
     events: int = 0
-    events_dated: int = Field(default=0, description="Events with a date_text.")
-    events_resolved: int = Field(default=0, description="Events whose date resolved to a calendar date.")
+    events_dated: int = 0
+    events_resolved: int = 0
     attempts: int = 0
-    retries: int = Field(default=0, description="Attempts beyond the first of each model call.")
+    retries: int = 0
     tokens: int = 0
     seconds: float = 0.0
 
@@ -149,40 +173,56 @@ class EvalReport(BaseModel):
 
 
 def score_article(
-    article: EvalArticle, analysis: ArticleAnalysis | None, error: str | None = None
+    article: EvalArticle,
+    analysis: ArticleAnalysis | None,
+    error: str | None = None,
+    *,
+    phrases: quality.PromptPhrases | None = None,
 ) -> ArticleScore:
-    """Scores of one article; `analysis` None means it failed with `error`."""
+    """Scores of one article; `analysis` None means it failed with `error`. `phrases`: what a field must
+    not copy (default: `quality.prompt_phrases` of the installed prompts)."""
     lead = rouge(lead3(article.text), article.reference)
     if analysis is None:
         return ArticleScore(id=article.id, ok=False, error=error or "no result", lead3_rouge=lead)
     text = summary_text(analysis)
-    counts = analysis.grounding
-    if counts is None:  # not recorded: count the quotes we have
-        counts_by = {"exact": 0, "approximate": 0, "ungrounded": 0}
-        items: list[CheckedStance | CheckedEvent] = [*(analysis.stances or []), *(analysis.events or [])]
-        for item in items:
-            if item.grounding is not None:
-                counts_by[item.grounding.status] += 1
-        exact, approximate, ungrounded = counts_by["exact"], counts_by["approximate"], counts_by["ungrounded"]
-    else:
-        exact, approximate, ungrounded = counts.exact, counts.approximate, counts.ungrounded
+    phrases = phrases or quality.prompt_phrases(PromptSet.load())
+    items = quality.items(analysis)
+    cited = quality.citations(analysis)
+    names, found = quality.names(analysis)
+    near, exact = quality.duplicates(analysis)
+    checks = quality.field_checks(analysis)
     events = analysis.events or []
     meta = analysis.metadata
-    # One call per task per chunk, and one reduce call for a long article's summaries.
-    calls = sum(1 if name == REDUCE_PROMPT else meta.chunks for name in meta.tasks)
+    # One call per task per chunk, and one reduce call for a long article's summaries; a task served from
+    # the response cache made none.
+    calls = sum(
+        1 if name == REDUCE_PROMPT else meta.chunks for name, run in meta.tasks.items() if not run.cached
+    )
     return ArticleScore(
         id=article.id,
         ok=True,
         headline=analysis.summary.headline if analysis.summary else None,
         rouge=None if text is None else rouge(text, article.reference),
         lead3_rouge=lead,
-        quotes=exact + approximate + ungrounded,
-        exact=exact,
-        approximate=approximate,
-        ungrounded=ungrounded,
+        items=len(items),
+        items_cited=sum(bool(item.evidence) for item in items),
+        citations=len(cited),
+        citations_equal=sum(quality.citation_equal(c, analysis.article) for c in cited),
+        citations_misplaced=sum(quality.citation_misplaced(c, analysis.article) for c in cited),
+        fields=len(quality.generated_fields(analysis)),
+        prompt_copies=quality.prompt_copies(analysis, phrases),
+        html_entities=quality.html_entities(analysis),
+        duplicates=near,
+        exact_duplicates=exact,
+        names=names,
+        names_found=found,
+        entity_precision=analysis.checks.entity_precision if analysis.checks else None,
+        checked_fields=len(checks),
+        flagged_fields=sum(c.flagged for c in checks),
+        support=[c.support for c in checks if c.support is not None],
         events=len(events),
-        events_dated=sum(e.date_text is not None for e in events),
-        events_resolved=sum(e.resolved_date is not None for e in events),
+        events_dated=sum(e.date is not None for e in events),
+        events_resolved=sum(e.date is not None and e.date.resolved is not None for e in events),
         attempts=meta.attempts,
         retries=max(0, meta.attempts - calls),
         tokens=meta.usage.total_tokens,
@@ -199,37 +239,72 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+def _distribution(name: str, values: list[float]) -> dict[str, float | None]:
+    """min, quartiles, max and mean; quartiles by the inclusive method (they lie within the data)."""
+    if len(values) < 2:
+        one = values[0] if values else None
+        q1 = median = q3 = one
+    else:
+        q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    keys = ("min", "q1", "median", "q3", "max", "mean")
+    found = (min(values, default=None), q1, median, q3, max(values, default=None), _mean(values))
+    return {f"{name}_{key}": value for key, value in zip(keys, found, strict=True)}
+
+
 def overall_metrics(articles: list[ArticleScore]) -> dict[str, Any]:
     """The run's totals, a flat mapping of metric name to number (None where there is nothing to count).
 
     ROUGE means are over the articles with a summary, and lead-3's over the same articles so the two sit
-    side by side (`lead3_all_*` is over every article); quote shares are pooled over all quotes; medians
-    of tokens and seconds are per article with output."""
+    side by side (`lead3_all_*` is over every article); shares are pooled (over all citations, items,
+    names, fields); entity precision is the mean over articles that have one; medians of tokens and
+    seconds are per article with output."""
     scored = [a for a in articles if a.rouge is not None]
     ok = [a for a in articles if a.ok]
-    quotes = sum(a.quotes for a in articles)
-    events = sum(a.events for a in articles)
-    dated = sum(a.events_dated for a in articles)
-    resolved = sum(a.events_resolved for a in articles)
+
+    def total(key: str) -> int:
+        return sum(getattr(a, key) for a in articles)
+
+    def having(key: str) -> int:
+        return sum(bool(getattr(a, key)) for a in articles)
+
     out: dict[str, Any] = {"articles": len(articles), "with_output": len(ok), "scored": len(scored)}
     for name in ROUGE_TYPES:
         out[name] = _mean(a.rouge[name] for a in scored if a.rouge is not None)
         out[f"lead3_{name}"] = _mean(a.lead3_rouge[name] for a in scored)
         out[f"lead3_all_{name}"] = _mean(a.lead3_rouge[name] for a in articles)
     out.update(
-        quotes=quotes,
-        exact_share=_share(sum(a.exact for a in articles), quotes),
-        approximate_share=_share(sum(a.approximate for a in articles), quotes),
-        ungrounded_share=_share(sum(a.ungrounded for a in articles), quotes),
-        events=events,
-        events_dated=dated,
-        events_resolved=resolved,
-        resolved_share_dated=_share(resolved, dated),
-        resolved_share_all=_share(resolved, events),
         schema_failures=len(articles) - len(ok),
-        attempts=sum(a.attempts for a in articles),
-        retries=sum(a.retries for a in articles),
-        tokens=sum(a.tokens for a in articles),
+        items=total("items"),
+        items_cited=total("items_cited"),
+        items_cited_share=_share(total("items_cited"), total("items")),
+        citations=total("citations"),
+        citations_equal=total("citations_equal"),
+        evidence_equal_share=_share(total("citations_equal"), total("citations")),
+        citations_misplaced=total("citations_misplaced"),
+        fields=total("fields"),
+        prompt_copies=sum(len(a.prompt_copies) for a in articles),
+        articles_with_prompt_copies=having("prompt_copies"),
+        html_entities=sum(len(a.html_entities) for a in articles),
+        articles_with_html_entities=having("html_entities"),
+        duplicates=total("duplicates"),
+        exact_duplicates=total("exact_duplicates"),
+        articles_with_duplicates=having("duplicates"),
+        names=total("names"),
+        names_found=total("names_found"),
+        names_found_share=_share(total("names_found"), total("names")),
+        entity_precision_mean=_mean(a.entity_precision for a in ok if a.entity_precision is not None),
+        checked_fields=total("checked_fields"),
+        flagged_fields=total("flagged_fields"),
+        flagged_share=_share(total("flagged_fields"), total("checked_fields")),
+        **_distribution("support", [v for a in articles for v in a.support]),
+        events=total("events"),
+        events_dated=total("events_dated"),
+        events_resolved=total("events_resolved"),
+        resolved_share_dated=_share(total("events_resolved"), total("events_dated")),
+        resolved_share_all=_share(total("events_resolved"), total("events")),
+        attempts=total("attempts"),
+        retries=total("retries"),
+        tokens=total("tokens"),
         tokens_median=statistics.median([a.tokens for a in ok]) if ok else None,
         seconds=round(sum(a.seconds for a in articles), 3),
         seconds_median=statistics.median([a.seconds for a in ok]) if ok else None,
@@ -266,12 +341,17 @@ def evaluate(
     failures: dict[str, str],
     *,
     run: dict[str, Any],
+    prompts: PromptSet | None = None,
 ) -> EvalReport:
     """Score every article of `dataset`: its result, else its failure, else "no result" (counted as a
     failure too). Results and failures for ids outside the dataset are ignored. `run` describes the run
-    (label, model, endpoint, prompt_versions, date, command); what it lacks comes from the results."""
+    (label, model, endpoint, prompt_versions, date, command); what it lacks comes from the results.
+    `prompts`: the templates whose text a field must not copy (default: the installed prompts)."""
+    phrases = quality.prompt_phrases(prompts or PromptSet.load())
     articles = [
-        score_article(a, results.get(a.id), failures.get(a.id, "no result: the article was not run"))
+        score_article(
+            a, results.get(a.id), failures.get(a.id, "no result: the article was not run"), phrases=phrases
+        )
         for a in dataset
     ]
     return EvalReport(run=run_info(results, run), articles=articles, overall=overall_metrics(articles))
@@ -286,85 +366,3 @@ def load_report(path: str | os.PathLike[str]) -> EvalReport:
         raise InputError(f"cannot read {os.fspath(path)}: {exc}") from exc
     except ValidationError as exc:
         raise InputError(f"{os.fspath(path)}: not an evaluation report ({exc.error_count()} errors)") from exc
-
-
-# --- comparing two runs ------------------------------------------------------------------------------
-
-Outcome = Literal["better", "worse", "same", "only_a", "only_b"]
-
-
-class ArticleDelta(BaseModel):
-    """One article in two runs: the mean of its three ROUGE F1 scores in each (None: no summary)."""
-
-    id: str
-    a: float | None
-    b: float | None
-    delta: float | None
-    outcome: Outcome
-
-
-class Comparison(BaseModel):
-    """Run `b` against run `a` (the baseline): deltas are b - a."""
-
-    a_run: dict[str, Any]
-    b_run: dict[str, Any]
-    metric: str = "mean of ROUGE-1, ROUGE-2 and ROUGE-L F1"
-    threshold: float
-    articles: list[ArticleDelta]
-    better: list[str]
-    worse: list[str]
-    same: list[str]
-    overall: dict[str, dict[str, Any]]  # metric -> {"a", "b", "delta"}
-
-
-def rouge_mean(score: ArticleScore) -> float | None:
-    return None if score.rouge is None else statistics.fmean(score.rouge[n] for n in ROUGE_TYPES)
-
-
-def _delta(a: Any, b: Any) -> Any:
-    numbers = (int, float)
-    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool | str):
-        return b - a
-    return None
-
-
-def compare(a: EvalReport, b: EvalReport, *, threshold: float = 0.01) -> Comparison:
-    """Per article, `b` is better when its ROUGE mean is more than `threshold` above `a`'s, or it has a
-    summary where `a` had none; worse the other way round; else the same. Articles in only one report are
-    listed as only_a / only_b. Overall, every metric of either report with its delta."""
-    in_a = {s.id: s for s in a.articles}
-    in_b = {s.id: s for s in b.articles}
-    deltas: list[ArticleDelta] = []
-    for article_id in [*in_a, *(i for i in in_b if i not in in_a)]:
-        sa, sb = in_a.get(article_id), in_b.get(article_id)
-        ra = rouge_mean(sa) if sa else None
-        rb = rouge_mean(sb) if sb else None
-        delta = None if ra is None or rb is None else rb - ra
-        outcome: Outcome
-        if sb is None:
-            outcome = "only_a"
-        elif sa is None:
-            outcome = "only_b"
-        elif delta is not None:
-            outcome = "better" if delta > threshold else "worse" if delta < -threshold else "same"
-        else:
-            outcome = "better" if rb is not None else "worse" if ra is not None else "same"
-        deltas.append(ArticleDelta(id=article_id, a=ra, b=rb, delta=delta, outcome=outcome))
-    overall = {
-        key: {
-            "a": a.overall.get(key),
-            "b": b.overall.get(key),
-            "delta": _delta(a.overall.get(key), b.overall.get(key)),
-        }
-        for key in [*a.overall, *(k for k in b.overall if k not in a.overall)]
-    }
-    return Comparison(
-        a_run=a.run,
-        b_run=b.run,
-        threshold=threshold,
-        articles=deltas,
-        better=[d.id for d in deltas if d.outcome == "better"],
-        worse=[d.id for d in deltas if d.outcome == "worse"],
-        same=[d.id for d in deltas if d.outcome == "same"],
-        overall=overall,
-    )

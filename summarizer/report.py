@@ -8,44 +8,51 @@ Markdown too, since Markdown viewers render raw HTML.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .evaluate import ROUGE_TYPES, ArticleScore, Comparison, EvalReport
+from .compare import Comparison
+from .evaluate import ROUGE_TYPES, ArticleScore, EvalReport
 from .files import refuse_inputs, write_atomic
+from .report_plots import ROUGE_NAMES, label, plots
 
-ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L"}
 METRICS = {  # overall metrics shown besides ROUGE, in order, with their labels
     "articles": "articles",
     "with_output": "with output",
     "schema_failures": "schema failures (no valid output)",
-    "quotes": "evidence quotes",
-    "exact_share": "quotes found exactly",
-    "approximate_share": "quotes found approximately",
-    "ungrounded_share": "quotes not found",
+    "items": "items (stances and events)",
+    "items_cited_share": "items citing a sentence",
+    "citations": "citations (key points, stances, events)",
+    "evidence_equal_share": "citations equal to the article at their offsets",
+    "citations_misplaced": "citations whose offsets are not their sentence's",
+    "fields": "fields the model wrote",
+    "prompt_copies": "fields copying prompt or schema text",
+    "articles_with_prompt_copies": "articles with a field copying prompt or schema text",
+    "html_entities": "fields with an HTML entity",
+    "articles_with_html_entities": "articles with an HTML entity in a field",
+    "duplicates": "duplicate items (near or exact)",
+    "exact_duplicates": "exact duplicate items",
+    "articles_with_duplicates": "articles with a duplicate",
+    "names": "actor, target, recipient and location names",
+    "names_found_share": "names found in the article",
+    "entity_precision_mean": "entity precision of the summary (mean per article)",
+    "checked_fields": "text fields with a support check",
+    "flagged_fields": "flagged fields",
+    "flagged_share": "flagged fields (share)",
+    **{f"support_{k}": f"support score: {k}" for k in ("min", "q1", "median", "q3", "max", "mean")},
     "events": "events",
-    "events_dated": "events with a date",
+    "events_dated": "events with a date in their sentences",
     "resolved_share_dated": "dates resolved (of dated events)",
     "resolved_share_all": "dates resolved (of all events)",
     "attempts": "model attempts",
-    "retries": "retries",
+    "retries": "re-asks (attempts beyond the first per call)",
     "tokens": "tokens (sum)",
     "tokens_median": "tokens (median per article)",
     "seconds": "seconds (sum)",
     "seconds_median": "seconds (median per article)",
-}
-COLOURS = {"model": "#1f6fb4", "lead3": "#f0a030", "exact": "#2e9e4f", "approximate": "#f2c14e"}
-COLOURS |= {
-    "ungrounded": "#d1495b",
-    "undated": "#ddd",
-    "better": "#2e9e4f",
-    "worse": "#d1495b",
-    "same": "#aaa",
 }
 
 
@@ -54,7 +61,7 @@ def fmt(key: str, value: Any) -> str:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if "_share" in key:
+    if _percent(key):
         return f"{100 * value:.1f}%"
     if isinstance(value, float):
         return f"{value:.1f}" if key.startswith(("seconds", "tokens")) else f"{value:.3f}"
@@ -64,15 +71,15 @@ def fmt(key: str, value: Any) -> str:
 def fmt_delta(key: str, value: Any) -> str:
     if value is None:
         return "–"
-    if "_share" in key:
+    if _percent(key):
         return f"{100 * value:+.1f} pts"
     if isinstance(value, float):
         return f"{value:+.1f}" if key.startswith(("seconds", "tokens")) else f"{value:+.3f}"
     return f"{value:+d}"
 
 
-def label(run: dict[str, Any]) -> str:
-    return str(run.get("label") or run.get("model") or "run")
+def _percent(key: str) -> bool:
+    return "_share" in key or key.startswith("entity_precision")
 
 
 # --- the document, rendered as Markdown or HTML ----------------------------------------------------
@@ -80,14 +87,10 @@ def label(run: dict[str, Any]) -> str:
 Table = tuple[list[str], list[list[str]]]
 # ("h1" | "h2" | "h3" | "p", text), ("table", (Table, row classes)), ("list", items), ("plots", indices)
 Block = tuple[str, Any]
-ARTICLE_HEADER = [
-    "id",
-    "headline (or FAILED: error)",
-    "ROUGE 1/2/L",
-    "lead-3 1/2/L",
-    "quotes: exact/approx/none",
-]
-ARTICLE_HEADER += ["events: dated/resolved", "attempts (retries)", "tokens", "seconds"]
+ARTICLE_HEADER = ["id", "headline (or FAILED: error)", "ROUGE 1/2/L", "lead-3 1/2/L"]
+ARTICLE_HEADER += ["evidence equal / citations", "items cited / items", "names found / names"]
+ARTICLE_HEADER += ["entity precision", "flagged / checked fields", "prompt copies, entities, duplicates"]
+ARTICLE_HEADER += ["events: dated/resolved", "attempts (re-asks)", "tokens", "seconds"]
 
 
 def _text(value: Any) -> str:
@@ -101,11 +104,30 @@ def _triple(scores: dict[str, float] | None) -> str:
 
 
 def _article_row(s: ArticleScore) -> list[str]:
-    grounding = f"{s.quotes}: {s.exact}/{s.approximate}/{s.ungrounded}"
-    events = f"{s.events}: {s.events_dated}/{s.events_resolved}"
     headline = (s.headline or "") if s.ok else f"FAILED: {s.error}"
-    scores = [_triple(s.rouge), _triple(s.lead3_rouge), grounding, events]
+    checks = [
+        f"{s.citations_equal}/{s.citations}",
+        f"{s.items_cited}/{s.items}",
+        f"{s.names_found}/{s.names}",
+        fmt("entity_precision", s.entity_precision),
+        f"{s.flagged_fields}/{s.checked_fields}",
+        f"{len(s.prompt_copies)}, {len(s.html_entities)}, {s.duplicates}",
+        f"{s.events}: {s.events_dated}/{s.events_resolved}",
+    ]
+    scores = [_triple(s.rouge), _triple(s.lead3_rouge), *checks]
     return [s.id, headline, *scores, f"{s.attempts} ({s.retries})", str(s.tokens), f"{s.seconds:.1f}"]
+
+
+def _field_lists(report: EvalReport) -> list[Block]:
+    """The fields copied from the prompt and those with an HTML entity, by article: what to look at."""
+    blocks: list[Block] = []
+    for title, key in (
+        ("Fields copying prompt or schema text", "prompt_copies"),
+        ("HTML entities", "html_entities"),
+    ):
+        found = [f"{s.id}: {field}" for s in report.articles for field in getattr(s, key)]
+        blocks += [("h3", f"{title} ({len(found)})"), ("list", found or ["none"])]
+    return blocks
 
 
 def _table(header: list[str], rows: list[list[str]], classes: list[str] | None = None) -> Block:
@@ -136,6 +158,7 @@ def document(report: EvalReport, comparison: Comparison | None = None) -> list[B
             [_article_row(s) for s in report.articles],
             ["" if s.ok else "failed" for s in report.articles],
         ),
+        *_field_lists(report),
     ]
     if comparison is None:
         return blocks
@@ -183,156 +206,6 @@ def to_markdown(report: EvalReport, comparison: Comparison | None = None) -> str
             lines = ["| " + " | ".join(map(_md_cell, header)) + " |", "|" + " --- |" * len(header)]
             parts.append("\n".join(lines + ["| " + " | ".join(map(_md_cell, row)) + " |" for row in rows]))
     return "\n\n".join(parts) + "\n"
-
-
-# --- plots -------------------------------------------------------------------------------------------
-
-
-Series = Sequence[tuple[str, str | list[str], Sequence[float]]]  # (legend name, colour(s), a value per row)
-
-
-def bar_panels(
-    ids: Sequence[str], panels: Sequence[tuple[str, Series, bool]], notes: Sequence[str] = ()
-) -> Any:
-    """A figure of side-by-side panels of horizontal bars, one row per article (top to bottom), each panel
-    (title, series, stacked): stacked series share a bar, others are grouped. `notes` are written on the
-    rows (e.g. "failed"). Ids label the rows while there are few enough to read."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 1.4 + 0.3 * min(len(ids), 120)), layout="constrained")
-    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
-    ys = list(range(len(ids)))
-    for ax, (title, series, stacked) in zip(axes, panels, strict=True):
-        left, height = [0.0] * len(ys), 0.7 if stacked or len(series) == 1 else 0.8 / len(series)
-        for index, (name, colour, values) in enumerate(series):
-            offset = 0.0 if stacked else (index - (len(series) - 1) / 2) * height
-            ax.barh([y + offset for y in ys], values, height, left=left, color=colour, label=name or None)
-            if stacked:
-                left = [a + b for a, b in zip(left, values, strict=True)]
-        for y, note in zip(ys, notes, strict=False):
-            ax.text(0, y, f" {note}", va="center", fontsize=7, color="#8a1c2b")
-        ax.set_title(title)
-        ax.grid(axis="x", alpha=0.3)
-    shown = [i if len(i) <= 24 else i[:23] + "…" for i in ids] if len(ids) <= 60 else [""] * len(ids)
-    axes[0].set_yticks(ys, shown, fontsize=8)
-    axes[0].set_ylim(len(ids) - 0.5, -0.5)
-    if any(name for _, series, _ in panels for name, _, _ in series):
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=4, fontsize=8)
-    return fig
-
-
-def plot_rouge(report: EvalReport) -> Any:
-    arts = report.articles
-    panels = [
-        (
-            f"{ROUGE_NAMES[r]} F1",
-            [
-                ("model", COLOURS["model"], [s.rouge[r] if s.rouge else 0.0 for s in arts]),
-                ("lead-3", COLOURS["lead3"], [s.lead3_rouge[r] for s in arts]),
-            ],
-            False,
-        )
-        for r in ROUGE_TYPES
-    ]
-    fig = bar_panels([s.id for s in arts], panels, [_missing(s) for s in arts])
-    for ax, r in zip(fig.axes, ROUGE_TYPES, strict=True):  # dashed: the means over the same articles
-        for key in ("model", "lead3"):
-            mean = report.overall.get(r if key == "model" else f"lead3_{r}")
-            if mean is not None:
-                ax.axvline(mean, color=COLOURS[key], linestyle="--", linewidth=1)
-        ax.set_xlim(0, 1)
-    return fig
-
-
-def _missing(s: ArticleScore) -> str:
-    return "" if s.rouge is not None else "failed" if not s.ok else "no summary"
-
-
-def plot_grounding(report: EvalReport) -> Any:
-    keys = ("exact", "approximate", "ungrounded")
-    rows = [("ALL (pooled)", [sum(getattr(s, k) for s in report.articles) for k in keys])]
-    rows += [(s.id, [getattr(s, k) for k in keys]) for s in report.articles]
-    shares = [[v / (sum(counts) or 1) for v in counts] for _, counts in rows]
-    series = [(k, COLOURS[k], [row[i] for row in shares]) for i, k in enumerate(keys)]
-    title = "Evidence quotes found in the article: share per article (number of quotes at the right)"
-    fig = bar_panels([r[0] for r in rows], [(title, series, True)])
-    for y, (_, counts) in enumerate(rows):
-        fig.axes[0].text(1.01, y, str(sum(counts)), va="center", fontsize=7)
-    fig.axes[0].set_xlim(0, 1.06)
-    return fig
-
-
-def plot_dates(report: EvalReport) -> Any:
-    arts = report.articles
-    series = [
-        ("date resolved", COLOURS["exact"], [float(s.events_resolved) for s in arts]),
-        (
-            "date not resolved",
-            COLOURS["ungrounded"],
-            [float(s.events_dated - s.events_resolved) for s in arts],
-        ),
-        ("no date written", COLOURS["undated"], [float(s.events - s.events_dated) for s in arts]),
-    ]
-    return bar_panels(
-        [s.id for s in arts], [("Events per article: dates written and resolved", series, True)]
-    )
-
-
-def plot_cost(report: EvalReport) -> Any:
-    arts = report.articles
-    panels = [
-        (
-            f"{title} per article (orange: with retries)",
-            [("", colours, [float(getattr(s, key)) for s in arts])],
-            False,
-        )
-        for key, title in (("tokens", "Tokens"), ("seconds", "Seconds"))
-        for colours in [[COLOURS["lead3"] if s.retries else COLOURS["model"] for s in arts]]
-    ]
-    return bar_panels([s.id for s in arts], panels)
-
-
-def plot_comparison(c: Comparison) -> Any:
-    deltas = [d for d in c.articles if d.outcome not in ("only_a", "only_b")]
-    colours = [COLOURS[d.outcome] for d in deltas]
-    notes = [
-        {"better": "now has a summary", "worse": "lost its summary"}.get(d.outcome, "no summary")
-        if d.delta is None
-        else ""
-        for d in deltas
-    ]
-    title = f"B − A, {c.metric}: green better, red worse, dotted ±{c.threshold}"
-    fig = bar_panels(
-        [d.id for d in deltas], [(title, [("", colours, [d.delta or 0.0 for d in deltas])], False)], notes
-    )
-    ax = fig.axes[0]
-    ax.axvline(0, color="black", linewidth=0.8)
-    for x in (c.threshold, -c.threshold):
-        ax.axvline(x, color="#888888", linewidth=0.6, linestyle=":")
-    return fig
-
-
-def png_base64(fig: Any) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=96)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def plots(report: EvalReport, comparison: Comparison | None = None) -> list[tuple[str, str]]:
-    """(title, base64 PNG) of each plot. Text is drawn literally: "$" in an id starts no mathtext."""
-    import matplotlib
-
-    makers: list[tuple[str, Callable[[], Any]]] = [
-        ("ROUGE per article: model vs lead-3 (dashed lines: the means)", lambda: plot_rouge(report)),
-        ("Grounding of evidence quotes", lambda: plot_grounding(report)),
-        ("Date resolution", lambda: plot_dates(report)),
-        ("Tokens and time", lambda: plot_cost(report)),
-    ]
-    if comparison is not None:
-        names = f"A = {label(comparison.a_run)}, B = {label(comparison.b_run)}"
-        makers.append((f"Comparison per article ({names})", lambda: plot_comparison(comparison)))
-    with matplotlib.rc_context({"text.parse_math": False, "font.size": 9}):
-        return [(title, png_base64(make())) for title, make in makers]
 
 
 # --- HTML --------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ the prompt and the command that re-records it, instead of vcrpy's bare exception
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from . import quality
 from .cassettes import cassette_config, drift_message, json_body
 from .client import make_client
 from .local import LocalServer
@@ -153,22 +153,11 @@ def assert_names_in_article(analysis: ArticleAnalysis, *, min_share: float = 1.0
 
 
 def assert_no_prompt_text(analysis: ArticleAnalysis, prompts: PromptSet) -> None:
-    """No generated field is a phrase of the prompt templates (a small model copies instructions), and no
-    HTML entity (`&#39;`) is left in one."""
-    phrases = {
-        normalise(p).strip(" .")
-        for name in [*prompts.names(), "system"]
-        for p in re.split(r"[.;:,\n]", (prompts.directory / f"{name}.j2").read_text(encoding="utf-8"))
-        if len(p.split()) >= 2
-    }
-    fields = []
-    if (s := analysis.summary) is not None:
-        fields += [s.headline, s.summary, *(p.text for p in s.key_points)]
-    fields += [f for st in analysis.stances or [] for f in (st.actor, st.target, st.position)]
-    fields += [f for ev in analysis.events or [] for f in (ev.description, *ev.actors, *ev.recipients)]
-    copied = [f for f in fields if normalise(f).strip(" .") in phrases]
-    assert not copied, f"fields copied from the prompt: {copied}"
-    escaped = [f for f in fields if re.search(r"&#?\w+;", f)]
+    """No generated field is a phrase of the prompt templates or schema text (a small model copies
+    instructions), and no HTML entity (`&#39;`) is left in one. The same rules as `summarizer eval`."""
+    copied = quality.prompt_copies(analysis, quality.prompt_phrases(prompts))
+    assert not copied, f"fields copied from the prompt or schema: {copied}"
+    escaped = quality.html_entities(analysis)
     assert not escaped, f"HTML entities left in fields: {escaped}"
 
 
