@@ -32,6 +32,9 @@ from .schemas import (
 # A field copies the prompt when its words run, in order, inside a template's words (two words at least:
 # one word such as "government" is an honest answer), or equal a schema field's name, title or
 # description (one word is enough there: a key point "Headline" or a location "Location" is a copy).
+# Copying is checked rather than equality with a whole template sentence: "Give a headline of at most 15
+# words" is copied as "A headline of at most 15 words".
+
 # A character reference (`&#39;`, `&#x27;`) or a named one (`&amp;`); confirmed by html.unescape, so
 # "AT&T;" written by an article is not counted.
 _ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
