@@ -126,9 +126,8 @@ def batch_settings(summarizer: Summarizer, tasks: Iterable[str] | str | None) ->
     s = summarizer.settings
     chosen = parse_tasks(tasks)
     return {
+        # The kind, not the URL: the embedded server's port changes every run, a local server's may too.
         "endpoint": s.endpoint,
-        # The embedded server's port changes every run, and OpenAI's URL has two spellings (as cache keys).
-        "base_url": s.base_url if s.endpoint == "compatible" else None,
         "model": s.model,
         "mode": s.mode,
         "tasks": list(chosen),
@@ -333,7 +332,6 @@ async def _run(
 ) -> BatchReport:
     started = time.perf_counter()
     already = done_ids(output.results)
-    _prune_failures(output.failures, already)
     todo = [item for item in inputs if item.id not in already]
     report = BatchReport(total=len(inputs), skipped=len(inputs) - len(todo))
     model = summarizer.settings.model
@@ -389,6 +387,7 @@ async def _run(
     finally:
         out.close()
         bad.close()
+        _prune_failures(output.failures, done_ids(output.results))
         report.seconds = time.perf_counter() - started
     return report
 
