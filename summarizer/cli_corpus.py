@@ -121,8 +121,9 @@ def batch(
             batch_settings(summarizer, chosen), inputs=paths, force_new=force_new
         ) as held,
     ):
-        for aside in held.moved:
-            err.print(f"--force-new: moved the earlier {aside.name} aside", highlight=False, soft_wrap=True)
+        if held.moved:
+            kept = ", ".join(aside.name for aside in held.moved)
+            err.print(f"--force-new: the earlier files are kept as {kept}", highlight=False, soft_wrap=True)
         prefill = None
         if openai_batch:
             from .openai_batch import prefill_cache
