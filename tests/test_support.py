@@ -113,3 +113,30 @@ def test_claim_without_words_asserts_nothing(index: SupportIndex) -> None:
     assert index.score(" ... ") == index.score("")
     assert index.score("").score == 1.0
     assert not index.score("").flagged
+
+
+def test_callers_sentences_are_the_units_of_alignment() -> None:
+    article = (
+        "Lyon beat Monaco on Saturday while Paris lost to Nice on Sunday"  # one sentence to the splitter
+    )
+    claim = "Paris beat Monaco on Saturday."
+    as_one = SupportIndex(article).score(claim)
+    as_two = SupportIndex(
+        article, sentences=["Lyon beat Monaco on Saturday", "while Paris lost to Nice on Sunday"]
+    ).score(claim)
+    assert as_two.score < as_one.score
+
+
+def test_swapped_roles_score_below_the_right_order() -> None:
+    index = SupportIndex("Lyon beat Monaco on Saturday.")
+    # Same words, same sentence: only the word pairs see who beat whom.
+    assert (
+        index.score("Monaco beat Lyon on Saturday.").score
+        < index.score("Lyon beat Monaco on Saturday.").score
+    )
+
+
+def test_word_found_only_under_negation_is_unsupported() -> None:
+    support = score_support("The minister resigned.", [], "The minister did not resign after the vote.")
+    assert support.unsupported == ("resigned",)
+    assert score_support("The minister did not resign.", [], "The minister did not resign.").unsupported == ()
