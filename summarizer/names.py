@@ -45,7 +45,8 @@ from itertools import product
 MAX_GAP = 2
 """At most this many words between two words of a name found "in order within one sentence"."""
 MAX_RUN = 8
-"""A run of capitalised words is cut after this many words (a title-cased sentence is not one name)."""
+"""A run of capitalised words is checked in parts of this many words (a title-cased sentence is not one
+name, and each part costs up to MAX_RUN**2 / 2 look-ups)."""
 MAX_VARIANTS = 64
 """At most this many spellings of one name are tried (a name with two countries in it has many)."""
 
@@ -107,13 +108,13 @@ _WRITTEN = re.compile(
 )
 # Aliases that news uses and the country data lacks, keyed by the data's own country name.
 _EXTRA_ALIASES = {
-    "United States": ("America", "US", "USA"),
-    "United Kingdom": ("Britain", "UK"),
+    "United States": ("America",),
+    "United Kingdom": ("Britain",),
     "Saudi Arabia": ("Saudi",),
     "Argentina": ("Argentine",),
-    "Netherlands": ("Dutch",),
 }
-_KEEP_CODES = frozenset({"US", "USA", "UK", "UAE", "DRC"})
+# ISO codes are not names ("IT", "CAN", "AND" would match ordinary words), except these that news writes.
+_KEEP_CODES = frozenset({"US", "USA"})
 # Alternative names in the data that are ordinary words or surnames elsewhere ("Island" is Iceland's).
 _NOT_ALIASES = frozenset({"Island", "Mann", "Mannin", "Prathet"})
 
@@ -178,7 +179,8 @@ def _usable_alias(alias: str, codes: set[str]) -> bool:
 @cache
 def _country_groups() -> tuple[dict[tuple[str, ...], int], tuple[tuple[tuple[str, ...], ...], ...]]:
     """(form's keys -> group, group -> its forms' keys): each group is one country's name, its common
-    alternative names and its demonyms, all in `_key` form. Loaded once per process (about 12 ms)."""
+    alternative names and its demonyms, all in `_key` form. Loaded once per process, on the first name
+    not found as written (30 to 70 ms, most of it countryinfo reading its JSON files)."""
     from countryinfo import CountryInfo
 
     by_demonym: dict[str, tuple[int, list[str]]] = {}
@@ -330,7 +332,7 @@ class NameIndex:
         i = 0
         while i < len(keys):
             for j in range(min(len(keys), i + 6), i, -1):
-                group = index.get(tuple(k if _is_acronym(k) else k.casefold() for k in keys[i:j]))
+                group = index.get(tuple(keys[i:j]))
                 if group is not None:
                     spans.append((i, j, groups[group]))
                     i = j
@@ -453,7 +455,11 @@ class NameIndex:
     def _pieces(self, run: list[re.Match[str]], light: str) -> Iterator[tuple[str, bool]]:
         """The run as the longest pieces found in the article, from the left; the words in no found piece
         make pieces not found, neighbours together. Connectors neither start nor end a piece."""
-        run, i = run[:MAX_RUN], 0
+        if len(run) > MAX_RUN:
+            for start in range(0, len(run), MAX_RUN):
+                yield from self._pieces(run[start : start + MAX_RUN], light)
+            return
+        i = 0
         missing: list[re.Match[str]] = []
         while i < len(run):
             if not run[i].group()[0].isupper():
