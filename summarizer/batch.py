@@ -11,6 +11,7 @@ the output was begun with (recorded beside it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -19,10 +20,10 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .article import Article, article_from_text, read_article
 from .client import describe_error
@@ -33,6 +34,7 @@ from .pipeline import Summarizer, parse_tasks
 from .pricing import Price, cost, price_for
 from .schemas import Metadata
 
+T = TypeVar("T")
 ARTICLE_SUFFIXES = {".txt", ".md", ".html", ".htm", ".xhtml"}
 
 
@@ -390,6 +392,27 @@ async def _run(
         _prune_failures(output.failures, done_ids(output.results))
         report.seconds = time.perf_counter() - started
     return report
+
+
+def run_to_end(summarizer: Summarizer, work: Coroutine[Any, Any, T]) -> T:
+    """`summarizer.run_sync(work)`, except that an interrupt (Ctrl-C, SIGTERM) cancels the work and lets it
+    end before the interrupt goes on: every article stops, the files close, and nothing is left suspended
+    on the loop to be torn down later by the garbage collector (with tracebacks, or worse, a late write)."""
+    running: list[asyncio.Task[T]] = []
+
+    async def main() -> T:
+        task = asyncio.ensure_future(work)
+        running.append(task)
+        return await task
+
+    try:
+        return summarizer.run_sync(main())
+    except KeyboardInterrupt:
+        if running and not running[0].done():
+            running[0].cancel()
+            with contextlib.suppress(BaseException):  # a second Ctrl-C: stop waiting
+                summarizer.run_sync(asyncio.wait(running))
+        raise
 
 
 def _account(report: BatchReport, metadata: Metadata, model: str, prices: dict[str, Price] | None) -> None:

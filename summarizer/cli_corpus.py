@@ -19,7 +19,15 @@ from rich.progress import (
 )
 
 from .article import article_from_text
-from .batch import BatchInput, BatchOutput, BatchReport, batch_settings, collect_inputs, run_batch
+from .batch import (
+    BatchInput,
+    BatchOutput,
+    BatchReport,
+    batch_settings,
+    collect_inputs,
+    run_batch,
+    run_to_end,
+)
 from .cache import ResponseCache
 from .cli import (
     ApiKeyEnvOpt,
@@ -163,7 +171,8 @@ def run_with_progress(
             info = f"{report.failed} failed · {report.tokens:,} tokens · {format_cost(report.cost)}"
             progress.update(bar, completed=report.skipped + report.done + report.failed, info=info)
 
-        return summarizer.run_sync(
+        return run_to_end(
+            summarizer,
             run_batch(items, summarizer, output=output, concurrency=concurrency,
                       tasks=tasks, prices=prices, max_cost=max_cost, on_progress=update)
         )  # fmt: skip

@@ -33,6 +33,7 @@ from openai.types import Batch
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
+from .batch import run_to_end
 from .cache import CachedResponse, ResponseCache
 from .chunking import estimate_tokens
 from .client import as_summarizer_error, describe_error
@@ -142,7 +143,7 @@ def prefill_cache(
     if saved is None and max_cost is not None:
         _check_budget(lines, settings, max_cost, prices or {})
     work = _submit_and_collect(summarizer, lines, pending, cache, report, notice, poll_seconds, state, saved)
-    summarizer.run_sync(work)
+    run_to_end(summarizer, work)  # Ctrl-C while polling: the batch id is saved; stop cleanly
     if prices is not None:
         spent = cost(settings.model, report.prompt_tokens, report.completion_tokens, prices)
         report.cost = None if spent is None else spent * BATCH_DISCOUNT
