@@ -8,8 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.fake_openai import serve
+from summarizer.batch import collect_inputs
 from summarizer.cli import app
 from summarizer.local import free_port
+from tests.faults import kit
 
 pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 ARTICLE = (Path(__file__).resolve().parent.parent / "bench" / "article.txt").read_text()
@@ -24,7 +26,7 @@ def articles(tmp_path: Path) -> Path:
     folder = tmp_path / "news"
     folder.mkdir()
     for i in range(3):
-        (folder / f"{i}.txt").write_text(f"Report {i}.\n{ARTICLE}")
+        (folder / f"r{i}.txt").write_text(f"Report {i}. REF-r{i}\n{ARTICLE}")  # answers carry r{i}
     return folder
 
 
@@ -35,6 +37,8 @@ def test_batch_resumes_caches_and_merges(articles: Path, tmp_path: Path):
         first = run("batch", str(articles), *common)
         assert first.exit_code == 0, first.output
         assert "3 done, 0 already done, 0 failed" in first.stderr and "9 model calls" in first.stderr
+        tag_of = {item.id: Path(item.source).stem for item in collect_inputs([str(articles)])}
+        assert kit.tags_of_results(out) == {i: {tag} for i, tag in tag_of.items()}  # each its own answers
         again = run("batch", str(articles), *common)
         assert "0 done, 3 already done" in again.stderr
         out.unlink()
