@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -252,7 +253,8 @@ def running_service(base_url: str) -> Iterator[str]:
     from summarizer.settings import resolve_settings
 
     settings = resolve_settings(base_url=base_url, model="bench-model", max_retries=0, env={})
-    app = create_app(settings, ServiceConfig(cache=False, prices={}))
+    jobs = tempfile.TemporaryDirectory()
+    app = create_app(settings, ServiceConfig(cache=False, prices={}, jobs_db=Path(jobs.name) / "jobs.sqlite"))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -263,6 +265,7 @@ def running_service(base_url: str) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join()
+        jobs.cleanup()
 
 
 def test_served_page_submits_an_article_and_shows_its_highlights(browser: Any) -> None:
