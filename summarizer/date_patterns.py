@@ -135,7 +135,9 @@ WEEK_OF = re.compile(r"(?:the\s+)?week\s+of\s+(?P<day>.+)", re.IGNORECASE)
 # Our own English candidates for the forms newswire writes and search_dates misses or misreads. Case
 # matters: "May" the month, "may" the verb.
 FINDER = re.compile(
-    "|".join(
+    # Only at the start of a word: the alternatives are tried at every position otherwise (5x slower).
+    r"(?<![\w'\u2019])(?=[\w$])(?:"
+    + "|".join(
         [
             rf"(?:the\s+)?week\s+of\s+{MONTH}\s+{DAYNUM}(?:,?\s+{YEARNUM})?(?!\d)",
             rf"(?:{WEEKDAY},?\s+)?{HEDGED}{MONTH}\s+{DAYNUM}(?:,?\s+{YEARNUM})?(?![\d,.]\d)",
@@ -154,4 +156,5 @@ FINDER = re.compile(
             HOLIDAY.pattern,
         ]
     )
+    + ")"
 )
