@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dateparser.search import search_dates
 
-from summarizer.dates import DateMention, _sentences, find_dates, resolve_date
+from summarizer.date_patterns import sentences as split_sentences
+from summarizer.dates import DateMention, find_dates, resolve_date
 from summarizer.schemas import ResolvedDate
 
 _CALENDAR = re.compile(r"\d{4}(-\d{2}(-\d{2})?|-W\d{2})?")
@@ -146,7 +147,7 @@ def main() -> None:
         mentions = finder(doc.text, doc.dct)
         seconds.append(time.perf_counter() - t0)
         words += len(doc.text.split())
-        sentences = _sentences(doc.text)
+        sentences = split_sentences(doc.text)
         for g in scored:
             gold_n += 1
             s_start, s_end = next((a, b) for a, b in sentences if a <= g.start < b)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from itertools import pairwise
 
 # English only, as the rest of our own rules. A qualified month: "last May", "next March 3", "June last year".
 QUALIFIED = re.compile(
@@ -158,3 +159,35 @@ FINDER = re.compile(
     )
     + ")"
 )
+
+
+# --- text: where a mention ends, where a sentence ends --------------------------------------------------
+
+
+def inner_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end) and its sub-spans without up to two words at either edge, the longest first."""
+    words = [(start + m.start(), start + m.end()) for m in re.finditer(r"\S+", text[start:end])]
+    n = len(words)
+    spans = {(words[i][0], words[n - 1 - j][1]) for i in range(3) for j in range(3) if i + j < n}
+    return sorted(spans, key=lambda se: (se[0] - se[1], se[0]))
+
+
+def trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """Leading prepositions and conjunctions, trailing punctuation and a possessive are not the date."""
+    piece = text[start:end]
+    lead = LEAD.match(piece)
+    start += lead.end() if lead else 0
+    tail = TAIL.search(text[start:end])
+    return start, (start + tail.start()) if tail else end
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """[start, end) of each sentence: a full stop, ! or ? before a capital, not after an abbreviation;
+    or a line break. Covers the whole text, so every offset is in one."""
+    cuts = [0]
+    for m in SENTENCE_END.finditer(text):
+        before = text[max(0, m.start() - 12) : m.start()].split()
+        if m.group().strip("\n ") == "" or not before or not ABBREVIATION.fullmatch(before[-1]):
+            cuts.append(m.end())
+    cuts.append(len(text) + 1)
+    return [(a, b) for a, b in pairwise(cuts) if a < b]

@@ -93,17 +93,17 @@ def find_dates(text: str, published: dt.date | None, *, language: str | None = N
     kept: list[tuple[int, int]] = []
     taken = bytearray(len(text))
     for start, end in sorted(spans, key=lambda se: (se[0] - se[1], se[0])):
-        start, end = _trim(text, start, end)
+        start, end = P.trim(text, start, end)
         if start < end and not any(taken[start:end]):
             kept.append((start, end))
             taken[start:end] = b"\x01" * (end - start)
-    sentences = _sentences(text)
+    sentences = P.sentences(text)
     sentence_starts = [a for a, _ in sentences]
     mentions = []
     for start, end in sorted(kept):
         s_start, s_end = sentences[bisect_right(sentence_starts, start) - 1]
         sentence = text[s_start:s_end]
-        tries = [(start, end)] if english else _inner_spans(text, start, end)
+        tries = [(start, end)] if english else P.inner_spans(text, start, end)
         # search_dates takes in neighbouring words ("em 26 de julho de 2023 em"): the longest that resolves
         resolved = None
         for a, b in tries:
@@ -113,14 +113,6 @@ def find_dates(text: str, published: dt.date | None, *, language: str | None = N
                 break
         mentions.append(DateMention(text[start:end], start, end, resolved))
     return mentions
-
-
-def _inner_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """[start, end) and its sub-spans without up to two words at either edge, the longest first."""
-    words = [(start + m.start(), start + m.end()) for m in re.finditer(r"\S+", text[start:end])]
-    n = len(words)
-    spans = {(words[i][0], words[n - 1 - j][1]) for i in range(3) for j in range(3) if i + j < n}
-    return sorted(spans, key=lambda se: (se[0] - se[1], se[0]))
 
 
 def _is_english(language: str | None) -> bool:
@@ -145,27 +137,6 @@ def _searched(text: str, language: str | None) -> list[tuple[int, int]]:
 def _plausible(found: str) -> bool:
     """search_dates reads "now", bare numbers ("25", "2.5") and "1990s" (as seconds) as dates."""
     return bool(re.search(r"\d{4}|[^\W\d_]{3,}", found)) and found.strip().lower() not in P.NOT_DATES
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    """Leading prepositions and conjunctions, trailing punctuation and a possessive are not the date."""
-    piece = text[start:end]
-    lead = P.LEAD.match(piece)
-    start += lead.end() if lead else 0
-    tail = P.TAIL.search(text[start:end])
-    return start, (start + tail.start()) if tail else end
-
-
-def _sentences(text: str) -> list[tuple[int, int]]:
-    """[start, end) of each sentence: a full stop, ! or ? before a capital, not after an abbreviation;
-    or a line break. Covers the whole text, so every offset is in one."""
-    cuts = [0]
-    for m in P.SENTENCE_END.finditer(text):
-        before = text[max(0, m.start() - 12) : m.start()].split()
-        if m.group().strip("\n ") == "" or not before or not P.ABBREVIATION.fullmatch(before[-1]):
-            cuts.append(m.end())
-    cuts.append(len(text) + 1)
-    return [(a, b) for a, b in pairwise(cuts) if a < b]
 
 
 class _Unparsed(Exception):
