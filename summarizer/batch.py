@@ -143,6 +143,9 @@ def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     for key in dict.fromkeys([*before, *now]):
         a, b = before.get(key), now.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
+            # A task added or dropped is said once, under `tasks`: compare the versions of the others.
+            common = a.keys() & b.keys() if key == "prompt_versions" else a.keys() | b.keys()
+            a, b = ({k: v for k, v in d.items() if k in common} for d in (a, b))
             out += [f"{key}.{d}" for d in _differences(a, b)]
         elif a != b:
             out.append(f"{key} {_show(key, a)} -> {_show(key, b)}")
@@ -176,7 +179,11 @@ class BatchOutput:
         self._lock = OutputLock(self.results)
 
     def open(
-        self, settings: dict[str, Any], *, inputs: Iterable[str | None] = (), force_new: bool = False
+        self,
+        settings: dict[str, Any],
+        *,
+        inputs: Iterable[str | os.PathLike[str] | None] = (),
+        force_new: bool = False,
     ) -> BatchOutput:
         mine = [("--output", self.results), ("--failures", self.failures), ("its settings file", self.meta)]
         refuse_inputs(mine, inputs)
@@ -222,7 +229,7 @@ class BatchOutput:
     def _move_aside(self) -> None:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         for path in (self.results, self.failures, self.meta, self.openai_batch):
-            if path.exists():
+            if _nonempty(path):  # an empty file holds nothing to keep: the new run reuses it
                 aside = path.with_name(f"{path.name}.before-{stamp}")
                 os.replace(path, aside)
                 self.moved.append(aside)

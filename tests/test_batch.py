@@ -5,6 +5,7 @@ be its own article's."""
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 
 import httpx2 as httpx
@@ -23,6 +24,7 @@ from summarizer.settings import resolve_settings
 from tests.faults import kit
 
 pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def write_articles(folder: Path, n: int, *, marker: str = "") -> Path:
@@ -228,8 +230,10 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path):
     inputs = collect_inputs([str(write_articles(tmp_path / "news", 2))])
     out = tmp_path / "out.jsonl"
 
-    def summarizer(url: str, model: str, *, strict: bool = False) -> Summarizer:
-        settings = resolve_settings(base_url=url, model=model, api_key="t", max_retries=0, env={})
+    def summarizer(url: str, model: str, *, strict: bool = False, prompts: str | None = None) -> Summarizer:
+        settings = resolve_settings(
+            base_url=url, model=model, api_key="t", max_retries=0, prompts_dir=prompts, env={}
+        )
         return Summarizer(settings, client=make_client(settings, http_retries=0), strict=strict)
 
     with serve(free_port(), 0.0) as url:
@@ -241,9 +245,19 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path):
             )
         message = str(refused.value)
         assert "model 'model-a' -> 'model-b'" in message and "tasks summary,events -> summary" in message
-        assert "strict False -> True" in message and "prompt_versions.events" in message
+        assert "strict False -> True" in message and "prompt_versions" not in message  # said as tasks
         assert "another -o" in message and "--force-new" in message
         assert out.read_bytes() == first  # untouched
+        # An edited prompt is another setting too.
+        edited = tmp_path / "prompts"
+        shutil.copytree(ROOT / "prompts", edited)
+        with (edited / "summary.j2").open("a") as template:
+            template.write("\nBe brief.\n")
+        with pytest.raises(ConfigError, match=r"\(prompt_versions\.summary '\w+' -> '\w+'\)"):
+            asyncio.run(
+                run_batch(inputs, summarizer(url, "model-a", prompts=str(edited)), results=out,
+                          tasks="summary,events")
+            )  # fmt: skip
         # The same settings resume; --force-new starts afresh and keeps the earlier files aside.
         same = asyncio.run(run_batch(inputs, summarizer(url, "model-a"), results=out, tasks="summary,events"))
         assert (same.skipped, same.done) == (1, 1)
