@@ -79,7 +79,11 @@ def batch(
     concurrency: ConcurrencyOpt = 8,
     tasks: TasksOpt = "summary,stances,events",
     max_cost: Annotated[
-        float | None, typer.Option(help="Stop starting articles once this many USD are spent.")
+        float | None,
+        typer.Option(
+            help="Stop starting articles once this many USD are spent; with --openai-batch, also refuse to "
+            "submit a batch that could cost more."
+        ),
     ] = None,
     prices: Annotated[
         Path | None,
@@ -141,7 +145,10 @@ def batch(
                 summarizer, items, chosen, cache, notice=err.print, state=held.openai_batch,
                 max_cost=max_cost, prices=table,
             )  # fmt: skip
-        report = run_with_progress(summarizer, items, held, concurrency, chosen, table, max_cost)
+        budget = max_cost
+        if prefill is not None and max_cost is not None and prefill.cost is not None:
+            budget = max(0.0, max_cost - prefill.cost)  # one budget for the batch and the calls after it
+        report = run_with_progress(summarizer, items, held, concurrency, chosen, table, budget)
         if prefill is not None:
             report.add_prefill(prefill.prompt_tokens, prefill.completion_tokens, prefill.cost)
     _batch_summary(report, held.results, held.failures)

@@ -58,6 +58,7 @@ CUSTOM_ID_CHARS = 24
 MAX_POLL_MISSES = 10  # consecutive failed polls (after the client's own retries) before giving up
 # The Batch API's documented price: half of the ordinary calls'.
 BATCH_DISCOUNT = 0.5
+POLL_SECONDS = 30.0  # a batch takes minutes to hours: no need to ask more often
 
 
 @dataclass
@@ -120,7 +121,7 @@ def prefill_cache(
     cache: ResponseCache,
     *,
     notice: Callable[[str], None] = print,
-    poll_seconds: float = 30.0,
+    poll_seconds: float | None = None,
     state: Path | None = None,
     max_cost: float | None = None,
     prices: dict[str, Price] | None = None,
@@ -131,6 +132,7 @@ def prefill_cache(
     cached, the rest runs the ordinary way. Errors of the API calls themselves raise `SummarizerError`.
     With `state`, a batch id saved there by an interrupted run is polled instead of submitting anew."""
     settings = summarizer.settings
+    poll_seconds = POLL_SECONDS if poll_seconds is None else poll_seconds
     if settings.endpoint == "embedded":
         raise ConfigError("--openai-batch needs OpenAI's Batch API: set OPENAI_API_KEY")
     report = PrefillReport()

@@ -369,3 +369,28 @@ def test_against_real_openai(request: pytest.FixtureRequest, tmp_path: Path) -> 
         assert report.filled == report.submitted == 1
         (call,) = s.plan(article_from_text(ARTICLE), "summary")
         assert cache.get(call.cache_key) is not None
+
+
+def test_the_cli_counts_the_batch_in_its_totals(
+    api: FakeBatchAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from summarizer.cli import app
+
+    monkeypatch.setattr("summarizer.openai_batch.POLL_SECONDS", 0.01)
+    (tmp_path / "a.txt").write_text(ARTICLE)
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"gpt-4o-mini": {"input": 2.0, "output": 10.0}}))
+    out = tmp_path / "results.jsonl"
+    result = CliRunner().invoke(app, [
+        "batch", str(tmp_path / "a.txt"), "-o", str(out), "--openai-batch", "--base-url", api.base_url,
+        "--model", "gpt-4o-mini", "--prices", str(prices), "--max-cost", "1",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = " ".join(result.stderr.split())
+    # All three calls answered by the batch, none by the ordinary path: 3 x 900 prompt tokens at $2/M and
+    # 3 x 60 completion tokens at $10/M = $0.0072, at the Batch API's half price.
+    assert "0 model calls, 3 from the cache" in summary
+    assert "2,700 prompt + 180 completion tokens · $0.0036" in summary
+    assert not (tmp_path / "results.jsonl.openai-batch.json").exists()
