@@ -57,6 +57,8 @@ async def test_a_job_runs_and_its_results_stream_with_after(endpoint: str, tmp_p
     assert rest == everything[3:]
     assert json.loads(everything[0])["analysis"]["events"] is None  # the job's tasks were used
     assert "summarizer_batch_queue_depth 0.0" in metrics
+    assert "summarizer_model_calls_total 10.0" in metrics  # 5 articles, 2 tasks: the batch's calls count too
+    assert 'summarizer_tokens_total{kind="prompt"} 9000.0' in metrics
     assert (tmp_path / "jobs" / job["id"] / "results.jsonl").exists()
 
 

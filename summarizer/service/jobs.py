@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import secrets
@@ -132,6 +133,8 @@ class JobStore:
 
 def _public(row: sqlite3.Row) -> dict[str, Any]:
     job = {k: row[k] for k in _COLUMNS}
+    for stamp in ("created", "updated"):
+        job[stamp] = dt.datetime.fromtimestamp(row[stamp], dt.UTC).isoformat(timespec="seconds")
     job["tasks"] = json.loads(job["tasks"])
     job["pending"] = max(row["total"] - row["done"] - row["failed"], 0)
     job["tokens"] = {"prompt": row["prompt_tokens"], "completion": row["completion_tokens"]}
@@ -198,6 +201,27 @@ class JobRunner:
             self._current[1].cancel()
         self._update_gauge()
 
+    def _count(self, report: BatchReport, seen: BatchReport) -> None:
+        """The batch's model calls, cache hits, tokens and cost since the last progress, into the metrics."""
+        m = self.metrics
+        m.model_calls.inc(report.model_calls - seen.model_calls)
+        m.cache_hits.inc(report.cached_calls - seen.cached_calls)
+        m.tokens.labels("prompt").inc(report.prompt_tokens - seen.prompt_tokens)
+        m.tokens.labels("completion").inc(report.completion_tokens - seen.completion_tokens)
+        m.cost.inc((report.cost or 0.0) - (seen.cost or 0.0))
+        m.articles.labels("ok").inc(report.done - seen.done)
+        m.articles.labels("failed").inc(report.failed - seen.failed)
+        for name in (
+            "model_calls",
+            "cached_calls",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost",
+            "done",
+            "failed",
+        ):
+            setattr(seen, name, getattr(report, name))
+
     def _update_gauge(self) -> None:
         self.metrics.queue.set(self.store.pending_articles())
 
@@ -222,7 +246,10 @@ class JobRunner:
         # Tokens and cost of earlier runs of this job (before a restart), plus this run's so far.
         base_prompt, base_completion, base_cost = row["prompt_tokens"], row["completion_tokens"], row["cost"]
 
+        seen = BatchReport()  # what the metrics have counted of this run so far
+
         def progress(report: BatchReport) -> None:
+            self._count(report, seen)
             spent = None if report.cost is None else (base_cost or 0.0) + report.cost
             self.store.record(
                 job_id,
