@@ -122,6 +122,10 @@ def test_eval_runs_scores_and_compares(tmp_path: Path):
     assert compared.exit_code == 0, compared.output
     assert "0 better, 0 worse, 3 same" in compared.stderr  # same answers: nothing changed
     assert (tmp_path / "cmp" / "comparison.json").exists()
+    kept = (tmp_path / "a" / "report.json").read_bytes()
+    onto_a = run("eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "a"))
+    assert onto_a.exit_code == 2 and "is also an input of this command" in onto_a.stderr
+    assert (tmp_path / "a" / "report.json").read_bytes() == kept
 
 
 # --- data is never lost or mixed: the scenarios of issue 8 ------------------------------------------------
