@@ -187,7 +187,7 @@ def sentences(text: str) -> list[tuple[int, int]]:
     cuts = [0]
     for m in SENTENCE_END.finditer(text):
         before = text[max(0, m.start() - 12) : m.start()].split()
-        if m.group().strip("\n ") == "" or not before or not ABBREVIATION.fullmatch(before[-1]):
+        if "\n" in m.group() or not before or not ABBREVIATION.fullmatch(before[-1]):
             cuts.append(m.end())
     cuts.append(len(text) + 1)
     return [(a, b) for a, b in pairwise(cuts) if a < b]

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from summarizer.date_patterns import sentences
 from summarizer.dates import DateMention, find_dates, resolve_date
 
 D = dt.date
@@ -366,3 +367,15 @@ def test_find_dates_other_language_uses_dateparser_search():
 def test_find_dates_empty():
     assert find_dates("", D(2023, 7, 28)) == []
     assert find_dates("No dates here at all.", D(2023, 7, 28)) == []
+
+
+def test_sentences_do_not_end_at_abbreviations():
+    text = "Talks ended Aug. 6 in Geneva, the U.S. envoy said. Mr. Smith left.\nNext line"
+    parts = [text[a:b].strip() for a, b in sentences(text)]
+    assert parts == ["Talks ended Aug. 6 in Geneva, the U.S. envoy said.", "Mr. Smith left.", "Next line"]
+
+
+def test_a_marker_in_the_previous_sentence_does_not_move_a_date():
+    text = "The envoy will return. Rebels attacked on Tuesday."
+    (mention,) = find_dates(text, PUBLISHED)
+    assert mention.resolved is not None and mention.resolved.start == D(2023, 7, 25)
