@@ -324,3 +324,34 @@ def screenshot(analysis: dict[str, Any], out: Path) -> None:
 if __name__ == "__main__":
     source = json.loads(Path(sys.argv[1]).read_text()) if sys.argv[1] != "fixture" else analysis_fixture(SEED)
     screenshot(source, Path(sys.argv[2]))
+
+
+def test_a_dropped_html_page_is_sent_as_html(browser: Any) -> None:
+    page_html = f"<!doctype html><html><head><title>Kim</title></head><body><p>{SEED}</p></body></html>"
+    with (
+        fake_endpoint(free_port(), 0.01) as endpoint,
+        running_service(endpoint) as url,
+        open_page(browser, url) as (page, errors, _),
+    ):
+        sent: dict[str, Any] = {}
+
+        def grounded(route: Any) -> None:
+            sent.update(json.loads(route.request.post_data))
+            body = json.dumps(analysis_fixture(SEED))
+            route.fulfill(status=200, content_type="application/json", body=body)
+
+        page.route("**/v1/analyses", grounded)
+        transfer = page.evaluate_handle(
+            """(html) => {
+                const dt = new DataTransfer();
+                dt.items.add(new File([html], "saved-page.html", { type: "text/html" }));
+                return dt;
+            }""",
+            page_html,
+        )
+        page.dispatch_event("#form", "drop", {"dataTransfer": transfer})
+        page.wait_for_function("() => document.getElementById('article').value.length > 0")
+        page.click("#submit")
+        page.wait_for_selector(".sent.cited")
+    assert sent["html"] == page_html and "text" not in sent
+    assert errors == []
