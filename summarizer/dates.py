@@ -148,7 +148,7 @@ class _Context:
     published: dt.date | None
     article_text: str | None
     langs: tuple[str, ...]
-    future: bool = False  # the sentence marks the future ("will", "scheduled", "next"): see _marks_future
+    future: bool = False  # the sentence marks the future ("will", "scheduled"): see _marks_future
 
 
 @dataclass(frozen=True)
@@ -454,12 +454,13 @@ def _resolve(
     if after is not None and P.MONTH_DAY.fullmatch(text):
         text = f"{text} {after['which']} year"  # "in February this year", given "February"
     future = not possessive and _marks_future(sentence, at)
-    return _resolve_in(text, _Context(published, article_text, _languages(language), future))
+    resolved = _resolve_in(text, _Context(published, article_text, _languages(language), future))
+    return None if resolved is None else resolved.model_copy()  # the cached one stays as it was
 
 
 @lru_cache(maxsize=4096)
 def _resolve_in(text: str, ctx: _Context) -> ResolvedDate | None:
-    """Cached: an article repeats its dates ("Tuesday", "last year"); ResolvedDate is not mutated."""
+    """Cached: an article repeats its dates ("Tuesday", "last year")."""
     try:
         return _resolve_phrase(text, ctx)
     except _Unparsed:
