@@ -1,8 +1,11 @@
-"""BENCHMARK FIXTURE, not a model: a loopback server speaking the OpenAI chat-completions API that waits a
-fixed delay per call and answers with a fixed, schema-valid tool call for whichever task was asked.
+"""BENCHMARK AND FAULT FIXTURE, not a model: a loopback server speaking the OpenAI chat-completions API that
+waits a fixed delay per call and answers with a schema-valid tool call for whichever task was asked.
 
 It measures our own overhead (scheduling, rendering, validation, evidence checks, file writes) with the
-model's time held constant. It binds to 127.0.0.1 only.
+model's time held constant, and plays the faults of tests/faults (`Faults`: 500s, 429 storms with
+Retry-After, truncated JSON, slow answers), changeable while it runs. An article holding a tag `REF-<word>`
+gets answers that carry `answer-for-<word>` (which the article itself does not contain), so a test can check
+that every article's result is its own. It binds to 127.0.0.1 only.
 
     python bench/fake_openai.py --port 8765 --delay 0.2
 """
@@ -11,16 +14,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
+import re
+import subprocess
+import sys
 import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 # Quotes taken from bench/article.txt, so the evidence check finds them and nothing is re-asked.
@@ -57,27 +67,78 @@ ANSWERS: dict[str, dict[str, Any]] = {
 }
 
 
-def make_app(
-    delay: float, *, fail_marker: str | None = None, rate_limit_marker: str | None = None
-) -> Starlette:
-    """`fail_marker`: a request whose messages contain it gets HTTP 500. `rate_limit_marker`: the first
-    such request gets HTTP 429 with Retry-After: 0, the next ones succeed (for the tests)."""
-    calls = {"n": 0, "limited": 0}
+TAG = re.compile(r"REF-([A-Za-z0-9_]+)")
 
-    async def chat(request: Request) -> JSONResponse:
+
+def answer_for(name: str, tag: str | None) -> dict[str, Any]:
+    """The canned answer for tool `name`; with a tag, its free-text fields say whose answer it is."""
+    answer = copy.deepcopy(ANSWERS[name])
+    if tag is not None:
+        mark = f" (answer-for-{tag})"
+        if name == "Summary":
+            answer["summary"] += mark
+        elif name == "StanceList":
+            answer["stances"][0]["position"] += mark
+        elif name == "EventList":
+            answer["events"][0]["description"] += mark
+    return answer
+
+
+@dataclass
+class Faults:
+    """What the fixture does wrong. A test may change these while it runs."""
+
+    fail_marker: str | None = None  # a request whose messages contain it gets HTTP 500
+    rate_limit_marker: str | None = None  # the first such request gets HTTP 429 (Retry-After: 0)
+    storm: int = 0  # the next `storm` requests, whatever they are, get HTTP 429 with Retry-After
+    retry_after: float = 0.0
+    truncate_marker: str | None = None  # ... gets its JSON body cut in the middle
+    slow_marker: str | None = None  # ... is answered after `slow_seconds` instead of the delay
+    slow_seconds: float = 5.0
+    # What happened: requests, 429s sent, and the 200 answers per tag (an article's tasks and re-asks).
+    calls: dict[str, int] = field(default_factory=lambda: {"n": 0, "limited": 0})
+    answered: Counter[str] = field(default_factory=Counter)
+    limited_at: list[float] = field(default_factory=list)  # when each 429 was sent
+    first_after_storm: float | None = None  # when the first request after the storm came
+
+
+def make_app(
+    delay: float,
+    *,
+    fail_marker: str | None = None,
+    rate_limit_marker: str | None = None,
+    faults: Faults | None = None,
+) -> Starlette:
+    """`faults` (or the two markers, for short): see `Faults`."""
+    f = faults or Faults(fail_marker=fail_marker, rate_limit_marker=rate_limit_marker)
+    calls = f.calls
+
+    def too_many() -> JSONResponse:
+        calls["limited"] += 1
+        f.limited_at.append(time.monotonic())
+        headers = {"retry-after": str(f.retry_after)}
+        return JSONResponse(
+            {"error": {"message": "rate limited (fixture)"}}, status_code=429, headers=headers
+        )
+
+    async def chat(request: Request) -> Response:
         body = await request.json()
         calls["n"] += 1
         text = json.dumps(body["messages"])
-        if fail_marker and fail_marker in text:
+        if f.storm > 0:
+            f.storm -= 1
+            return too_many()
+        if f.limited_at and f.first_after_storm is None:
+            f.first_after_storm = time.monotonic()
+        if f.fail_marker and f.fail_marker in text:
             return JSONResponse({"error": {"message": "internal error (benchmark fixture)"}}, status_code=500)
-        if rate_limit_marker and rate_limit_marker in text and not calls["limited"]:
-            calls["limited"] += 1
-            headers = {"retry-after": "0"}
-            return JSONResponse(
-                {"error": {"message": "rate limited (fixture)"}}, status_code=429, headers=headers
-            )
-        await asyncio.sleep(delay)
+        if f.rate_limit_marker and f.rate_limit_marker in text and not calls["limited"]:
+            return too_many()
+        slow = bool(f.slow_marker and f.slow_marker in text)
+        await asyncio.sleep(f.slow_seconds if slow else delay)
         name = body["tool_choice"]["function"]["name"]
+        found = TAG.search(text)
+        tag = found.group(1) if found else None
         message = {
             "role": "assistant",
             "content": None,
@@ -85,29 +146,32 @@ def make_app(
                 {
                     "id": "call_0",
                     "type": "function",
-                    "function": {"name": name, "arguments": json.dumps(ANSWERS[name])},
+                    "function": {"name": name, "arguments": json.dumps(answer_for(name, tag))},
                 }
             ],
         }
-        return JSONResponse(
-            {
-                "id": f"chatcmpl-bench-{calls['n']}",
-                "object": "chat.completion",
-                "created": 0,
-                "model": body.get("model", "bench"),
-                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
-                "usage": {"prompt_tokens": 900, "completion_tokens": 60, "total_tokens": 960},
-            }
-        )
+        completion = {
+            "id": f"chatcmpl-bench-{calls['n']}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model", "bench"),
+            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": 900, "completion_tokens": 60, "total_tokens": 960},
+        }
+        if f.truncate_marker and f.truncate_marker in text:
+            data = json.dumps(completion).encode()
+            return Response(data[: len(data) // 2], media_type="application/json")
+        f.answered[tag or ""] += 1
+        return JSONResponse(completion)
 
     async def count(request: Request) -> JSONResponse:
-        return JSONResponse(calls)
+        return JSONResponse(calls | {"answered": dict(f.answered)})
 
     return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/calls", count)])
 
 
 @contextmanager
-def serve(port: int, delay: float, **options: str | None) -> Iterator[str]:
+def serve(port: int, delay: float, **options: Any) -> Iterator[str]:
     """Run the fixture in a thread; yields its base URL."""
     app = make_app(delay, **options)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", backlog=1024)
@@ -123,25 +187,28 @@ def serve(port: int, delay: float, **options: str | None) -> Iterator[str]:
         thread.join()
 
 
-@contextmanager
-def serve_process(port: int, delay: float) -> Iterator[str]:
-    """Run the fixture in a process of its own, so that it does not share the measured process's CPU
-    time and GIL; yields its base URL."""
-    import subprocess
-    import sys
+def start_process(port: int, delay: float) -> subprocess.Popen[bytes]:
+    """Start the fixture in a process of its own and wait until it answers (a test may kill it)."""
     import urllib.request
 
     command = [sys.executable, __file__, "--port", str(port), "--delay", str(delay)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/calls", timeout=1).close()
+            break
+        except OSError:
+            threading.Event().wait(0.1)
+    return process
+
+
+@contextmanager
+def serve_process(port: int, delay: float) -> Iterator[str]:
+    """Run the fixture in a process of its own, so that it does not share the measured process's CPU
+    time and GIL; yields its base URL."""
+    process = start_process(port, delay)
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/calls", timeout=1).close()
-                break
-            except OSError:
-                threading.Event().wait(0.1)
-        yield base + "/v1"
+        yield f"http://127.0.0.1:{port}/v1"
     finally:
         process.terminate()
         process.wait()

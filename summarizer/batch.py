@@ -11,6 +11,7 @@ the output was begun with (recorded beside it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -19,10 +20,10 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .article import Article, article_from_text, read_article
 from .client import describe_error
@@ -33,6 +34,7 @@ from .pipeline import Summarizer, parse_tasks
 from .pricing import Price, cost, price_for
 from .schemas import Metadata
 
+T = TypeVar("T")
 ARTICLE_SUFFIXES = {".txt", ".md", ".html", ".htm", ".xhtml"}
 
 
@@ -126,9 +128,8 @@ def batch_settings(summarizer: Summarizer, tasks: Iterable[str] | str | None) ->
     s = summarizer.settings
     chosen = parse_tasks(tasks)
     return {
+        # The kind, not the URL: the embedded server's port changes every run, a local server's may too.
         "endpoint": s.endpoint,
-        # The embedded server's port changes every run, and OpenAI's URL has two spellings (as cache keys).
-        "base_url": s.base_url if s.endpoint == "compatible" else None,
         "model": s.model,
         "mode": s.mode,
         "tasks": list(chosen),
@@ -142,6 +143,9 @@ def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     for key in dict.fromkeys([*before, *now]):
         a, b = before.get(key), now.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
+            # A task added or dropped is said once, under `tasks`: compare the versions of the others.
+            common = a.keys() & b.keys() if key == "prompt_versions" else a.keys() | b.keys()
+            a, b = ({k: v for k, v in d.items() if k in common} for d in (a, b))
             out += [f"{key}.{d}" for d in _differences(a, b)]
         elif a != b:
             out.append(f"{key} {_show(key, a)} -> {_show(key, b)}")
@@ -175,7 +179,11 @@ class BatchOutput:
         self._lock = OutputLock(self.results)
 
     def open(
-        self, settings: dict[str, Any], *, inputs: Iterable[str | None] = (), force_new: bool = False
+        self,
+        settings: dict[str, Any],
+        *,
+        inputs: Iterable[str | os.PathLike[str] | None] = (),
+        force_new: bool = False,
     ) -> BatchOutput:
         mine = [("--output", self.results), ("--failures", self.failures), ("its settings file", self.meta)]
         refuse_inputs(mine, inputs)
@@ -221,7 +229,7 @@ class BatchOutput:
     def _move_aside(self) -> None:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         for path in (self.results, self.failures, self.meta, self.openai_batch):
-            if path.exists():
+            if _nonempty(path):  # an empty file holds nothing to keep: the new run reuses it
                 aside = path.with_name(f"{path.name}.before-{stamp}")
                 os.replace(path, aside)
                 self.moved.append(aside)
@@ -333,7 +341,6 @@ async def _run(
 ) -> BatchReport:
     started = time.perf_counter()
     already = done_ids(output.results)
-    _prune_failures(output.failures, already)
     todo = [item for item in inputs if item.id not in already]
     report = BatchReport(total=len(inputs), skipped=len(inputs) - len(todo))
     model = summarizer.settings.model
@@ -389,8 +396,30 @@ async def _run(
     finally:
         out.close()
         bad.close()
+        _prune_failures(output.failures, done_ids(output.results))
         report.seconds = time.perf_counter() - started
     return report
+
+
+def run_to_end(summarizer: Summarizer, work: Coroutine[Any, Any, T]) -> T:
+    """`summarizer.run_sync(work)`, except that an interrupt (Ctrl-C, SIGTERM) cancels the work and lets it
+    end before the interrupt goes on: every article stops, the files close, and nothing is left suspended
+    on the loop to be torn down later by the garbage collector (with tracebacks, or worse, a late write)."""
+    running: list[asyncio.Task[T]] = []
+
+    async def main() -> T:
+        task = asyncio.ensure_future(work)
+        running.append(task)
+        return await task
+
+    try:
+        return summarizer.run_sync(main())
+    except KeyboardInterrupt:
+        if running and not running[0].done():
+            running[0].cancel()
+            with contextlib.suppress(BaseException):  # a second Ctrl-C: stop waiting
+                summarizer.run_sync(asyncio.wait(running))
+        raise
 
 
 def _account(report: BatchReport, metadata: Metadata, model: str, prices: dict[str, Price] | None) -> None:

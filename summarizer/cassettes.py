@@ -56,8 +56,12 @@ def cassette_config() -> dict[str, Any]:
     }
 
 
-def drift_message(exc: BaseException, nodeid: str, prompts: PromptSet | None = None) -> str | None:
-    """The re-record message when `exc` comes from a request missing from its cassette, else None."""
+def drift_message(
+    exc: BaseException, nodeid: str, prompts: PromptSet | None = None, *, snapshot: bool = False
+) -> str | None:
+    """The re-record message when `exc` comes from a request missing from its cassette, else None.
+    `snapshot`: the test also keeps an output snapshot, which records the prompt version and so must be
+    accepted again with the new cassette."""
     chain = list(causes(exc))
     if not any(type(e).__name__ == "CannotOverwriteExistingCassetteException" for e in chain):
         return None
@@ -70,7 +74,7 @@ def drift_message(exc: BaseException, nodeid: str, prompts: PromptSet | None = N
     return (
         f"{what}: the rendered messages or the schema no longer match.\n"
         f"If the change is intended, re-record with:\n"
-        f"    pytest '{nodeid}' --record-mode=rewrite\n"
+        f"    pytest '{nodeid}' --record-mode=rewrite{' --snapshot-update' if snapshot else ''}\n"
         f"(against the embedded model, or set OPENAI_API_KEY / OPENAI_BASE_URL and SUMMARIZER_MODEL)."
     )
 

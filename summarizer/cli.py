@@ -246,6 +246,5 @@ def main() -> None:
     entry.run(app)
 
 
-# The commands for many articles live in their own module and register themselves on `app`.
-from . import cli_corpus  # noqa: E402, F401
-from . import cli_serve  # noqa: E402, F401
+# The commands for many articles, and `serve`, live in modules of their own that register on `app`.
+from . import cli_corpus, cli_serve  # noqa: E402, F401

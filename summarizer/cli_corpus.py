@@ -19,7 +19,15 @@ from rich.progress import (
 )
 
 from .article import article_from_text
-from .batch import BatchInput, BatchOutput, BatchReport, batch_settings, collect_inputs, run_batch
+from .batch import (
+    BatchInput,
+    BatchOutput,
+    BatchReport,
+    batch_settings,
+    collect_inputs,
+    run_batch,
+    run_to_end,
+)
 from .cache import ResponseCache
 from .cli import (
     ApiKeyEnvOpt,
@@ -72,7 +80,11 @@ def batch(
     concurrency: ConcurrencyOpt = 8,
     tasks: TasksOpt = "summary,stances,events",
     max_cost: Annotated[
-        float | None, typer.Option(help="Stop starting articles once this many USD are spent.")
+        float | None,
+        typer.Option(
+            help="Stop starting articles once this many USD are spent; with --openai-batch, also refuse to "
+            "submit a batch that could cost more."
+        ),
     ] = None,
     prices: Annotated[
         Path | None,
@@ -122,8 +134,9 @@ def batch(
             batch_settings(summarizer, chosen), inputs=paths, force_new=force_new
         ) as held,
     ):
-        for aside in held.moved:
-            err.print(f"--force-new: moved the earlier {aside.name} aside", highlight=False, soft_wrap=True)
+        if held.moved:
+            kept = ", ".join(aside.name for aside in held.moved)
+            err.print(f"--force-new: the earlier files are kept as {kept}", highlight=False, soft_wrap=True)
         prefill = None
         if openai_batch:
             from .openai_batch import prefill_cache
@@ -133,7 +146,10 @@ def batch(
                 summarizer, items, chosen, cache, notice=err.print, state=held.openai_batch,
                 max_cost=max_cost, prices=table,
             )  # fmt: skip
-        report = run_with_progress(summarizer, items, held, concurrency, chosen, table, max_cost)
+        budget = max_cost
+        if prefill is not None and max_cost is not None and prefill.cost is not None:
+            budget = max(0.0, max_cost - prefill.cost)  # one budget for the batch and the calls after it
+        report = run_with_progress(summarizer, items, held, concurrency, chosen, table, budget)
         if prefill is not None:
             report.add_prefill(prefill.prompt_tokens, prefill.completion_tokens, prefill.cost)
     _batch_summary(report, held.results, held.failures)
@@ -163,7 +179,8 @@ def run_with_progress(
             info = f"{report.failed} failed · {report.tokens:,} tokens · {format_cost(report.cost)}"
             progress.update(bar, completed=report.skipped + report.done + report.failed, info=info)
 
-        return summarizer.run_sync(
+        return run_to_end(
+            summarizer,
             run_batch(items, summarizer, output=output, concurrency=concurrency,
                       tasks=tasks, prices=prices, max_cost=max_cost, on_progress=update)
         )  # fmt: skip

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from . import entry
 from .cli import (
     BaseUrlOpt,
     MaxRetriesOpt,
@@ -22,6 +23,8 @@ from .cli import (
     err,
 )
 from .errors import ConfigError
+
+GRACEFUL_SECONDS = 30
 
 
 @app.command()
@@ -106,14 +109,13 @@ def serve(
             access_log=False,
             log_level="warning",
             # SIGINT/SIGTERM: stop accepting, let requests in flight finish, then cancel what remains.
-            timeout_graceful_shutdown=30,
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
             lifespan="on",
         )
     )
-    # The CLI ends an interrupted command 1.5 s after the signal (entry.py); a server drains for longer.
-    from . import entry
-
-    entry.set_exit_deadline((server.config.timeout_graceful_shutdown or 0) + 5)
+    # The interrupt watchdog (entry.py) would end the process 1.5 s after SIGTERM: give the requests in
+    # flight uvicorn's drain time, and the embedded model its stop, first.
+    entry.set_exit_deadline(GRACEFUL_SECONDS + 10)
     server.run()
     if service_app.state.startup_error is not None:
         raise service_app.state.startup_error

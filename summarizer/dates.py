@@ -1,4 +1,4 @@
-"""Resolve an event's `date_text` ("July 26", "this week", "in 2022 and 2023") to a span of days.
+"""Find the dates of an article (`find_dates`) and resolve one ("July 26", "this week") to a span of days.
 
 dateparser does the reading; this module decides which reading to trust. A phrase is first read with
 the relative-time parser off against two probe bases (1904-02-10, 1936-10-20: both leap years, so
@@ -8,15 +8,22 @@ same span -> absolute ("July 2023"); same month and day in each base's year -> t
 dateparser fills a missing year and resolves relative words from RELATIVE_BASE, which defaults to
 *now*; no parse here uses that default, so the current date never leaks into a result.
 
-Rules:
-- A missing year is the publication year, moved a year back (forward) if that lands more than six
-  calendar months after (before) publication: the occurrence nearest publication. Without a
-  publication date it is the article's most frequent 4-digit year, if one is (`year_inferred`), else
-  None; relative phrases without a publication date are None.
+Rules (each measured on TimeML with bench/bench_dates.py; figures in bench/README.md):
+- A missing year: the next occurrence if it starts at most 61 days after publication (183 when the
+  sentence marks the future: "will", "would", "scheduled", "expected", "planned", "set for", "postponed"
+  before the date, not right after a reporting verb such as "said"), else the latest one not after
+  publication. Newswire mostly reports the recent past: "Aug. 6" in a February article is last August.
+  "last May" is the latest May before the publication's month, "next May" the first after it, "June
+  last/this/next year" that year's. Without a publication date it is the article's most frequent
+  4-digit year, if one is (`year_inferred`), else None; relative phrases without one are None.
 - Relative phrases take dateparser's current-period reading unless it is after publication, then its
   past one: "Friday" in a Friday article is that day, "Saturday" the one before; "next ..." stays ahead.
-- Offsets under a day ("2 hours ago") are None: the publication time is unknown, and it is how
-  dateparser misreads decades ("the 1990s" = 1990 seconds).
+  A bare weekday after a future marker (as above) is the coming one, unless possessive ("Tuesday's
+  ruling" happened).
+- Our own English forms (date_patterns.py): "mid-1996", "late November" (the hedge dropped, the precision
+  kept); "the 1990s" (a range of ten years); "the week of March 6"; US and Christian holidays
+  ("Thanksgiving", "last Christmas", "Election Day 1998"), placed like a month and day without a year.
+- Offsets under a day ("2 hours ago") are None: the publication time is unknown.
 - dateparser's period is the precision (clock times count as days); a week is Monday to Sunday.
   Whatever starts after publication is `scheduled`.
 - A phrase not read whole goes to `search_dates`: each date found is resolved as above, and several
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,9 +47,10 @@ from dateparser.data.languages_info import language_order
 from dateparser.date import DateDataParser
 from dateparser.search import search_dates
 
+from . import date_patterns as P
 from .schemas import DatePrecision, ResolvedDate
 
-Prefer = Literal["past", "current_period"]
+Prefer = Literal["past", "current_period", "future"]
 
 _PROBES = (dt.datetime(1904, 2, 10), dt.datetime(1936, 10, 20))
 _ABSOLUTE_PARSERS = ["timestamp", "custom-formats", "absolute-time"]
@@ -54,6 +63,80 @@ _DAY = dt.timedelta(days=1)
 # dateparser reads no "2022-2023" or "June 28 - July 2" (search_dates finds nothing or one end).
 _YEAR = re.compile(r"(?<!\d)(19\d\d|20\d\d|2100)(?!\d)")
 _RANGE_DASH = re.compile(r"\s*[-\u2013\u2014]\s*")
+# A missing year: the next occurrence if it is at most this many days ahead, else the latest past one.
+# Newswire reports the recent past; measured on TimeML (bench/bench_dates.py), see the module docstring.
+_AHEAD = 61
+_AHEAD_MARKED = 183  # when the sentence marks the future
+
+
+@dataclass(frozen=True)
+class DateMention:
+    """A date expression as written in the article: `text == article[start:end]`, resolved if it can be."""
+
+    text: str
+    start: int
+    end: int
+    resolved: ResolvedDate | None
+
+
+def find_dates(text: str, published: dt.date | None, *, language: str | None = None) -> list[DateMention]:
+    """The date expressions of an article, in order, each resolved against the publication date.
+
+    English: our patterns (date_patterns.FINDER) alone. dateparser's search_dates, once its false
+    positives are filtered (bare numbers, "may", "now", "1990s" read as seconds), added nothing to them on
+    TimeML and took 3/4 of the time (bench/bench_dates.py); its extents are loose ("Friday in").
+    Other languages: search_dates, filtered (_plausible). Overlaps keep the longest candidate. Each
+    mention is resolved with its sentence, so "will ... Tuesday" looks ahead. Deterministic; the
+    current date is never used."""
+    english = _is_english(language)
+    spans = [(m.start(), m.end()) for m in P.FINDER.finditer(text)] if english else _searched(text, language)
+    kept: list[tuple[int, int]] = []
+    taken = bytearray(len(text))
+    for start, end in sorted(spans, key=lambda se: (se[0] - se[1], se[0])):
+        start, end = P.trim(text, start, end)
+        if start < end and not any(taken[start:end]):
+            kept.append((start, end))
+            taken[start:end] = b"\x01" * (end - start)
+    sentences = P.sentences(text)
+    sentence_starts = [a for a, _ in sentences]
+    mentions = []
+    for start, end in sorted(kept):
+        s_start, s_end = sentences[bisect_right(sentence_starts, start) - 1]
+        sentence = text[s_start:s_end]
+        tries = [(start, end)] if english else P.inner_spans(text, start, end)
+        # search_dates takes in neighbouring words ("em 26 de julho de 2023 em"): the longest that resolves
+        resolved = None
+        for a, b in tries:
+            resolved = _resolve(text[a:b], published, text, language, sentence, a - s_start)
+            if resolved is not None:
+                start, end = a, b
+                break
+        mentions.append(DateMention(text[start:end], start, end, resolved))
+    return mentions
+
+
+def _is_english(language: str | None) -> bool:
+    return _languages(language)[0] == "en"
+
+
+def _searched(text: str, language: str | None) -> list[tuple[int, int]]:
+    """search_dates' finds, located in the text left to right, without its usual misreadings."""
+    settings = {"RELATIVE_BASE": _PROBES[0], "RETURN_AS_TIMEZONE_AWARE": False}
+    found = search_dates(text, languages=list(_languages(language)), settings=settings) or []
+    spans, pos = [], 0
+    for substring, _ in found:
+        start = text.find(substring, pos)
+        if start < 0:
+            continue
+        pos = start + len(substring)
+        if _plausible(substring):
+            spans.append((start, pos))
+    return spans
+
+
+def _plausible(found: str) -> bool:
+    """search_dates reads "now", bare numbers ("25", "2.5") and "1990s" (as seconds) as dates."""
+    return bool(re.search(r"\d{4}|[^\W\d_]{3,}", found)) and found.strip().lower() not in P.NOT_DATES
 
 
 class _Unparsed(Exception):
@@ -65,6 +148,7 @@ class _Context:
     published: dt.date | None
     article_text: str | None
     langs: tuple[str, ...]
+    future: bool = False  # the sentence marks the future ("will", "scheduled"): see _marks_future
 
 
 @dataclass(frozen=True)
@@ -133,18 +217,16 @@ def _article_year(article_text: str | None) -> int | None:
 
 def _resolve_phrase(text: str, ctx: _Context) -> ResolvedDate | None:
     """Resolve one phrase; raises _Unparsed when dateparser finds no date in it at all."""
+    found, result = _own_forms(text, ctx)
+    if found:
+        return result
     first, second = (_read(text, ctx, base, "current_period", relative=False) for base in _PROBES)
     if first is not None and second is not None and first.precision == second.precision:
         if first.start == second.start:
             return _result(
                 _span(first.start, first.precision), first.precision, ctx, "absolute", inferred=False
             )
-        no_year = (
-            first.precision in ("day", "month")
-            and (first.start.year, second.start.year) == (_PROBES[0].year, _PROBES[1].year)
-            and first.start.replace(year=_PROBES[1].year) == second.start
-        )
-        if no_year:
+        if _no_year(first, second):
             return _without_year(first, ctx)
         if first.start.year == second.start.year not in (_PROBES[0].year, _PROBES[1].year):
             raise _Unparsed  # a year from the text, the rest from the base: "2022-23" read as 23 <month> 2022
@@ -155,22 +237,123 @@ def _resolve_phrase(text: str, ctx: _Context) -> ResolvedDate | None:
     return None  # relative to a publication date we do not have
 
 
-def _without_year(reading: _Reading, ctx: _Context) -> ResolvedDate | None:
+def _own_forms(text: str, ctx: _Context) -> tuple[bool, ResolvedDate | None]:
+    """Forms dateparser misreads or cannot read (English): decades, "the week of ...", holidays, "last May",
+    "June last year". (False, None) when the text is none of them."""
+    decade = P.DECADE.fullmatch(text)
+    if decade is not None:  # "the 1990s": dateparser reads 1990 seconds
+        first = int(decade["decade"])
+        span = (dt.date(first, 1, 1), dt.date(first + 9, 12, 31))
+        return True, _result(span, "range", ctx, "absolute", inferred=False)
+    week_of = P.WEEK_OF.fullmatch(text)
+    if week_of is not None:  # "the week of March 6": the week (Monday to Sunday) with that day
+        day = _resolve_phrase(week_of["day"], ctx)
+        if day is not None and day.precision == "day":
+            span = _span(day.start, "week")
+            return True, _result(span, "week", ctx, day.method, inferred=day.year_inferred)
+    holiday = P.HOLIDAY.fullmatch(text)
+    if holiday is not None:
+        return True, _holiday(holiday, ctx)
+    qualified = P.QUALIFIED.fullmatch(text)
+    if qualified is not None:  # "last May", "June last year": dateparser reads neither
+        readings = [
+            _read(qualified["inner"] or qualified["inner2"], ctx, base, "current_period", relative=False)
+            for base in _PROBES
+        ]
+        if readings[0] is not None and readings[1] is not None and _no_year(readings[0], readings[1]):
+            qualifier = (qualified["pre"] or f"{qualified['post']} year").lower()
+            return True, _without_year(readings[0], ctx, qualifier)
+    return False, None
+
+
+def _no_year(first: _Reading, second: _Reading) -> bool:
+    """Two probe readings that differ only by the probe's year: the text gives a month (and day), no year."""
+    return (
+        first.precision == second.precision
+        and first.precision in ("day", "month")
+        and (first.start.year, second.start.year) == (_PROBES[0].year, _PROBES[1].year)
+        and first.start.replace(year=_PROBES[1].year) == second.start
+    )
+
+
+def _without_year(reading: _Reading, ctx: _Context, qualifier: str | None = None) -> ResolvedDate | None:
     month, day = reading.start.month, reading.start.day
     if ctx.published is not None:
-        offset = month - ctx.published.month  # calendar months after publication, in its year
-        year = ctx.published.year + (-1 if offset > 6 else 1 if offset < -6 else 0)
+        year = _year_for(month, day, reading.precision, ctx.published, qualifier, future=ctx.future)
         method, inferred = "relative to publication", False
     else:
         found = _article_year(ctx.article_text)
-        if found is None:
+        if found is None or qualifier is not None:
             return None  # never fall back to the current year
         year, method, inferred = found, "year inferred from article", True
-    try:
-        start = dt.date(year, month, day)
-    except ValueError:  # February 29 in a common year
+    if year is None:
         return None
+    start = dt.date(year, month, day)
     return _result(_span(start, reading.precision), reading.precision, ctx, method, inferred=inferred)
+
+
+def _year_for(
+    month: int, day: int, precision: DatePrecision, published: dt.date, qualifier: str | None, *, future: bool
+) -> int | None:
+    """The year of a month (and day) written without one; None for February 29 in no leap year near."""
+    if qualifier in ("last year", "next year", "this year"):
+        year = published.year + {"last year": -1, "next year": 1}.get(qualifier, 0)
+        return year if _valid(year, month, day) else None
+    years = (published.year - 1, published.year, published.year + 1)
+    starts = {y: _span(dt.date(y, month, day), precision)[0] for y in years if _valid(y, month, day)}
+    return _pick(starts, published, qualifier, future=future)
+
+
+def _pick(
+    starts: dict[int, dt.date], published: dt.date, qualifier: str | None, *, future: bool
+) -> int | None:
+    """Which year's occurrence a text without a year means.
+
+    "this": the publication's year. "last": the latest before the publication's month ("last May" written
+    in May is a year ago); "next"/"coming": the first after publication. Otherwise the next occurrence if
+    it is at most _AHEAD days ahead (_AHEAD_MARKED when the sentence marks the future), else the latest
+    one not after publication: newswire mostly reports the recent past.
+    """
+    if qualifier == "this":
+        return published.year if published.year in starts else None
+    pub_month = published.replace(day=1)
+    if qualifier == "last":
+        return max((y for y, d in starts.items() if d < pub_month), default=None)
+    past = max((y for y, d in starts.items() if d <= published), default=None)
+    ahead = min((y for y, d in starts.items() if d > published), default=None)
+    if qualifier in ("next", "coming"):
+        return ahead
+    if ahead is not None and (starts[ahead] - published).days <= (_AHEAD_MARKED if future else _AHEAD):
+        return ahead
+    # no occurrence within a year back (February 29): None, not another leap year's
+    return None if past is None or (published - starts[past]).days > 366 else past
+
+
+def _holiday(found: re.Match[str], ctx: _Context) -> ResolvedDate | None:
+    """ "Thanksgiving", "last Christmas", "Election Day 1998": placed as a month and day without a year is."""
+    name = found["name"]
+    if found["year"]:
+        year: int | None = int(found["year"])
+        method = "absolute"
+    elif ctx.published is not None:
+        years = (ctx.published.year - 1, ctx.published.year, ctx.published.year + 1)
+        starts = {y: P.holiday(name, y)[0] for y in years}
+        qualifier = found["qualifier"].lower() if found["qualifier"] else None
+        year, method = _pick(starts, ctx.published, qualifier, future=ctx.future), "relative to publication"
+    else:
+        return None  # a holiday's year from the article would be a guess on a guess
+    if year is None:
+        return None
+    day, precision = P.holiday(name, year)
+    return _result(_span(day, precision), precision, ctx, method, inferred=False)  # type: ignore[arg-type]
+
+
+def _valid(year: int, month: int, day: int) -> bool:
+    try:
+        dt.date(year, month, day)
+    except ValueError:  # February 29 in a common year
+        return False
+    return True
 
 
 def _relative(text: str, ctx: _Context, published: dt.date) -> ResolvedDate | None:
@@ -181,6 +364,9 @@ def _relative(text: str, ctx: _Context, published: dt.date) -> ResolvedDate | No
         raise _Unparsed
     if reading.start > published:  # only weekdays and days of the month ("the 30th") change here
         prefer = "past"
+        reading = _read(text, ctx, base, prefer, relative=True) or reading
+    elif reading.start < published and ctx.future and P.WEEKDAY_ALONE.search(text):
+        prefer = "future"  # "will meet Tuesday": the coming one
         reading = _read(text, ctx, base, prefer, relative=True) or reading
     if reading.period == "time":
         # A clock time ("10:00 on Friday") ignores the base's hour; an offset ("2 hours ago") follows it.
@@ -238,13 +424,53 @@ def resolve_date(
     *,
     article_text: str | None = None,
     language: str | None = None,
+    sentence: str | None = None,
 ) -> ResolvedDate | None:
-    """Resolve `date_text` against the publication date; None when it cannot be placed on the calendar."""
+    """Resolve `date_text` against the publication date; None when it cannot be placed on the calendar.
+
+    `sentence`, the sentence the text was written in, lets a future marker in it ("will", "scheduled")
+    move a weekday or a month without a year ahead of publication."""
     text = " ".join((date_text or "").split())
+    context = " ".join((sentence or "").split())
+    at = context.find(text)
+    return _resolve(text, published, article_text, language, context, max(at, 0))
+
+
+def _resolve(
+    text: str,
+    published: dt.date | None,
+    article_text: str | None,
+    language: str | None,
+    sentence: str,
+    at: int,
+) -> ResolvedDate | None:
+    end = at + len(text)
+    after = P.YEAR_AFTER.match(sentence, end) if sentence else None
+    # A possessive date names something that happened: "get around Wednesday's ruling" even after "would".
+    possessive = P.POSSESSIVE.search(text) or P.POSSESSIVE.match(sentence[end : end + 2])
+    text = P.HEDGE.sub("", P.POSSESSIVE.sub("", text))
     if not text:
         return None
-    ctx = _Context(published, article_text, _languages(language))
+    if after is not None and P.MONTH_DAY.fullmatch(text):
+        text = f"{text} {after['which']} year"  # "in February this year", given "February"
+    future = not possessive and _marks_future(sentence, at)
+    resolved = _resolve_in(text, _Context(published, article_text, _languages(language), future))
+    return None if resolved is None else resolved.model_copy()  # the cached one stays as it was
+
+
+@lru_cache(maxsize=4096)
+def _resolve_in(text: str, ctx: _Context) -> ResolvedDate | None:
+    """Cached: an article repeats its dates ("Tuesday", "last year")."""
     try:
         return _resolve_phrase(text, ctx)
     except _Unparsed:
         return _resolve_embedded(text, ctx)
+
+
+def _marks_future(sentence: str, at: int) -> bool:
+    """A future marker before the date in its sentence ("will meet Tuesday", "planned to leave on Thursday"),
+    unless the date directly follows a reporting verb. Measured: a marker anywhere in the sentence also
+    catches "said Friday that talks will resume", which is past. Only the 300 characters before the date
+    are read, so a text without full stops stays linear."""
+    before = sentence[max(0, at - 300) : at]
+    return bool(P.FUTURE.search(before)) and not P.REPORTED.search(before[-40:])

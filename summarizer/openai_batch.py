@@ -33,6 +33,7 @@ from openai.types import Batch
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
+from .batch import run_to_end
 from .cache import CachedResponse, ResponseCache
 from .segment import estimate_tokens
 from .client import as_summarizer_error, describe_error
@@ -55,6 +56,7 @@ CUSTOM_ID_CHARS = 24
 MAX_POLL_MISSES = 10  # consecutive failed polls (after the client's own retries) before giving up
 # The Batch API's documented price: half of the ordinary calls'.
 BATCH_DISCOUNT = 0.5
+POLL_SECONDS = 30.0  # a batch takes minutes to hours: no need to ask more often
 
 
 @dataclass
@@ -111,7 +113,7 @@ def prefill_cache(
     cache: ResponseCache,
     *,
     notice: Callable[[str], None] = print,
-    poll_seconds: float = 30.0,
+    poll_seconds: float | None = None,
     state: Path | None = None,
     max_cost: float | None = None,
     prices: dict[str, Price] | None = None,
@@ -122,6 +124,7 @@ def prefill_cache(
     cached, the rest runs the ordinary way. Errors of the API calls themselves raise `SummarizerError`.
     With `state`, a batch id saved there by an interrupted run is polled instead of submitting anew."""
     settings = summarizer.settings
+    poll_seconds = POLL_SECONDS if poll_seconds is None else poll_seconds
     if settings.endpoint == "embedded":
         raise ConfigError("--openai-batch needs OpenAI's Batch API: set OPENAI_API_KEY")
     report = PrefillReport()
@@ -134,7 +137,7 @@ def prefill_cache(
     if saved is None and max_cost is not None:
         _check_budget(lines, settings, max_cost, prices or {})
     work = _submit_and_collect(summarizer, lines, pending, cache, report, notice, poll_seconds, state, saved)
-    summarizer.run_sync(work)
+    run_to_end(summarizer, work)  # Ctrl-C while polling: the batch id is saved; stop cleanly
     if prices is not None:
         spent = cost(settings.model, report.prompt_tokens, report.completion_tokens, prices)
         report.cost = None if spent is None else spent * BATCH_DISCOUNT

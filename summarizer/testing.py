@@ -1,14 +1,19 @@
 """A pytest plugin for testing prompts against recorded cassettes (registered as `summarizer`).
 
-Fixtures:
-- `vcr_config`: body matching, key redaction, compressed responses decoded;
-- `vcr_cassette_dir`: `cassettes/<test module>/` at the project root;
-- `summarizer_settings` / `summarizer`: a `Summarizer` bound to the cassette. Replaying needs no server.
-  Recording (`--record-mode=once|rewrite`) uses OPENAI_API_KEY / OPENAI_BASE_URL when set, else starts
-  the embedded model once per session.
+Installed with the library, it is a guest in every test suite of the environment: it changes nothing in a
+test that does not ask for it. A test asks by using one of our fixtures (`summarizer`,
+`summarizer_settings`, `output_snapshot`) or the `summarizer_cassettes` marker; a whole project asks with
+`summarizer_cassettes = true` in its pytest configuration. Only for those tests, and only when they carry
+pytest-recording's `vcr` marker:
+- the cassette is `cassettes/<test module>/<test>.yaml` at the project root;
+- requests match on their JSON body, secrets are redacted, compressed responses are decoded;
+- a request missing from the cassette (a prompt or schema changed) fails with a message that names the
+  prompt and the command that re-records it, instead of vcrpy's bare exception.
+Every other test keeps pytest-recording's and vcrpy's defaults, errors included.
 
-A request that no longer matches its cassette (a prompt or schema changed) fails with a message that names
-the prompt and the command that re-records it, instead of vcrpy's bare exception.
+Fixtures `summarizer_settings` / `summarizer`: a `Summarizer` bound to the cassette. Replaying needs no
+server. Recording (`--record-mode=once|rewrite`) uses OPENAI_API_KEY / OPENAI_BASE_URL when set, else starts
+the embedded model once per session.
 """
 
 from __future__ import annotations
@@ -34,31 +39,73 @@ from .settings import EMBEDDED_MODEL, Settings, resolve_settings
 # Replays never connect; the URL only has to be well-formed (matching ignores host and port).
 REPLAY_BASE_URL = "http://127.0.0.1:9/v1"
 
+OPT_IN_INI = "summarizer_cassettes"
+OPT_IN_MARKER = "summarizer_cassettes"
+# Using any of these is asking for our cassettes (`summarizer` and `output_snapshot` need the settings).
+OUR_FIXTURES = frozenset({"summarizer", "summarizer_settings", "output_snapshot"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        OPT_IN_INI,
+        type="bool",
+        default=False,
+        help="summarizer: give every test marked `vcr` summarizer's cassette settings (cassettes/ at the "
+        "root, JSON body matching, redaction, the re-record message). Default: only tests using "
+        "summarizer's fixtures or the `summarizer_cassettes` marker.",
+    )
+
+
+def uses_our_cassettes(item: pytest.Item) -> bool:
+    """Whether `item` asked for our cassette settings (see the module docstring)."""
+    return bool(
+        item.config.getini(OPT_IN_INI)
+        or item.get_closest_marker(OPT_IN_MARKER) is not None
+        or OUR_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    )
+
 
 def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
+    # Registering a matcher changes nothing until a cassette's match_on names it, and only ours do.
     vcr.register_matcher("json_body", json_body)
 
 
-def _cassette_fixtures() -> ModuleType:
-    """`vcr_config` and `vcr_cassette_dir`, in a module of their own. pytest-recording defines both too and
-    the plugin registered last wins, so `pytest_configure` registers this after every entry-point plugin."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Our vcrpy settings go onto our tests as one more `vcr` marker, the test's own last. pytest-recording
+    merges `vcr_config` with the markers, the test's own winning: so ours beat any `vcr_config` and module
+    marker, while the test's own `@pytest.mark.vcr(...)` arguments still beat ours. A test without a `vcr`
+    marker gets none: using our fixtures does not turn recording on."""
+    for item in items:
+        if item.get_closest_marker("vcr") is not None and uses_our_cassettes(item):
+            item.add_marker(pytest.mark.vcr(**cassette_config()))
 
-    @pytest.fixture(scope="module")
-    def vcr_config() -> dict[str, Any]:
-        return cassette_config()
 
-    @pytest.fixture(scope="module")
+def _cassette_dir_fixture() -> ModuleType:
+    """`vcr_cassette_dir`, in a module of its own: it must be registered after pytest-recording (the plugin
+    registered last wins), which `pytest_configure` does. For any test that did not ask for our cassettes
+    it returns the fixture it overrides, pytest-recording's `<test dir>/cassettes/<module>/` unless a
+    conftest overrides it. pytest-recording's is module-scoped; this one is per test, because whether a
+    test asked is a property of the test, not of its module."""
+
+    @pytest.fixture
     def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
+        if not uses_our_cassettes(request.node):
+            # Requesting its own name from inside a fixture gives the fixture it overrides.
+            return str(request.getfixturevalue("vcr_cassette_dir"))
         return str(Path(request.config.rootpath) / "cassettes" / request.path.stem)
 
-    module = ModuleType("summarizer.testing.cassette_fixtures")
-    module.vcr_config = vcr_config  # type: ignore[attr-defined]
+    module = ModuleType("summarizer.testing.cassette_dir")
     module.vcr_cassette_dir = vcr_cassette_dir  # type: ignore[attr-defined]
     return module
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(_cassette_fixtures(), "summarizer-cassette-fixtures")
+    config.addinivalue_line(
+        "markers",
+        f"{OPT_IN_MARKER}: give this `vcr` test summarizer's cassette settings (cassettes/ at the root, JSON "
+        "body matching, redaction, the re-record message)",
+    )
+    config.pluginmanager.register(_cassette_dir_fixture(), "summarizer-cassette-dir")
 
 
 def is_recording(config: pytest.Config) -> bool:
@@ -110,8 +157,10 @@ def summarizer(summarizer_settings: Settings, summarizer_prompts_dir: str | None
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if call.excinfo is not None and report.failed:
-        message = drift_message(call.excinfo.value, item.nodeid)
+    # Only our cassettes get our message: anyone else's test keeps vcrpy's own error.
+    if call.excinfo is not None and report.failed and uses_our_cassettes(item):
+        snapshot = "output_snapshot" in getattr(item, "fixturenames", ())
+        message = drift_message(call.excinfo.value, item.nodeid, snapshot=snapshot)
         if message:
             report.longrepr = message
 
@@ -201,10 +250,13 @@ def assert_dates_resolved(analysis: ArticleAnalysis, *, min_resolved: int = 1) -
 
 
 def snapshot_view(analysis: ArticleAnalysis) -> dict[str, Any]:
-    """The analysis without what changes from run to run (timings, package version): what a snapshot keeps."""
+    """The analysis without what changes from run to run (timings, package version) or between recording
+    and replaying (the endpoint kind: a replay cannot know what the cassette was recorded against, so
+    re-recording against OpenAI or a server of one's own would fail its own snapshot): what a snapshot
+    keeps."""
     data = analysis.model_dump(mode="json")
     meta = data["metadata"]
-    for volatile in ("seconds", "summarizer_version"):
+    for volatile in ("seconds", "summarizer_version", "endpoint"):
         meta.pop(volatile, None)
     for run in meta.get("tasks", {}).values():
         run.pop("seconds", None)
@@ -212,16 +264,14 @@ def snapshot_view(analysis: ArticleAnalysis) -> dict[str, Any]:
 
 
 @pytest.fixture
-def output_snapshot(snapshot: Any, request: pytest.FixtureRequest) -> Any:
+def output_snapshot(snapshot: Any, vcr_cassette_dir: str) -> Any:
     """A syrupy snapshot stored as JSON beside the test's cassette: `cassettes/<module>/<test>.json`.
     On a change, pytest shows the diff; `pytest --snapshot-update` accepts it."""
     from syrupy.extensions.json import JSONSnapshotExtension
 
-    root = Path(request.config.rootpath) / "cassettes"
-
     class BesideTheCassette(JSONSnapshotExtension):
         @classmethod
         def dirname(cls, *, test_location: Any) -> str:
-            return str(root / Path(test_location.filepath).stem)
+            return vcr_cassette_dir
 
     return snapshot.use_extension(BesideTheCassette)

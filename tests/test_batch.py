@@ -1,31 +1,43 @@
 """Batch runs against the loopback benchmark fixture (bench/fake_openai.py): resume, failures, 429s, the
-cache and the cost budget. The fixture answers every task with a fixed valid output after a short delay."""
+cache, the cost budget, and the output's guards (settings, lock, inputs). The fixture answers each task
+with a valid output after a short delay; answers carry the article's tag, so each result can be checked to
+be its own article's."""
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
 from bench.fake_openai import serve
-from summarizer.batch import collect_inputs, done_ids, run_batch
+from summarizer.batch import BatchInput, collect_inputs, done_ids, run_batch
 from summarizer.cache import ResponseCache
 from summarizer.client import make_client
+from summarizer.errors import ConfigError
+from summarizer.files import OutputLock
 from summarizer.local import free_port
 from summarizer.pipeline import Summarizer
 from summarizer.pricing import Price
 from summarizer.settings import resolve_settings
+from tests.faults import kit
 
 pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
-ARTICLE = (Path(__file__).resolve().parent.parent / "bench" / "article.txt").read_text()
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def write_articles(folder: Path, n: int, *, marker: str = "") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        (folder / f"a{i:02d}.txt").write_text(f"Article number {i}. {marker if i == 1 else ''}\n{ARTICLE}")
+    kit.write_articles(folder, n, markers={1: marker})
     return folder
+
+
+def assert_each_its_own(inputs: list[BatchInput], results: Path) -> None:
+    """Every result holds the answers to its own article (by tag), none twice."""
+    tag_of = {item.id: Path(item.source).stem for item in inputs}
+    assert max(kit.id_counts(results).values()) == 1
+    for article_id, tags in kit.tags_of_results(results).items():
+        assert tags == {tag_of[article_id]}, article_id
 
 
 def fixture_calls(base_url: str) -> dict:
@@ -78,8 +90,8 @@ def test_resume_after_an_interrupted_run_loses_and_repeats_nothing(tmp_path: Pat
         calls_after_first = fixture_calls(url)["n"]
         report = run(inputs, summarizer_for(url), tmp_path, concurrency=3)
         assert report.skipped == 2 and report.done == 4 and report.failed == 0
-        lines = (tmp_path / "out.jsonl").read_text().splitlines()
-        assert sorted(json.loads(line)["id"] for line in lines) == sorted(i.id for i in inputs)
+        assert sorted(kit.id_counts(tmp_path / "out.jsonl")) == sorted(i.id for i in inputs)
+        assert_each_its_own(inputs, tmp_path / "out.jsonl")
         assert fixture_calls(url)["n"] - calls_after_first == 4 * 3  # only the missing articles ran
 
 
@@ -144,3 +156,147 @@ def test_cost_budget_stops_new_articles(tmp_path: Path):
         report = run(inputs, summarizer_for(url), tmp_path, concurrency=1, prices=prices, max_cost=0.009)
     assert report.done == 2 and report.not_started == 4 and report.budget_spent
     assert report.cost == pytest.approx(0.009)
+
+
+def test_concurrent_articles_each_get_their_own_answers(tmp_path: Path):
+    inputs = collect_inputs([str(write_articles(tmp_path / "news", 8))])
+    with serve(free_port(), 0.02) as url:
+        report = run(inputs, summarizer_for(url), tmp_path, concurrency=8)
+    assert report.done == 8
+    assert_each_its_own(inputs, tmp_path / "out.jsonl")
+
+
+def test_an_unexpected_exception_is_one_articles_failure(tmp_path: Path):
+    inputs = collect_inputs([str(write_articles(tmp_path / "news", 3))])
+
+    def broken() -> None:
+        raise RuntimeError("a bug in a reader")
+
+    inputs.insert(1, BatchInput(id="broken", source="broken.txt", load=broken))  # type: ignore[arg-type]
+    with serve(free_port(), 0.0) as url:
+        report = run(inputs, summarizer_for(url), tmp_path, concurrency=2)
+    assert (report.done, report.failed) == (3, 1)
+    [failure] = kit.lines(tmp_path / "failed.jsonl")
+    assert failure == {
+        "id": "broken",
+        "source": "broken.txt",
+        "error": "unexpected error: RuntimeError: a bug in a reader",
+        "exit_code": 1,
+    }
+    assert_each_its_own(inputs[:1] + inputs[2:], tmp_path / "out.jsonl")
+
+
+def test_an_interrupt_ends_every_article_before_the_files_close(tmp_path: Path):
+    """Nothing of the interrupted run is left pending on the loop to write later into a closed (or reused)
+    descriptor, e.g. when the next batch runs on the same Summarizer."""
+    inputs = collect_inputs([str(write_articles(tmp_path / "news", 6))])
+
+    class Crash(Exception):
+        pass
+
+    def interrupt(report):
+        if report.done >= 1:
+            raise Crash
+
+    with serve(free_port(), 0.05) as url:
+        summarizer = summarizer_for(url)
+
+        async def go():
+            async with summarizer:
+                with pytest.raises(Crash):
+                    await run_batch(inputs, summarizer, results=tmp_path / "1.jsonl", concurrency=4,
+                                    on_progress=interrupt)  # fmt: skip
+                assert asyncio.all_tasks() == {asyncio.current_task()}  # every article has ended
+                await run_batch(inputs[:2], summarizer, results=tmp_path / "2.jsonl")
+
+        asyncio.run(go())
+    assert 1 <= len(kit.lines(tmp_path / "1.jsonl")) <= 4  # whole lines: the articles that finished
+    assert sorted(kit.id_counts(tmp_path / "2.jsonl")) == sorted(i.id for i in inputs[:2])
+
+
+def test_the_output_may_not_be_an_input(tmp_path: Path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "x", "text": kit.ARTICLE}) + "\n")
+    before = source.read_bytes()
+    inputs = collect_inputs([str(source)])
+    with serve(free_port(), 0.0) as url, pytest.raises(ConfigError, match="is also an input of this command"):
+        asyncio.run(run_batch(inputs, summarizer_for(url), results=tmp_path / "./in.jsonl"))
+    with serve(free_port(), 0.0) as url, pytest.raises(ConfigError, match=r"^--failures .* is also an input"):
+        asyncio.run(run_batch(inputs, summarizer_for(url), results=tmp_path / "o.jsonl", failures=source))
+    assert source.read_bytes() == before
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path: Path):
+    inputs = collect_inputs([str(write_articles(tmp_path / "news", 2))])
+    out = tmp_path / "out.jsonl"
+
+    def summarizer(url: str, model: str, *, strict: bool = False, prompts: str | None = None) -> Summarizer:
+        settings = resolve_settings(
+            base_url=url, model=model, api_key="t", max_retries=0, prompts_dir=prompts, env={}
+        )
+        return Summarizer(settings, client=make_client(settings, http_retries=0), strict=strict)
+
+    with serve(free_port(), 0.0) as url:
+        asyncio.run(run_batch(inputs[:1], summarizer(url, "model-a"), results=out, tasks="summary,events"))
+        first = out.read_bytes()
+        with pytest.raises(ConfigError) as refused:
+            asyncio.run(
+                run_batch(inputs, summarizer(url, "model-b", strict=True), results=out, tasks="summary")
+            )
+        message = str(refused.value)
+        assert "model 'model-a' -> 'model-b'" in message and "tasks summary,events -> summary" in message
+        assert "strict False -> True" in message and "prompt_versions" not in message  # said as tasks
+        assert "another -o" in message and "--force-new" in message
+        assert out.read_bytes() == first  # untouched
+        # An edited prompt is another setting too.
+        edited = tmp_path / "prompts"
+        shutil.copytree(ROOT / "prompts", edited)
+        with (edited / "summary.j2").open("a") as template:
+            template.write("\nBe brief.\n")
+        with pytest.raises(ConfigError, match=r"\(prompt_versions\.summary '\w+' -> '\w+'\)"):
+            asyncio.run(
+                run_batch(inputs, summarizer(url, "model-a", prompts=str(edited)), results=out,
+                          tasks="summary,events")
+            )  # fmt: skip
+        # The same settings resume; --force-new starts afresh and keeps the earlier files aside.
+        same = asyncio.run(run_batch(inputs, summarizer(url, "model-a"), results=out, tasks="summary,events"))
+        assert (same.skipped, same.done) == (1, 1)
+        new = asyncio.run(
+            run_batch(inputs, summarizer(url, "model-b"), results=out, tasks="summary", force_new=True)
+        )
+        assert (new.skipped, new.done) == (0, 2)
+    [aside] = tmp_path.glob("out.jsonl.before-*")
+    assert len(kit.lines(aside)) == 2 and len(kit.lines(out)) == 2
+    meta = json.loads((tmp_path / "out.jsonl.meta.json").read_text())["settings"]
+    assert (meta["model"], meta["tasks"]) == ("model-b", ["summary"])
+
+
+def test_a_second_run_on_the_same_output_is_refused(tmp_path: Path):
+    inputs = collect_inputs([str(write_articles(tmp_path / "news", 1))])
+    out = tmp_path / "out.jsonl"
+    refused = pytest.raises(ConfigError, match=r"is writing .*out\.jsonl: wait for it")
+    with serve(free_port(), 0.0) as url, OutputLock(out), refused:  # another run holds the output
+        asyncio.run(run_batch(inputs, summarizer_for(url), results=out))
+    assert not out.exists()
+
+
+def test_failures_of_articles_done_since_are_dropped(tmp_path: Path):
+    inputs = collect_inputs([str(write_articles(tmp_path / "news", 3, marker="FAIL-ME"))])
+    with serve(free_port(), 0.0, fail_marker="FAIL-ME") as url:
+        first = run(inputs, summarizer_for(url), tmp_path)
+    assert first.failed == 1 and len(kit.lines(tmp_path / "failed.jsonl")) == 1
+    with serve(free_port(), 0.0) as url:  # the endpoint works again
+        second = run(inputs, summarizer_for(url), tmp_path)
+    assert (second.skipped, second.done, second.failed) == (2, 1, 0)
+    assert kit.lines(tmp_path / "failed.jsonl") == []
+    assert_each_its_own(inputs, tmp_path / "out.jsonl")
+
+
+def test_a_cost_spent_before_the_run_counts_in_the_totals(tmp_path: Path):
+    inputs = collect_inputs([str(write_articles(tmp_path / "news", 1))])
+    prices = {"bench-model": Price(input_per_million=1.0, output_per_million=10.0)}
+    with serve(free_port(), 0.0) as url:
+        report = run(inputs, summarizer_for(url), tmp_path, prices=prices)
+    report.add_prefill(1000, 100, 0.5)  # what --openai-batch reports
+    assert (report.prompt_tokens, report.completion_tokens) == (3 * 900 + 1000, 3 * 60 + 100)
+    assert report.cost == pytest.approx(0.0045 + 0.5)

@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from summarizer.dates import resolve_date
+from summarizer.date_patterns import sentences
+from summarizer.dates import DateMention, find_dates, resolve_date
 
 D = dt.date
 PUBLISHED = D(2023, 7, 28)  # a Friday
@@ -61,10 +62,25 @@ def _tuple(date_text: str, published: dt.date | None = PUBLISHED, **kwargs: str 
         ("June 28 - July 2", D(2023, 6, 28), D(2023, 7, 2), "range", REL),
         ("June 28\u2013July 2, 2023", D(2023, 6, 28), D(2023, 7, 2), "range", f"{REL} + absolute"),
         ("June 2022 to July 26", D(2022, 6, 1), D(2023, 7, 26), "range", f"absolute + {REL}"),
+        # our own rules, where dateparser reads nothing or the wrong thing
+        ("in March last year", D(2022, 3, 1), D(2022, 3, 31), "month", REL),
+        ("June last year", D(2022, 6, 1), D(2022, 6, 30), "month", REL),
+        ("May 3 next year", D(2024, 5, 3), D(2024, 5, 3), "day", REL),  # scheduled: checked below too
+        ("last May", D(2023, 5, 1), D(2023, 5, 31), "month", REL),
+        ("last July", D(2022, 7, 1), D(2022, 7, 31), "month", REL),  # in July: the July before
+        ("mid-1996", D(1996, 1, 1), D(1996, 12, 31), "year", "absolute"),
+        ("late November 2020", D(2020, 11, 1), D(2020, 11, 30), "month", "absolute"),
+        ("the 1990s", D(1990, 1, 1), D(1999, 12, 31), "range", "absolute"),  # dateparser: 1990 seconds
+        ("Friday's", D(2023, 7, 28), D(2023, 7, 28), "day", REL),
+        ("the week of July 12", D(2023, 7, 10), D(2023, 7, 16), "week", REL),
+        ("Christmas 2022", D(2022, 12, 25), D(2022, 12, 25), "day", "absolute"),
+        ("Thanksgiving", D(2022, 11, 24), D(2022, 11, 24), "day", REL),  # fourth Thursday, the last one
+        ("last Easter", D(2023, 4, 9), D(2023, 4, 9), "day", REL),
     ],
 )
 def test_resolved_against_publication(text, start, end, precision, method):
-    assert _tuple(text) == (start, end, precision, method, False, False)
+    scheduled = start > PUBLISHED
+    assert _tuple(text) == (start, end, precision, method, False, scheduled)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +90,6 @@ def test_resolved_against_publication(text, start, end, precision, method):
         ("next month", D(2023, 8, 1), D(2023, 8, 31), "month"),
         ("next Tuesday", D(2023, 8, 1), D(2023, 8, 1), "day"),
         ("on August 3", D(2023, 8, 3), D(2023, 8, 3), "day"),
-        ("December 20", D(2023, 12, 20), D(2023, 12, 20), "day"),  # five months ahead: still this year
         ("August 3, 2023", D(2023, 8, 3), D(2023, 8, 3), "day"),
         ("February 2024", D(2024, 2, 1), D(2024, 2, 29), "month"),
     ],
@@ -90,6 +105,49 @@ def test_span_containing_publication_is_not_scheduled():
     assert r is not None and r.end > PUBLISHED and not r.scheduled
 
 
+# --- a missing year: the recent past, unless the date is near ahead or the sentence marks the future ------
+
+
+@pytest.mark.parametrize(
+    ("text", "published", "sentence", "expected"),
+    [
+        # newswire mostly reports the recent past: eight months back, not four ahead
+        ("Aug. 6", D(2024, 2, 10), None, D(2023, 8, 6)),
+        ("Aug. 6", D(2024, 2, 10), "The talks will resume on Aug. 6 in Geneva.", D(2024, 8, 6)),
+        ("Aug. 6", D(2024, 2, 10), "The rebels said Aug. 6 that they will fight on.", D(2023, 8, 6)),
+        # five months ahead, no marker: last year's (the rule that was nearest-within-six-months)
+        ("December 20", D(2023, 7, 28), None, D(2022, 12, 20)),
+        ("December 20", D(2023, 7, 28), "The vote is scheduled for December 20.", D(2023, 12, 20)),
+        # up to two months ahead: the coming one, marked or not
+        ("September 15", D(2023, 7, 28), "Parliament returns on September 15.", D(2023, 9, 15)),
+        # "last <month>": the latest before the publication's month
+        ("last May", D(2024, 2, 10), None, D(2023, 5, 1)),
+        ("next March", D(2024, 2, 10), None, D(2024, 3, 1)),
+        ("February", D(1998, 12, 3), "The process began in February this year.", D(1998, 2, 1)),
+    ],
+)
+def test_missing_year_prefers_the_recent_past(text, published, sentence, expected):
+    r = resolve_date(text, published, sentence=sentence)
+    assert r is not None
+    assert (r.start, r.scheduled) == (expected, expected > published)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("The minister will visit Kabul on Tuesday.", D(2023, 8, 1)),
+        ("Talks are expected to resume Tuesday.", D(2023, 8, 1)),
+        ("Police said Tuesday the suspect will be charged.", D(2023, 7, 25)),  # when it was said
+        ("Rebels attacked the town on Tuesday; more attacks will follow.", D(2023, 7, 25)),  # marker after
+        ("They would look for ways around Tuesday's ruling.", D(2023, 7, 25)),  # a possessive: past
+    ],
+)
+def test_weekday_looks_ahead_only_after_a_future_marker(sentence, expected):
+    text = "Tuesday's" if "Tuesday's" in sentence else "Tuesday"
+    r = resolve_date(text, PUBLISHED, sentence=sentence)
+    assert r is not None and r.start == expected
+
+
 @pytest.mark.parametrize(
     ("text", "published", "expected"),
     [
@@ -102,7 +160,7 @@ def test_span_containing_publication_is_not_scheduled():
         ("March 1", D(2023, 9, 15), D(2023, 3, 1)),
     ],
 )
-def test_missing_year_is_the_occurrence_nearest_publication(text, published, expected):
+def test_missing_year_far_either_way(text, published, expected):
     r = resolve_date(text, published)
     assert r is not None
     assert (r.start, r.method, r.scheduled) == (expected, REL, expected > published)
@@ -193,9 +251,7 @@ def test_relative_without_publication_date_is_none(text, article_text):
         "asdfgh",
         "at some point",
         "recently",
-        "the 1990s",  # dateparser reads "1990 seconds"
         "2 hours ago",  # below a day: the publication time is unknown
-        "in March last year",  # found as March (this year) + last year: out of order
         "2022-23",  # dateparser: 23 <month of publication> 2022; split: a year and a day are no range
         "July 3-5",  # dateparser: "July" + March 5, or July 3 + May
     ],
@@ -232,3 +288,94 @@ def test_unknown_language_falls_back_to_english():
 
 def test_whitespace_is_normalised():
     assert _tuple("  July\n26 ") == _tuple("July 26")
+
+
+# --- find_dates --------------------------------------------------------------------------------------
+
+ARTICLE_EN = (
+    "KABUL, Afghanistan (AP) _ Rebels attacked a convoy on Tuesday, officials said. "
+    "The attack came after talks collapsed on Aug. 6, and the envoy will return Friday. "
+    "Fighting has flared since mid-1996 and was worst in June last year, as in the 1990s. "
+    "The rebels may march on the capital now, said Mayor Ali, 25, who has 2,000 men. "
+    "A bill may pass next week; the March for Life drew 40,000 people yesterday."
+)
+
+
+def test_find_dates_offsets_and_resolution():
+    mentions = find_dates(ARTICLE_EN, D(2024, 2, 7), language="en")  # a Wednesday
+    for m in mentions:
+        assert ARTICLE_EN[m.start : m.end] == m.text
+    found = {m.text: (m.resolved.start, m.resolved.precision) if m.resolved else None for m in mentions}
+    assert found == {
+        "Tuesday": (D(2024, 2, 6), "day"),
+        "Aug. 6": (D(2023, 8, 6), "day"),  # the recent past, not six months ahead
+        "Friday": (D(2024, 2, 9), "day"),  # "will return Friday": the coming one
+        "mid-1996": (D(1996, 1, 1), "year"),
+        "June last year": (D(2023, 6, 1), "month"),
+        "the 1990s": (D(1990, 1, 1), "range"),
+        "next week": (D(2024, 2, 12), "week"),
+        "yesterday": (D(2024, 2, 6), "day"),
+    }
+
+
+def test_find_dates_leaves_out_what_only_looks_like_a_date():
+    texts = {m.text for m in find_dates(ARTICLE_EN, D(2024, 2, 7), language="en")}
+    # "may" and "march" the verbs, "now", an age, "Mayor", "2,000", "the March for Life"
+    for word in ("may", "march", "now", "25", "Mayor", "2,000", "40,000", "March"):
+        assert word not in texts
+    assert not any("March" in t or "may" in t.lower() for t in texts)
+
+
+def test_find_dates_year_tokens():
+    text = "Sales rose 2.5% in 2019 and 1,998 units shipped in 2020. It cost $1999."
+    assert [m.text for m in find_dates(text, D(2021, 1, 5))] == ["2019", "2020"]
+
+
+def test_find_dates_keeps_a_full_date_whole():
+    text = "The treaty was signed on Friday, Aug. 7, 1998, in Nairobi."
+    (mention,) = find_dates(text, D(1998, 8, 10))
+    assert mention.text == "Friday, Aug. 7, 1998"
+    assert mention.resolved is not None and mention.resolved.start == D(1998, 8, 7)
+
+
+def test_find_dates_without_publication_date_never_uses_today():
+    mentions = find_dates("It happened yesterday, on July 26, in 2019.", None)
+    resolved = {m.text: m.resolved for m in mentions}
+    assert resolved["yesterday"] is None
+    assert resolved["July 26"] is not None and resolved["July 26"].start == D(
+        2019, 7, 26
+    )  # the article's year
+    assert resolved["2019"] is not None
+
+
+def test_find_dates_is_deterministic_and_frozen():
+    first = find_dates(ARTICLE_EN, D(2024, 2, 7))
+    assert first == find_dates(ARTICLE_EN, D(2024, 2, 7))
+    with pytest.raises(AttributeError):
+        first[0].start = 0  # type: ignore[misc]
+    assert isinstance(first[0], DateMention)
+
+
+def test_find_dates_other_language_uses_dateparser_search():
+    text = "O acordo foi assinado em 26 de julho de 2023 em Lisboa."
+    (mention,) = find_dates(text, D(2023, 7, 28), language="pt")
+    assert text[mention.start : mention.end] == mention.text
+    assert "26 de julho de 2023" in mention.text
+    assert mention.resolved is not None and mention.resolved.start == D(2023, 7, 26)
+
+
+def test_find_dates_empty():
+    assert find_dates("", D(2023, 7, 28)) == []
+    assert find_dates("No dates here at all.", D(2023, 7, 28)) == []
+
+
+def test_sentences_do_not_end_at_abbreviations():
+    text = "Talks ended Aug. 6 in Geneva, the U.S. envoy said. Mr. Smith left.\nNext line"
+    parts = [text[a:b].strip() for a, b in sentences(text)]
+    assert parts == ["Talks ended Aug. 6 in Geneva, the U.S. envoy said.", "Mr. Smith left.", "Next line"]
+
+
+def test_a_marker_in_the_previous_sentence_does_not_move_a_date():
+    text = "The envoy will return. Rebels attacked on Tuesday."
+    (mention,) = find_dates(text, PUBLISHED)
+    assert mention.resolved is not None and mention.resolved.start == D(2023, 7, 25)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -23,6 +24,7 @@ from summarizer.client import make_client
 from summarizer.errors import ConfigError, EndpointError
 from summarizer.openai_batch import MAX_POLL_MISSES, PrefillReport, prefill_cache, request_body
 from summarizer.pipeline import PlannedCall, Summarizer
+from summarizer.pricing import Price
 from summarizer.schemas import TASKS
 from summarizer.settings import Settings, resolve_settings
 from summarizer.testing import is_recording
@@ -115,30 +117,26 @@ def test_request_lines_are_what_the_ordinary_path_sends(
         plain.summarize(text)
     sent = sorted(api.chat_bodies, key=tool_name)
     assert sorted((line["body"] for line in lines), key=tool_name) == sent
-    # ...which are handle_response_model's, with the messages templated as the ordinary path does.
-    calls = {c.cache_key[:24]: c for c in planned(summarizer, text)}
-    for line in lines:
-        _, body = request_body(calls[line["custom_id"]], settings)
-        assert line["body"] == body
-        assert body["tool_choice"] == {"type": "function", "function": {"name": tool_name(body)}}
-        assert "{{ price }}" in json.dumps(body["messages"])
+    for line in lines:  # the messages reach the model as planned: template syntax not evaluated
+        assert "{{ price }}" in json.dumps(line["body"]["messages"])
 
 
-def test_request_body_tools_match_handle_response_model(summarizer: Summarizer) -> None:
-    from instructor.processing import handle_response_model
-
-    settings = summarizer.settings
+def test_request_body_is_a_forced_tool_call(summarizer: Summarizer) -> None:
+    """The body written down: what OpenAI's chat completions API gets in TOOLS mode."""
     for call in planned(summarizer, ARTICLE):
-        _, body = request_body(call, settings)
-        _, expected = handle_response_model(
-            call.response_model,
-            mode=settings.instructor_mode,
-            model=settings.model,
-            messages=call.messages,
-            temperature=settings.temperature,
-            max_tokens=settings.max_tokens,
-        )
-        assert body == expected  # no template syntax in this article: templating changes nothing
+        _, body = request_body(call, summarizer.settings)
+        name = call.response_model.__name__
+        parameters = body["tools"][0]["function"].pop("parameters")
+        assert body == {
+            "model": "gpt-4o-mini",
+            "messages": call.messages,
+            "temperature": 0.0,
+            "max_tokens": 1500,
+            "tools": [{"type": "function", "function": {"name": name, "description": ANY}}],
+            "tool_choice": {"type": "function", "function": {"name": name}},
+        }
+        assert parameters["type"] == "object"
+        assert set(parameters["properties"]) == set(call.response_model.model_fields)
 
 
 # --- filling the cache -------------------------------------------------------------------------------
@@ -278,6 +276,53 @@ def test_unreadable_input_is_left_to_the_ordinary_run(
     assert report.filled == 3
 
 
+def test_an_interrupted_wait_resumes_polling_the_same_batch(
+    api: FakeBatchAPI, summarizer: Summarizer, cache: ResponseCache, tmp_path: Path
+) -> None:
+    state = tmp_path / "results.jsonl.openai-batch.json"
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_while_waiting(message: str) -> None:
+        if "in_progress" in message:
+            raise Interrupted  # the user's Ctrl-C, hours into the wait
+
+    with pytest.raises(Interrupted):
+        prefill_cache(
+            summarizer, [item(ARTICLE, "a")], None, cache, notice=stop_while_waiting, poll_seconds=0.01,
+            state=state,
+        )  # fmt: skip
+    assert json.loads(state.read_text())["batch_id"] == "batch_fake1"
+    api.log.clear()
+    notices: list[str] = []
+    report = prefill_cache(
+        summarizer, [item(ARTICLE, "a")], None, cache, notice=notices.append, poll_seconds=0.01, state=state
+    )
+    assert report.resumed and report.batch_id == "batch_fake1" and report.filled == 3
+    assert len(api.uploads) == 1 and not [e for e in api.log if e.startswith("POST")]  # nothing new paid
+    assert notices[0].startswith("summarizer: resuming OpenAI batch batch_fake1")
+    assert not state.exists()  # collected: the next run plans afresh
+
+
+def test_max_cost_bounds_what_is_submitted(
+    api: FakeBatchAPI, summarizer: Summarizer, cache: ResponseCache
+) -> None:
+    prices = {"gpt-4o-mini": Price(input_per_million=1.0, output_per_million=10.0)}
+    # 3 requests whose completions could each reach max_tokens 1500: 4,500 x $10/M = $0.045, halved by the
+    # Batch API's discount = $0.0225, plus the prompts: above $0.02.
+    with pytest.raises(
+        ConfigError, match=r"could cost up to \$0\.02\d+ \(3 requests.*above --max-cost \$0\.0200"
+    ):
+        prefill_cache(summarizer, [item(ARTICLE, "a")], None, cache, notice=lambda _: None, poll_seconds=0.01,
+                      max_cost=0.02, prices=prices)  # fmt: skip
+    assert api.uploads == []
+    report = prefill_cache(summarizer, [item(ARTICLE, "a")], None, cache, notice=lambda _: None,
+                           poll_seconds=0.01, max_cost=1.0, prices=prices)  # fmt: skip
+    # What came back: 3 x 900 prompt tokens at $1/M + 3 x 60 completion tokens at $10/M = $0.0045, halved.
+    assert report.cost == pytest.approx(0.00225)
+
+
 # --- errors ------------------------------------------------------------------------------------------
 
 
@@ -324,3 +369,28 @@ def test_against_real_openai(request: pytest.FixtureRequest, tmp_path: Path) -> 
         assert report.filled == report.submitted == 1
         (call,) = s.plan(article_from_text(ARTICLE), "summary")
         assert cache.get(call.cache_key) is not None
+
+
+def test_the_cli_counts_the_batch_in_its_totals(
+    api: FakeBatchAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from summarizer.cli import app
+
+    monkeypatch.setattr("summarizer.openai_batch.POLL_SECONDS", 0.01)
+    (tmp_path / "a.txt").write_text(ARTICLE)
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"gpt-4o-mini": {"input": 2.0, "output": 10.0}}))
+    out = tmp_path / "results.jsonl"
+    result = CliRunner().invoke(app, [
+        "batch", str(tmp_path / "a.txt"), "-o", str(out), "--openai-batch", "--base-url", api.base_url,
+        "--model", "gpt-4o-mini", "--prices", str(prices), "--max-cost", "1",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = " ".join(result.stderr.split())
+    # All three calls answered by the batch, none by the ordinary path: 3 x 900 prompt tokens at $2/M and
+    # 3 x 60 completion tokens at $10/M = $0.0072, at the Batch API's half price.
+    assert "0 model calls, 3 from the cache" in summary
+    assert "2,700 prompt + 180 completion tokens · $0.0036" in summary
+    assert not (tmp_path / "results.jsonl.openai-batch.json").exists()

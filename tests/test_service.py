@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -56,12 +57,15 @@ async def service(
 
     settings = resolve_settings(base_url=base_url, model="bench-model", max_retries=0, env={})
     summarizer = Summarizer(settings, client=make_client(settings, http_retries=0), cache=cache)
+    jobs = tempfile.TemporaryDirectory()  # batch jobs: never the user's data directory
+    config.setdefault("jobs_db", Path(jobs.name) / "jobs.sqlite")
     app = create_app(settings, ServiceConfig(cache=False, prices={}, **config), summarizer=summarizer)
     async with summarizer, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
+    jobs.cleanup()
 
 
 def assert_problem(response: httpx.Response, status: int, detail_part: str) -> dict[str, Any]:

@@ -1,11 +1,15 @@
-"""The pytest plugin as a user gets it: the README's example project, run by pytest in a directory of its
-own; the assertion helpers; the re-record message."""
+"""The pytest plugin as a user gets it: a project that knows nothing of summarizer and the README's example
+project, each run by pytest in a directory of its own; the assertion helpers; the re-record message."""
 
 import json
+import shlex
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from summarizer.schemas import ArticleAnalysis
 from summarizer.testing import (
@@ -20,6 +24,133 @@ from summarizer.testing import (
 
 ROOT = Path(__file__).resolve().parent.parent
 USER_PROJECT = Path(__file__).resolve().parent / "data" / "user_project"
+OUR_MESSAGE = "changed since its cassette was recorded"
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+
+
+# --- a project that uses pytest-recording and knows nothing of summarizer -----------------------------
+
+# pytest-recording's documented use: a `vcr` marker, nothing else. {marker} and {fixture} are how the
+# opt-in tests below ask for our settings; here they stay empty.
+PLAIN_TEST = """\
+import json
+import os
+import urllib.request
+
+import pytest
+
+
+@pytest.mark.vcr{marker}
+def test_a({fixture}):
+    request = urllib.request.Request(
+        os.environ["PLAIN_URL"], data=b'{{"q": 1}}', headers={{"Authorization": "Bearer plain-token"}}
+    )
+    with urllib.request.urlopen(request) as response:
+        assert json.load(response) == {{"answer": 42}}
+"""
+
+
+def recorded_authorization(cassette: Path) -> list[str]:
+    headers = yaml.safe_load(cassette.read_text())["interactions"][0]["request"]["headers"]
+    return next(value for name, value in headers.items() if name.lower() == "authorization")
+
+
+def plain_project(pytester: pytest.Pytester, *, ini: str = "", marker: str = "", fixture: str = "") -> Path:
+    pytester.makefile(".ini", pytest="[pytest]\n" + ini)
+    tests = pytester.mkdir("tests")
+    (tests / "test_x.py").write_text(PLAIN_TEST.format(marker=marker, fixture=fixture))
+    return pytester.path
+
+
+@pytest.fixture
+def plain_endpoint(
+    stub_endpoint: Callable[[int, dict[str, Any]], Any], monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """A loopback server the plain project's test talks to when it records."""
+    endpoint = stub_endpoint(200, {"answer": 42})
+    monkeypatch.setenv("PLAIN_URL", endpoint.base_url + "/answer")
+    return endpoint
+
+
+@pytest.fixture
+def recorded_plain_project(pytester: pytest.Pytester, plain_endpoint: Any) -> Path:
+    """The plain project, its cassette recorded by pytest-recording alone (our plugin disabled)."""
+    root = plain_project(pytester)
+    run(pytester, "-p", "no:summarizer", "--record-mode=once").assert_outcomes(passed=1)
+    assert plain_endpoint.requests == 1
+    assert (root / "tests" / "cassettes" / "test_x" / "test_a.yaml").is_file()
+    return root
+
+
+def test_plain_project_replays_unchanged_with_our_plugin(
+    pytester: pytest.Pytester, recorded_plain_project: Path, plain_endpoint: Any
+):
+    run(pytester, "--block-network").assert_outcomes(passed=1)
+    assert plain_endpoint.requests == 1  # replayed, not fetched again
+
+
+def test_plain_project_records_as_pytest_recording_does_with_our_plugin(
+    pytester: pytest.Pytester, plain_endpoint: Any
+):
+    root = plain_project(pytester)
+    run(pytester, "--record-mode=once").assert_outcomes(passed=1)
+    cassette = root / "tests" / "cassettes" / "test_x" / "test_a.yaml"
+    assert not (root / "cassettes").exists()
+    # pytest-recording filters nothing unless told to: our redaction is not applied behind its back.
+    assert recorded_authorization(cassette) == ["Bearer plain-token"]
+
+
+def test_plain_project_keeps_vcrpys_own_error_on_a_changed_request(
+    pytester: pytest.Pytester,
+    recorded_plain_project: Path,
+    plain_endpoint: Any,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv("PLAIN_URL", plain_endpoint.base_url + "/another")
+    result = run(pytester, "--block-network")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*CannotOverwriteExistingCassetteException*"])
+    assert OUR_MESSAGE not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    "opt_in",
+    [
+        {"ini": "summarizer_cassettes = true"},
+        {"marker": "\n@pytest.mark.summarizer_cassettes"},
+        {"fixture": "summarizer_settings"},
+    ],
+    ids=["ini line", "marker", "fixture"],
+)
+def test_a_project_that_asks_gets_our_cassettes(
+    pytester: pytest.Pytester,
+    plain_endpoint: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    opt_in: dict[str, str],
+):
+    # What `summarizer_settings` records against (a configured endpoint, not the embedded model).
+    monkeypatch.setenv("OPENAI_BASE_URL", plain_endpoint.base_url)
+    monkeypatch.setenv("SUMMARIZER_MODEL", "stub")
+    root = plain_project(pytester, **opt_in)
+    run(pytester, "--record-mode=once").assert_outcomes(passed=1)
+    cassette = root / "cassettes" / "test_x" / "test_a.yaml"
+    assert not (root / "tests" / "cassettes").exists()
+    assert recorded_authorization(cassette) == ["REDACTED"]
+
+    run(pytester, "--block-network").assert_outcomes(passed=1)
+
+    monkeypatch.setenv("PLAIN_URL", plain_endpoint.base_url + "/another")
+    drift = run(pytester, "--block-network")
+    drift.assert_outcomes(failed=1)
+    drift.stdout.fnmatch_lines(
+        [f"*a request {OUR_MESSAGE}*", "*pytest 'tests/test_x.py::test_a' --record-mode=rewrite"]
+    )
+
+
+# --- the README's example project -----------------------------------------------------------------------
 
 
 def test_readme_shows_the_example_verbatim():
@@ -33,22 +164,55 @@ def user_project(pytester: pytest.Pytester) -> Path:
     return pytester.path
 
 
+def change_events_prompt(user_project: Path) -> None:
+    template = user_project / "my_prompts" / "events.j2"
+    template.write_text(template.read_text().replace("List the events", "List all the events"))
+
+
 def test_users_example_replays_offline(pytester: pytest.Pytester, user_project: Path):
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--block-network")
-    result.assert_outcomes(passed=1)
+    run(pytester, "--block-network").assert_outcomes(passed=1)
 
 
 def test_users_changed_prompt_fails_with_the_re_record_message(pytester: pytest.Pytester, user_project: Path):
-    template = user_project / "my_prompts" / "events.j2"
-    template.write_text(template.read_text().replace("List the events", "List all the events"))
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--block-network")
+    change_events_prompt(user_project)
+    result = run(pytester, "--block-network")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*prompt 'events' (now version *) changed since its cassette was recorded*",
-            "*pytest 'test_my_prompts.py::test_events_prompt' --record-mode=rewrite*",
+            f"*prompt 'events' (now version *) {OUR_MESSAGE}*",
+            "*pytest 'test_my_prompts.py::test_events_prompt' --record-mode=rewrite --snapshot-update",
         ]
     )
+
+
+def test_users_example_re_records_with_the_command_the_message_gives(
+    pytester: pytest.Pytester,
+    user_project: Path,
+    stub_endpoint: Callable[[int, dict[str, Any]], Any],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    cassette = user_project / "cassettes" / "test_my_prompts" / "test_events_prompt.yaml"
+    recorded = yaml.safe_load(cassette.read_text())["interactions"][-1]
+    # Re-recording needs an endpoint, not this model: a loopback one serves the model's recorded answer.
+    endpoint = stub_endpoint(200, json.loads(recorded["response"]["body"]["string"]))
+    change_events_prompt(user_project)
+    drift = run(pytester, "--block-network")
+    command = next(line for line in drift.outlines if "--record-mode=rewrite" in line)
+
+    monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-rerecord-0123456789")
+    monkeypatch.setenv("SUMMARIZER_MODEL", json.loads(recorded["request"]["body"])["model"])
+    run(pytester, *shlex.split(command)[1:]).assert_outcomes(passed=1)
+    assert endpoint.requests == 1
+    text = cassette.read_text()
+    (interaction,) = yaml.safe_load(text)["interactions"]
+    assert "List all the events" in interaction["request"]["body"]
+    assert interaction["request"]["headers"]["authorization"] == ["REDACTED"]
+    assert "sk-rerecord" not in text
+
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    run(pytester, "--block-network").assert_outcomes(passed=1)
 
 
 # --- the assertion helpers, on a recorded output --------------------------------------------------------

@@ -16,11 +16,12 @@
   };
   const list = (x) => (Array.isArray(x) ? x : []);
 
+  // The target of the last click stays marked until the next one: the reader sees where they landed.
   function flash(node) {
     if (!node) return;
+    for (const old of document.querySelectorAll(".focus")) old.classList.remove("focus");
     node.scrollIntoView({ block: "center" });
     node.classList.add("focus");
-    setTimeout(() => node.classList.remove("focus"), 1600);
   }
 
   // Sentence numbers an item cites: its evidence citations, else the numbers it gave.
@@ -111,8 +112,8 @@
     const keyPoints = summary ? list(summary.key_points) : [];
     if (summary) {
       const checks = summary.checks || {};
-      summaryBox.append(el("h2", { id: "headline", text: summary.headline }), flags({ check: checks.headline }));
-      summaryBox.append(el("p", { text: summary.summary }), flags({ check: checks.summary }));
+      for (const node of [el("h2", { id: "headline", text: summary.headline }), flags({ check: checks.headline }),
+        el("p", { text: summary.summary }), flags({ check: checks.summary })]) if (node) summaryBox.append(node);
       const ol = el("ol", { class: "items", id: "key-points" });
       keyPoints.forEach((kp, i) => {
         const kpText = typeof kp === "string" ? kp : kp.text;
@@ -128,8 +129,13 @@
     bar.replaceChildren();
     const counts = {};
     for (const s of stances) counts[s.polarity] = (counts[s.polarity] || 0) + 1;
-    for (const p of ["supports", "opposes", "mixed", "neutral"]) if (counts[p])
-      bar.append(el("span", { class: p, style: "flex:" + counts[p], title: counts[p] + " " + p }));
+    for (const p of ["supports", "opposes", "mixed", "neutral"]) {
+      if (!counts[p]) continue;
+      // Through the CSSOM, not a style attribute: the page's Content-Security-Policy forbids inline styles.
+      const part = el("span", { class: p, title: counts[p] + " " + p });
+      part.style.flex = String(counts[p]);
+      bar.append(part);
+    }
     const stanceList = $("stances");
     stanceList.replaceChildren();
     stances.forEach((s, i) => {
