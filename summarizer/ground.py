@@ -55,21 +55,33 @@ class Grounding:
         return NameIndex(self.article.text, language=self.article.language)
 
     @cached_property
+    def name_choices(self) -> tuple[str, ...]:
+        """The article's own names, for a schema that picks names instead of writing them: each name or
+        capitalised run `names.NameIndex` finds in the text, numbers left out, in order of appearance."""
+        found = self.names.entities(self.article.text)
+        names = (n for n, ok in found if ok and not any(c.isdigit() for c in n) and len(n) <= 60)
+        return tuple(dict.fromkeys(names))
+
+    @cached_property
     def dates(self) -> list[DateMention]:
         return find_dates(self.article.text, self.article.published, language=self.article.language)
 
     @cached_property
     def support(self) -> SupportIndex:
-        return SupportIndex(self.article.text, language=self.article.language)
+        return SupportIndex(
+            self.article.text, language=self.article.language, sentences=[s.text for s in self.sentences]
+        )
 
     # --- the schema a request is validated against ---------------------------------------------------
 
     def request_model(
-        self, task: str, numbers: Sequence[int], last_attempt: Callable[[], bool]
+        self, task: str, numbers: Sequence[int], last_attempt: Callable[[], bool], *, pick_names: bool = False
     ) -> type[BaseModel]:
         """The response model for one request: the task's schema with `sentences` narrowed to `numbers`
-        (an enum), and names checked against the article unless it is the last attempt."""
-        return request_model(task, tuple(numbers), self._name_check(last_attempt))
+        (an enum), and names checked against the article unless it is the last attempt. `pick_names`:
+        names are an enum of the article's names (`name_choices`), when it has any."""
+        names = self.name_choices if pick_names and self.name_choices else None
+        return request_model(task, tuple(numbers), self._name_check(last_attempt), names=names)
 
     def _name_check(self, last_attempt: Callable[[], bool]) -> Callable[[Iterable[str | None]], None]:
         def check(names: Iterable[str | None]) -> None:
@@ -193,12 +205,34 @@ def _cited(numbers: tuple[int, ...]) -> Any:
     return Annotated[list[number], Field(min_length=1, max_length=3)]  # type: ignore[valid-type]
 
 
+def _picked(names: tuple[str, ...]) -> Any:
+    return Annotated[str, Field(json_schema_extra={"enum": list(names)}), AfterValidator(_one_of(names))]
+
+
+def _one_of(names: tuple[str, ...]) -> Callable[[str], str]:
+    allowed = frozenset(names)
+
+    def check(name: str) -> str:
+        if name not in allowed:
+            raise ValueError(f"{name!r} is not one of the article's names")
+        return name
+
+    return check
+
+
 def request_model(
-    task: str, numbers: tuple[int, ...], check_names: Callable[[Iterable[str | None]], None]
+    task: str,
+    numbers: tuple[int, ...],
+    check_names: Callable[[Iterable[str | None]], None],
+    *,
+    names: tuple[str, ...] | None = None,
 ) -> type[BaseModel]:
-    """`task`'s schema, its `sentences` an enum of `numbers`, its names passed to `check_names`. The class
-    names are the base models' (instructor names the forced tool after them)."""
+    """`task`'s schema, its `sentences` an enum of `numbers`, its names passed to `check_names` (or, with
+    `names`, an enum of them). The class names are the base models' (instructor names the forced tool
+    after them)."""
     cited = _cited(numbers)
+    if names and task in ("stances", "events"):
+        return _with_picked_names(task, cited, _picked(names))
     if task in ("summary", schemas.REDUCE_PROMPT):
 
         class KeyPoint(schemas.KeyPoint):
@@ -237,3 +271,29 @@ def request_model(
 
         return EventList
     raise ValueError(f"no response model for task {task!r}")
+
+
+def _with_picked_names(task: str, cited: Any, name: Any) -> type[BaseModel]:
+    """Stances or events whose names are an enum of the article's: nothing to check after."""
+    if task == "stances":
+
+        class Stance(schemas.Stance):
+            actor: name  # type: ignore[valid-type]
+            target: name  # type: ignore[valid-type]
+            sentences: cited  # type: ignore[valid-type]
+
+        class StanceList(schemas.StanceList):
+            stances: list[Stance] = Field(max_length=5)  # type: ignore[assignment]
+
+        return StanceList
+
+    class Event(schemas.Event):
+        actors: list[name] = Field(min_length=1, max_length=4)  # type: ignore[valid-type]
+        recipients: list[name] = Field(default_factory=list, max_length=4)  # type: ignore[valid-type]
+        location: name | None = None  # type: ignore[valid-type]
+        sentences: cited  # type: ignore[valid-type]
+
+    class EventList(schemas.EventList):
+        events: list[Event] = Field(min_length=1, max_length=6)  # type: ignore[assignment]
+
+    return EventList

@@ -253,7 +253,9 @@ class Summarizer:
         for chunk in cut.chunks:
             for name in chosen:
                 messages = self._messages(name, chunk.numbered_text(), article)
-                model = grounding.request_model(name, chunk.numbers, last_attempt=lambda: False)
+                model = grounding.request_model(
+                    name, chunk.numbers, last_attempt=lambda: False, pick_names=self.settings.names_from_article
+                )
                 calls.append(PlannedCall(name, messages, model, self._cache_key(name, messages, model)))
         return calls
 
@@ -312,7 +314,10 @@ class Summarizer:
         """One model call for one prompt (or a cache hit), its answer validated against the article."""
         attempts = Attempts()
         response_model = grounding.request_model(
-            name, numbers, last_attempt=lambda: attempts.count > self.settings.max_retries
+            name,
+            numbers,
+            last_attempt=lambda: attempts.count > self.settings.max_retries,
+            pick_names=self.settings.names_from_article,
         )
         messages = self._messages(name, text, article)
         prompt_version = self.prompts.version(name, schema_of(PROMPT_MODELS[name]))

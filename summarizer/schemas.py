@@ -21,18 +21,27 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 
 def _unescape(value: object) -> object:
+    # Listed after the constraints in each Annotated type: before them, pydantic 2 drops `pattern` from
+    # the JSON schema. A BeforeValidator runs first either way.
     # llama.cpp's server writes ' and " inside tool-call arguments as &#39; and &#34; (NOTES.md).
     return html.unescape(value) if isinstance(value, str) and "&" in value else value
 
 
 Short = Annotated[
-    str, BeforeValidator(_unescape), StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), BeforeValidator(_unescape)
+]
+# A name (actor, target, recipient, location): no digits, brackets, braces or markup, which is where a
+# small model's filler goes ("{{<NAME>}}", "2, 4, 5"); a grammar-enforcing server cannot write them.
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=r"^[^0-9{}<>\[\]()=|#*_\\\n]+$"),
+    BeforeValidator(_unescape),
 ]
 Sentence = Annotated[
-    str, BeforeValidator(_unescape), StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), BeforeValidator(_unescape)
 ]
 Paragraph = Annotated[
-    str, BeforeValidator(_unescape), StringConstraints(strip_whitespace=True, min_length=1, max_length=600)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600), BeforeValidator(_unescape)
 ]
 # Sentence numbers an item cites. The schema sent to the model narrows them to the article's (or the
 # chunk's) numbers with an enum: see `ground.request_model`.
@@ -81,8 +90,8 @@ class Summary(BaseModel):
 
 
 class Stance(BaseModel):
-    actor: Short
-    target: Short
+    actor: Name
+    target: Name
     position: Sentence
     polarity: Polarity
     sentences: Citations
@@ -91,9 +100,9 @@ class Stance(BaseModel):
 class Event(BaseModel):
     description: Sentence
     event_type: EventType
-    actors: list[Short] = Field(min_length=1, max_length=4)
-    recipients: list[Short] = Field(default_factory=list, max_length=4)
-    location: Short | None = None
+    actors: list[Name] = Field(min_length=1, max_length=4)
+    recipients: list[Name] = Field(default_factory=list, max_length=4)
+    location: Name | None = None
     sentences: Citations
 
 

@@ -56,6 +56,14 @@ class Settings:
     max_tokens: int = 1500
     timeout: float = 600.0
     prompts_dir: str | None = None
+    # Names (actors, targets, recipients, locations) picked by an enum from the names the article contains,
+    # instead of written freely and checked after: rails for a model too small to write a name at all (the
+    # embedded one filled them with "{{<NAME>}}"). None: on for the embedded model only.
+    name_choices: bool | None = None
+
+    @property
+    def names_from_article(self) -> bool:
+        return self.endpoint == "embedded" if self.name_choices is None else self.name_choices
 
     @property
     def instructor_mode(self) -> instructor.Mode:
