@@ -122,13 +122,12 @@ def set_exit_deadline(seconds: float | None) -> None:
 
 def install() -> None:
     """Set up the handlers and the watchdog (from the main thread, before anything slow)."""
+    # (A SIGINT ignored from the start, as for `cmd &` in a script, stays ignored: Python leaves it so.)
     signal.signal(signal.SIGTERM, _on_sigterm)
     logging.getLogger("asyncio").addFilter(_quiet_after_interrupt)
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        return  # started in the background with SIGINT ignored (nohup, `cmd &` in a script): keep it so
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)
-    with contextlib.suppress(ValueError, OSError):
+    with contextlib.suppress(ValueError, OSError, AttributeError):  # not on every platform
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
         signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
         threading.Thread(target=_watch, args=(read_fd,), name="interrupt-watchdog", daemon=True).start()
 
@@ -140,13 +139,16 @@ def run(app: Callable[[], object]) -> NoReturn:
     except KeyboardInterrupt:
         pass
     except SystemExit as exc:
-        # typer turns a KeyboardInterrupt into exit code 130 itself, silently.
-        if exc.code != EXIT_CODE:
+        # typer turns a KeyboardInterrupt into exit code 130 itself, silently. Work cut short by an
+        # interrupt may also end in an error of its own (a cancelled request): the exit is still 130.
+        if exc.code in (0, None) or (exc.code != EXIT_CODE and not _interrupted.is_set()):
             raise
     except Exception:
         # An error raised while an interrupt unwinds the work replaces the KeyboardInterrupt: still ours.
         if not _interrupted.is_set():
             raise
+    else:
+        sys.exit(0)
     _interrupted_exit()
 
 
@@ -156,6 +158,7 @@ def _interrupted_exit() -> NoReturn:
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
     announce()
+    local.kill_all()  # should the orderly path have missed one (the kernel would, at our exit, on Linux)
     # The orderly part is done: the servers are stopped and files closed by their `with` blocks. What is
     # left is the interpreter tearing down every module, 0.8 s on a busy 2-core machine, where even the
     # watchdog cannot act (daemon threads are frozen then). Run the exit handlers (logging's flush among
