@@ -189,6 +189,9 @@ def main() -> None:
             rss_before = rss_mb(process.pid)
             http = asyncio.run(over_http(url, texts, args.clients))
             rss_after = rss_mb(process.pid)
+            # The same again: memory that keeps growing per request would show here.
+            asyncio.run(over_http(url, [t + "\nagain" for t in texts], args.clients))
+            rss_again = rss_mb(process.pid)
         batch = batch_with_kill(base_url, texts, Path(tmp) / "batch.sqlite")
 
     delay_ms = args.delay * 1000
@@ -201,7 +204,10 @@ def main() -> None:
         print(f"| {name} | {cells} |")
     overhead = (http["wall"] - local["wall"]) / local["wall"] * 100
     print(f"\nservice overhead on throughput: {overhead:+.1f} %")
-    print(f"server RSS: {rss_before:.0f} MB before, {rss_after:.0f} MB after {n} articles")
+    print(
+        f"server RSS: {rss_before:.0f} MB before, {rss_after:.0f} MB after {n} articles, "
+        f"{rss_again:.0f} MB after {n} more"
+    )
     print(
         f"\nbatch job of {n} with kill -9 at {batch['done_at_kill']:.0f} done and a restart: "
         f"{batch['wall']:.1f} s in all, lost {batch['lost']:.0f}, done twice {batch['twice']:.0f}, "
