@@ -18,7 +18,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from bench.bench_interrupt import Outcome, interrupt_run
+from bench.bench_interrupt import HANG_SECONDS, Outcome, interrupt_run
 from summarizer import local
 from summarizer.local import STOP_GRACE_SECONDS, LocalServer, ServerStopped, model_path
 from summarizer.settings import EMBEDDED_MODEL
@@ -150,7 +150,9 @@ def test_server_answers_one_request_and_is_gone_afterwards() -> None:
 
 
 def _assert_clean_interrupt(outcome: Outcome) -> None:
-    assert outcome.exit_seconds is not None, f"still running {30} s after the signal: {outcome.stderr[-800:]}"
+    assert outcome.exit_seconds is not None, (
+        f"still running {HANG_SECONDS:.0f} s after the signal: {outcome.stderr[-800:]}"
+    )
     assert outcome.returncode == 130, outcome.stderr[-800:]
     assert "Traceback" not in outcome.stderr, outcome.stderr
     assert outcome.stderr.strip().splitlines()[-1].startswith("interrupted (SIG")
