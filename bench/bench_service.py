@@ -7,6 +7,8 @@ Side by side, in one run, against the same fixture (in a process of its own):
 2. the same articles sent by 32 concurrent HTTP clients to `POST /v1/analyses` of `summarizer serve` (a
    process of its own, no response cache): throughput, p50/p99 latency, errors, and the server's resident
    memory before and after;
+   Both paths are warmed up first with other articles. The HTTP path runs the pipeline in the server's
+   process and the clients in this one, so with a spare core it can be the faster of the two.
 3. the same articles as one batch job (`POST /v1/batches`), the server killed with SIGKILL halfway and
    started again on the same job database: articles lost and done twice.
 """
@@ -77,6 +79,8 @@ async def in_process(base_url: str, texts: list[str], clients: int) -> dict[str,
                     errors += 1
                 latencies.append(time.perf_counter() - started)
 
+        # Warm-up, as the server gets: templates read, the client patched, first connections opened.
+        await asyncio.gather(*(summarizer.asummarize(f"Warm-up {i}.\n{ARTICLE}") for i in range(clients)))
         started = time.perf_counter()
         await asyncio.gather(*(one(t) for t in texts))
         wall = time.perf_counter() - started
@@ -180,10 +184,14 @@ def main() -> None:
     with fake_process(free_port(), args.delay) as base_url, tempfile.TemporaryDirectory() as tmp:
         local = asyncio.run(in_process(base_url, texts, args.clients))
         with server(base_url, Path(tmp) / "jobs.sqlite") as (url, process):
-            asyncio.run(over_http(url, articles(args.clients), args.clients))  # warm-up: imports, first calls
+            warm = [f"Warm-up {i}.\n{ARTICLE}" for i in range(args.clients)]
+            asyncio.run(over_http(url, warm, args.clients))  # warm-up: imports, first calls
             rss_before = rss_mb(process.pid)
             http = asyncio.run(over_http(url, texts, args.clients))
             rss_after = rss_mb(process.pid)
+            # The same again: memory that keeps growing per request would show here.
+            asyncio.run(over_http(url, [t + "\nagain" for t in texts], args.clients))
+            rss_again = rss_mb(process.pid)
         batch = batch_with_kill(base_url, texts, Path(tmp) / "batch.sqlite")
 
     delay_ms = args.delay * 1000
@@ -196,7 +204,10 @@ def main() -> None:
         print(f"| {name} | {cells} |")
     overhead = (http["wall"] - local["wall"]) / local["wall"] * 100
     print(f"\nservice overhead on throughput: {overhead:+.1f} %")
-    print(f"server RSS: {rss_before:.0f} MB before, {rss_after:.0f} MB after {n} articles")
+    print(
+        f"server RSS: {rss_before:.0f} MB before, {rss_after:.0f} MB after {n} articles, "
+        f"{rss_again:.0f} MB after {n} more"
+    )
     print(
         f"\nbatch job of {n} with kill -9 at {batch['done_at_kill']:.0f} done and a restart: "
         f"{batch['wall']:.1f} s in all, lost {batch['lost']:.0f}, done twice {batch['twice']:.0f}, "

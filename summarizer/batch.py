@@ -17,8 +17,8 @@ import datetime as dt
 import functools
 import glob
 import hashlib
-import json
-import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,14 +26,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .article import Article, article_from_text, read_article
+from .batch_output import BatchOutput, batch_settings, done_ids, prune_failures
 from .client import describe_error
-from .errors import ConfigError, InputError, SummarizerError
-from .files import Appender, OutputLock, drop_torn_tail, refuse_inputs, write_atomic
+from .errors import InputError, SummarizerError
+from .files import Appender
 from .jsonl import iter_jsonl
-from .pipeline import Summarizer, parse_tasks
+from .pipeline import Summarizer
 from .pricing import Price, cost, price_for
 from .schemas import Metadata
 
+# BatchOutput, batch_settings and done_ids live in batch_output.py; they are part of this module's interface.
+__all__ = [
+    "BatchInput", "BatchOutput", "BatchReport", "batch_settings", "collect_inputs", "done_ids", "run_batch",
+    "run_to_end",
+]  # fmt: skip
 T = TypeVar("T")
 ARTICLE_SUFFIXES = {".txt", ".md", ".html", ".htm", ".xhtml"}
 
@@ -116,154 +122,6 @@ def _jsonl_inputs(path: Path) -> Iterator[BatchInput]:
 
 def _jsonl_article(text: str, source: str, published: dt.date | None, title: str | None) -> Article:
     return dataclasses.replace(article_from_text(text, source=source, published=published), title=title)
-
-
-# --- the output: results, failures, the settings they were made with ----------------------------------
-
-SETTINGS_FORMAT = 1
-
-
-def batch_settings(summarizer: Summarizer, tasks: Iterable[str] | str | None) -> dict[str, Any]:
-    """What makes two runs' results comparable: a resumed run must match the one that began the output."""
-    s = summarizer.settings
-    chosen = parse_tasks(tasks)
-    return {
-        # The kind, not the URL: the embedded server's port changes every run, a local server's may too.
-        "endpoint": s.endpoint,
-        "model": s.model,
-        "mode": s.mode,
-        "tasks": list(chosen),
-        "prompt_versions": summarizer.prompt_versions(chosen),
-        "strict": summarizer.strict,
-    }
-
-
-def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    out = []
-    for key in dict.fromkeys([*before, *now]):
-        a, b = before.get(key), now.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            # A task added or dropped is said once, under `tasks`: compare the versions of the others.
-            common = a.keys() & b.keys() if key == "prompt_versions" else a.keys() | b.keys()
-            a, b = ({k: v for k, v in d.items() if k in common} for d in (a, b))
-            out += [f"{key}.{d}" for d in _differences(a, b)]
-        elif a != b:
-            out.append(f"{key} {_show(key, a)} -> {_show(key, b)}")
-    return out
-
-
-def _show(key: str, value: Any) -> str:
-    if value is None:
-        return "(none)"
-    return ",".join(map(str, value)) if key == "tasks" else repr(value)
-
-
-def _nonempty(path: Path) -> bool:
-    return path.is_file() and path.stat().st_size > 0
-
-
-class BatchOutput:
-    """The files of one batch output, held by one run: `results`, `failures`, `<results>.meta.json` (the
-    settings the results were made with) and `<results>.openai-batch.json` (a submitted OpenAI batch).
-
-    `open` refuses an output that is one of the inputs, takes the output's lock (a second process on the
-    same output is refused), and checks the recorded settings: resuming with other settings is refused with
-    what differs, unless `force_new`, which moves the earlier files aside (nothing is deleted)."""
-
-    def __init__(self, results: Path, failures: Path | None = None):
-        self.results = Path(results)
-        self.failures = Path(failures) if failures else self.results.with_suffix(".failures.jsonl")
-        self.meta = self.results.with_name(self.results.name + ".meta.json")
-        self.openai_batch = self.results.with_name(self.results.name + ".openai-batch.json")
-        self.moved: list[Path] = []  # where --force-new put the earlier files
-        self._lock = OutputLock(self.results)
-
-    def open(
-        self,
-        settings: dict[str, Any],
-        *,
-        inputs: Iterable[str | os.PathLike[str] | None] = (),
-        force_new: bool = False,
-    ) -> BatchOutput:
-        mine = [("--output", self.results), ("--failures", self.failures), ("its settings file", self.meta)]
-        refuse_inputs(mine, inputs)
-        self._lock.acquire()
-        try:
-            self._check(settings, force_new)
-        except BaseException:
-            self._lock.release()
-            raise
-        return self
-
-    def close(self) -> None:
-        self._lock.release()
-
-    def __enter__(self) -> BatchOutput:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _check(self, settings: dict[str, Any], force_new: bool) -> None:
-        how = "write to another -o, or pass --force-new to move the earlier results aside and start afresh"
-        if _nonempty(self.results) or _nonempty(self.failures):
-            if force_new:
-                self._move_aside()
-            else:
-                try:
-                    recorded = json.loads(self.meta.read_text(encoding="utf-8"))["settings"]
-                except (OSError, ValueError, KeyError, TypeError):
-                    raise ConfigError(
-                        f"{self.results} holds results but no readable record of the settings they were made"
-                        f" with ({self.meta.name}): {how}"
-                    ) from None
-                if diffs := _differences(recorded, settings):
-                    raise ConfigError(
-                        f"{self.results} was made with other settings ({'; '.join(diffs)}): resuming would"
-                        f" mix them in one file; {how}"
-                    )
-                return
-        record = {"format": SETTINGS_FORMAT, "settings": settings}
-        write_atomic(self.meta, json.dumps(record, indent=2) + "\n", what="the settings file")
-
-    def _move_aside(self) -> None:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-        for path in (self.results, self.failures, self.meta, self.openai_batch):
-            if _nonempty(path):  # an empty file holds nothing to keep: the new run reuses it
-                aside = path.with_name(f"{path.name}.before-{stamp}")
-                os.replace(path, aside)
-                self.moved.append(aside)
-
-
-def done_ids(path: Path) -> set[str]:
-    """Ids already in a results file (complete lines only)."""
-    if not path.exists():
-        return set()
-    ids = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            ids.add(str(json.loads(line)["id"]))
-        except (ValueError, KeyError, TypeError):
-            continue  # a torn line: that article runs again
-    return ids
-
-
-def _prune_failures(path: Path, done: set[str]) -> None:
-    """Drop the failure lines of articles that have since succeeded: the file lists what is still owed."""
-    if not path.exists():
-        return
-    drop_torn_tail(path)
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = []
-    for line in lines:
-        try:
-            if str(json.loads(line)["id"]) in done:
-                continue
-        except (ValueError, KeyError, TypeError):
-            pass
-        kept.append(line)
-    if len(kept) != len(lines):
-        write_atomic(path, "".join(kept), what="the failures file")
 
 
 # --- the run -------------------------------------------------------------------------------------------
@@ -396,7 +254,7 @@ async def _run(
     finally:
         out.close()
         bad.close()
-        _prune_failures(output.failures, done_ids(output.results))
+        prune_failures(output.failures, done_ids(output.results))
         report.seconds = time.perf_counter() - started
     return report
 
@@ -404,22 +262,50 @@ async def _run(
 def run_to_end(summarizer: Summarizer, work: Coroutine[Any, Any, T]) -> T:
     """`summarizer.run_sync(work)`, except that an interrupt (Ctrl-C, SIGTERM) cancels the work and lets it
     end before the interrupt goes on: every article stops, the files close, and nothing is left suspended
-    on the loop to be torn down later by the garbage collector (with tracebacks, or worse, a late write)."""
+    on the loop to be torn down later by the garbage collector (with tracebacks, or worse, a late write).
+
+    While it runs, the first SIGINT cancels the work instead of raising KeyboardInterrupt wherever the
+    main thread happens to be (as `asyncio.Runner` does): raised inside a `__del__` (the `regex` module
+    has some, met while dateparser compiles), a KeyboardInterrupt is printed as "Exception ignored" and
+    lost, and the batch ran on to the end. A second SIGINT raises as usual."""
     running: list[asyncio.Task[T]] = []
+    loops: list[asyncio.AbstractEventLoop] = []
+    signals = 0
 
     async def main() -> T:
+        loops.append(asyncio.get_running_loop())
         task = asyncio.ensure_future(work)
         running.append(task)
         return await task
 
+    def on_sigint(signum: int, frame: object) -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1 and running and not running[0].done():
+            running[0].cancel()
+            loops[0].call_soon_threadsafe(lambda: None)  # wake the loop if it is waiting on I/O
+            return
+        raise KeyboardInterrupt
+
+    ours = threading.current_thread() is threading.main_thread() and (
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    previous = signal.signal(signal.SIGINT, on_sigint) if ours else None
     try:
         return summarizer.run_sync(main())
+    except asyncio.CancelledError:
+        if signals:
+            raise KeyboardInterrupt from None
+        raise
     except KeyboardInterrupt:
         if running and not running[0].done():
             running[0].cancel()
             with contextlib.suppress(BaseException):  # a second Ctrl-C: stop waiting
                 summarizer.run_sync(asyncio.wait(running))
         raise
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _account(report: BatchReport, metadata: Metadata, model: str, prices: dict[str, Price] | None) -> None:

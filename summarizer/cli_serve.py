@@ -11,6 +11,7 @@ import typer
 
 from . import entry
 from .cli import (
+    ApiKeyEnvOpt,
     BaseUrlOpt,
     MaxRetriesOpt,
     ModelOpt,
@@ -60,6 +61,7 @@ def serve(
     batch_concurrency: Annotated[int, typer.Option(min=1, help="Batch articles in flight at once.")] = 4,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
     mode: ModeOpt = None,
     max_retries: MaxRetriesOpt = None,
     no_cache: NoCacheOpt = False,
@@ -79,7 +81,7 @@ def serve(
 
     keys = load_keys(keys_file)
     check_exposure(host, keys)
-    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir)
+    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env)
     config = ServiceConfig(
         keys=keys,
         limits=Limits(max_body=max_body, per_minute=rate_limit, concurrent=max_concurrent),

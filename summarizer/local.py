@@ -113,14 +113,7 @@ class LocalServer:
         # seconds on a cold machine during which an interrupt would have to wait for this thread.
         if any(importlib.util.find_spec(name) is None for name in ("llama_cpp", "uvicorn", "fastapi")):
             raise LocalModelError(f"llama-cpp-python's server is not installed: {INSTALL_HINT}")
-        command = [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(model_path()),
-            "--chat_format", "chatml",
-            "--n_ctx", str(self.n_ctx),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-        ]  # fmt: skip
+        command = self._command()
         with self._lock:
             if self._stopping.is_set():
                 raise ServerStopped("the embedded model server was stopped before it started")
@@ -143,6 +136,18 @@ class LocalServer:
             self.stop()
             raise
         return self
+
+    def _command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "llama_cpp.server",
+            "--model", str(model_path()),
+            # chatml, not chatml-function-calling: the forced tool call is still a grammar, but the template
+            # does not paste the JSON schema into the prompt for a small model to copy (NOTES.md).
+            "--chat_format", "chatml",
+            "--n_ctx", str(self.n_ctx),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+        ]  # fmt: skip
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + self.startup_timeout

@@ -32,6 +32,8 @@ _ESCAPES = re.compile(
 # shown (the marks U+200E/U+200F stay: right-to-left text needs them).
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _LINE_BREAKS = re.compile(r"\s*\n\s*")
+# What makes the start of a Markdown line a block of its own: a heading, quote, list, rule, fence, table.
+_BLOCK_START = re.compile(r"[#>*+=\-`~|]|\d+[.)]")
 
 
 def clean_text(text: str) -> str:
@@ -43,6 +45,15 @@ def clean_text(text: str) -> str:
 def _md(text: str | None) -> str:
     """A piece of text for Markdown: clean, and on one line, so it cannot start a heading or a list."""
     return _LINE_BREAKS.sub(" ", clean_text(text or "")).strip()
+
+
+def _md_block(text: str | None) -> str:
+    """`_md` for text that starts a Markdown line or list item: a leading marker is escaped, so that a
+    summary beginning with "# " stays a paragraph."""
+    line = _md(text)
+    if (start := _BLOCK_START.match(line)) is not None:
+        return line[: start.end() - 1] + "\\" + line[start.end() - 1 :]
+    return line
 
 
 def _term(text: str | None) -> str:
@@ -68,7 +79,7 @@ def _quote(evidence: list[Citation]) -> str:
 def _flag(check: FieldCheck) -> str:
     if not check.flagged:
         return ""
-    missing = [*check.unsupported_entities, *check.unsupported_words][:6]
+    missing = list(dict.fromkeys([*check.unsupported_entities, *check.unsupported_words]))[:6]
     return " ⚠ unsupported" + (f": {', '.join(missing)}" if missing else "")
 
 
@@ -113,12 +124,12 @@ def to_markdown(analysis: ArticleAnalysis) -> str:
         lines += [
             f"# {_md(s.headline)}{_flag(head)}",
             "",
-            _md(s.summary) + _flag(summ),
+            _md_block(s.summary) + _flag(summ),
             "",
             "## Key points",
             "",
         ]
-        lines += [f"- {_md(p.text)} {_cites(p.evidence)}{_flag(p.check)}" for p in s.key_points] + [""]
+        lines += [f"- {_md_block(p.text)} {_cites(p.evidence)}{_flag(p.check)}" for p in s.key_points] + [""]
     if analysis.stances is not None:
         lines += ["## Stances", ""]
         lines += [_stance_md(st) for st in analysis.stances] or ["_None found._"]

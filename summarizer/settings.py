@@ -33,6 +33,7 @@ EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
 # A key the openai client insists on even when the server ignores it; it is never a real secret.
 PLACEHOLDER_KEY = "not-needed"
 OPENAI_HOST = "api.openai.com"
+OPENAI_URL = f"https://{OPENAI_HOST}/v1"
 # Query parameters that carry a secret in some deployments (`?api-key=`, `?token=`, signed URLs).
 _SECRET_PARAM = re.compile(r"(?i)([?&][^=&#]*(?:key|token|secret|password|passwd|sig|auth)[^=&#]*=)[^&#]*")
 MODES = {
@@ -60,10 +61,17 @@ class Settings:
     # instead of written freely and checked after: rails for a model too small to write a name at all (the
     # embedded one filled them with "{{<NAME>}}"). None: on for the embedded model only.
     name_choices: bool | None = None
+    # Where the key came from, for messages ("check SUMMARIZER_API_KEY"); "" when no key is sent.
+    key_source: str = ""
 
     @property
     def names_from_article(self) -> bool:
         return self.endpoint == "embedded" if self.name_choices is None else self.name_choices
+
+    @property
+    def endpoint_url(self) -> str:
+        """The endpoint's URL fit for a message: credentials masked, OpenAI's when none is set."""
+        return redact_url(self.base_url) if self.base_url else OPENAI_URL
 
     @property
     def instructor_mode(self) -> instructor.Mode:
@@ -176,6 +184,7 @@ def resolve_settings(
         endpoint=kind,
         base_url=url,
         api_key=SecretStr(key or PLACEHOLDER_KEY),
+        key_source=source if key else "",
         mode=mode,
         prompts_dir=prompts_dir or env.get("SUMMARIZER_PROMPTS_DIR") or None,
     )

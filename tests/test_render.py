@@ -143,3 +143,20 @@ def test_terminal_output_on_a_colour_terminal_has_only_richs_own_escapes():
 
 def test_clean_text_keeps_newlines_tabs_and_right_to_left_marks():
     assert clean_text("a\tb\r\nc\rd\u200fe") == "a\tb\nc\nd\u200fe"
+
+
+def test_markdown_text_that_would_start_a_block_stays_a_paragraph():
+    a = _analysis()
+    assert a.summary is not None
+    summary = a.summary.model_copy(
+        update={"summary": "# Pwned\n\n## Stances\n- fake", "key_points": ["> quoted", "1. numbered", "ok"]}
+    )
+    md = to_markdown(a.model_copy(update={"summary": summary}))
+    lines = md.splitlines()
+    assert r"\# Pwned ## Stances - fake" in lines
+    assert [line for line in lines if line.startswith("- ")][:3] == [
+        r"- \> quoted",
+        r"- 1\. numbered",
+        "- ok",
+    ]
+    assert sum(line == "## Stances" for line in lines) == 1  # only ours

@@ -202,6 +202,8 @@ class _KeyRecorder:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A client that gives up after the 401 leaves a broken pipe: not this test's concern.
+        self.server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
@@ -243,3 +245,15 @@ def test_cli_refuses_a_key_over_plain_http_in_one_line(monkeypatch: pytest.Monke
     assert result.exit_code == 2
     assert result.stderr.startswith("error: refusing to send the API key from SUMMARIZER_API_KEY over plain")
     assert "sk-summ" not in result.output and "Traceback" not in result.output
+
+
+def test_settings_say_where_the_key_came_from_and_where_it_goes_without_secrets():
+    env = {**OPENAI_ENV, "SUMMARIZER_API_KEY": "sk-summ-0123456789"}
+    flag = resolve_settings(base_url="https://bob:pw@gpu.example/v1", model="m", env=env)
+    assert (flag.key_source, flag.endpoint_url) == ("SUMMARIZER_API_KEY", "https://***@gpu.example/v1")
+    openai_default = resolve_settings(env=OPENAI_ENV)
+    assert (openai_default.key_source, openai_default.endpoint_url) == (
+        "OPENAI_API_KEY",
+        "https://api.openai.com/v1",
+    )
+    assert resolve_settings(base_url="http://localhost:1/v1", model="m", env=OPENAI_ENV).key_source == ""

@@ -245,6 +245,8 @@ def test_sigint_at_random_moments(tmp_path: Path, record: Rows) -> None:
             codes.append(process.returncode)
             assert process.returncode in (130, 0), stderr  # 0: it finished before the signal
             assert "Traceback" not in stderr
+            if process.returncode == 130:
+                assert len(stderr.strip().splitlines()) == 1, stderr  # one line: "interrupted ..."
             outcome = check_batch(out, tag_of, finished_before=finished)  # every line whole, none lost
             assert (outcome.lost, outcome.twice) == (0, 0)
             finished = outcome.done
@@ -252,9 +254,7 @@ def test_sigint_at_random_moments(tmp_path: Path, record: Rows) -> None:
     assert final.returncode == 0, final.stderr
     after = check_batch(out, tag_of, finished_before=finished)
     assert after.done == set(tag_of) and (after.lost, after.twice) == (0, 0)
-    # The 2 s promise is measured by the interrupt tests, on a quiet machine; here the bound catches a hang
-    # (this suite runs beside others on 2 shared cores).
-    assert worst < 5.0
+    assert worst < 2.0  # from the signal to the exit, the promise of the README
     saw = f"exits {codes} (one line on stderr, no traceback, worst {worst:.2f} s); again: exit 0"
     record.append(("SIGINT at 3 random moments, then the same command", saw, 0, 0))
 
