@@ -16,6 +16,7 @@ from .schemas import (
     CheckedSummary,
     FieldCheck,
     Metadata,
+    MissingPiece,
     TaskRun,
     Usage,
 )
@@ -30,6 +31,7 @@ class ChunkResult:
     stances: list[CheckedStance] | None = None
     events: list[CheckedEvent] | None = None
     runs: dict[str, TaskRun] = field(default_factory=dict)
+    missing: list[MissingPiece] = field(default_factory=list)
 
 
 def assemble(
@@ -72,7 +74,14 @@ def assemble(
     )
     info = article.info().model_copy(update={"sentences": sentences})
     return ArticleAnalysis(
-        summary=result.summary, stances=stances, events=events, checks=counts, article=info, metadata=metadata
+        complete=not result.missing,
+        missing=result.missing,
+        summary=result.summary,
+        stances=stances,
+        events=events,
+        checks=counts,
+        article=info,
+        metadata=metadata,
     )
 
 

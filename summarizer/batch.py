@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from .article import Article, article_from_text, read_article
 from .batch_output import BatchOutput, batch_settings, done_ids, prune_failures
 from .client import describe_error
-from .errors import InputError, SummarizerError
+from .errors import InputError, PartialResultError, SummarizerError
 from .files import Appender
 from .jsonl import iter_jsonl
 from .pipeline import Summarizer
@@ -232,6 +232,9 @@ async def _run(
             else:
                 out.write(line)
                 _account(report, analysis.metadata, model, prices)
+                if not analysis.complete:  # kept, and owed: a re-run retries it, the cache serving the rest
+                    missing = "; ".join(f"{m.task} for {m.sentences}: {m.error}" for m in analysis.missing)
+                    failed(item, f"partial result: {missing}", PartialResultError.exit_code)
             progress()
 
     out = Appender(output.results)

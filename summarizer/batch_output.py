@@ -135,14 +135,17 @@ class BatchOutput:
 
 
 def done_ids(path: Path) -> set[str]:
-    """Ids already in a results file (complete lines only)."""
+    """Ids already in a results file (whole lines only) with a complete analysis: a partial one (some
+    pieces failed) is owed, and runs again; the response cache answers the pieces that had succeeded."""
     if not path.exists():
         return set()
     ids = set()
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            ids.add(str(json.loads(line)["id"]))
-        except (ValueError, KeyError, TypeError):
+            record = json.loads(line)
+            complete = record.get("analysis", {}).get("complete", True) is not False
+            (ids.add if complete else ids.discard)(str(record["id"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue  # a torn line: that article runs again
     return ids
 

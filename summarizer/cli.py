@@ -2,7 +2,8 @@
 
 Exit codes: 0 success, 1 unexpected failure (or stale cassettes, for `prompts check`), 2 bad input or
 settings, 3 endpoint unreachable or refusing (key, model, rate limit), 4 model output invalid after the
-retries, 5 some articles of a batch failed (listed in the failures file), 130 interrupted.
+retries, 5 some articles of a batch failed (listed in the failures file), 6 a partial result (some pieces of
+a long article failed; the rest is written), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rich.markup import escape
 
 from .article import read_article
 from .cache import ResponseCache
-from .errors import ConfigError, SummarizerError
+from .errors import ConfigError, PartialResultError, SummarizerError
 from .files import same_file, write_atomic
 from .pipeline import Summarizer, parse_tasks
 from .prompts import PromptSet, schema_of
@@ -36,7 +37,8 @@ app = typer.Typer(
     "With nothing configured it runs a small embedded offline model. Set OPENAI_API_KEY for OpenAI, or "
     "--base-url and --model for any OpenAI-compatible server (Ollama, vLLM, LM Studio, llama.cpp).\n\n"
     "Exit codes: 0 ok, 1 unexpected failure or stale cassettes (prompts check), 2 bad input or settings, "
-    "3 endpoint error, 4 invalid model output, 5 some articles of a batch failed, 130 interrupted.",
+    "3 endpoint error, 4 invalid model output, 5 some articles of a batch failed, 6 partial result (some "
+    "pieces failed, the rest is written), 130 interrupted.",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
@@ -157,13 +159,22 @@ def summarize(
     max_retries: MaxRetriesOpt = None,
     published: Annotated[str | None, typer.Option(help="Publication date, YYYY-MM-DD.")] = None,
     strict: StrictOpt = False,
+    require_complete: Annotated[
+        bool,
+        typer.Option(
+            "--require-complete",
+            help="All or nothing: if a piece of the article fails, write nothing and exit 6.",
+        ),
+    ] = False,
     no_cache: NoCacheOpt = False,
     prompts_dir: PromptsDirOpt = None,
 ) -> None:
     """Summarise one article: headline, summary, key points, stances and events.
 
-    Every evidence quote is located in the article (offsets, exact or approximate); dates are resolved
-    against the publication date (--published, or the HTML page's). Long articles are split into chunks."""
+    The model cites the article's numbered sentences; the evidence (text and offsets) is copied from the
+    article by code, names are checked against it, and dates are found and resolved by code against the
+    publication date (--published, or the HTML page's). Long articles are split into chunks of whole
+    sentences; if a piece fails, the rest is still written and the exit code is 6."""
     chosen = parse_tasks(tasks)
     settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env)
     article = read_article(path, published=_parse_date(published))
@@ -175,11 +186,18 @@ def summarize(
         analysis = summarizer.summarize(article, tasks=chosen)
     if analysis.checks is not None and analysis.checks.dropped:
         err.print(f"--strict: dropped {analysis.checks.dropped} item(s) naming someone not in the article")
+    if not analysis.complete:
+        missing = "; ".join(f"{m.task} for {m.sentences}" for m in analysis.missing)
+        if require_complete:
+            raise PartialResultError(f"partial result, nothing written (--require-complete): {missing} failed")
+        err.print(f"partial result: {missing} failed ({analysis.missing[0].error}); the rest is written")
     fmt = fmt or ("text" if output is None and sys.stdout.isatty() else "json")
     if fmt == "text" and output is None:
         to_terminal(analysis, Console())
-        return
-    write_output(render(analysis, fmt), output, protect=None if path == "-" else Path(path))
+    else:
+        write_output(render(analysis, fmt), output, protect=None if path == "-" else Path(path))
+    if not analysis.complete:
+        raise typer.Exit(PartialResultError.exit_code)
 
 
 @app.command()

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import EndpointError, ModelOutputError, SummarizerError
 from .schemas import Usage
-from .settings import Settings, redact_url
+from .settings import Settings
 
 T = TypeVar("T", bound=BaseModel)
 # A re-ask shows the model its errors and at most this much of its failed answer: the conversation never
@@ -179,7 +179,7 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
 
 def endpoint_name(settings: Settings) -> str:
     """The endpoint as errors name it: the URL actually used, without credentials."""
-    url = redact_url(settings.base_url or "https://api.openai.com/v1")
+    url = settings.endpoint_url
     return f"the embedded model at {url}" if settings.endpoint == "embedded" else f"the endpoint {url}"
 
 
@@ -190,7 +190,8 @@ def as_summarizer_error(
     where = endpoint_name(settings)
     for e in causes(exc):
         if isinstance(e, openai.AuthenticationError):
-            return EndpointError(f"{where} rejected the API key (HTTP 401): check OPENAI_API_KEY")
+            source = settings.key_source or "SUMMARIZER_API_KEY or --api-key-env"
+            return EndpointError(f"{where} rejected the API key (HTTP 401): check {source}")
         if isinstance(e, openai.NotFoundError):
             return EndpointError(f"model {settings.model!r} not found at {where} (HTTP 404): check --model")
         if isinstance(e, openai.PermissionDeniedError):
@@ -200,7 +201,7 @@ def as_summarizer_error(
         if isinstance(e, openai.APIStatusError):
             return EndpointError(f"{where} answered HTTP {e.status_code}: {_first_line(e)}")
         if isinstance(e, openai.APITimeoutError):
-            return EndpointError(f"{where} did not answer within {settings.timeout:.0f} s")
+            return EndpointError(f"{where} did not answer within {settings.timeout:g} s")
         if isinstance(e, openai.APIConnectionError):
             return EndpointError(f"cannot reach {where}: is the server running? ({_first_line(e)})")
     if isinstance(exc, IncompleteOutputException):

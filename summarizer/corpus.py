@@ -36,13 +36,14 @@ from .schemas import (
 def read_results(path: str | os.PathLike[str]) -> list[tuple[str, ArticleAnalysis]]:
     """Read a batch results file. Skips blank lines; a line that is not JSON, not an object with a string
     `id` and a valid `analysis` (other keys are ignored), or repeats an earlier id raises InputError naming
-    the file and the line number."""
+    the file and the line number, unless the earlier one was partial: a re-run's result for an article
+    that was owed pieces replaces it, in the earlier's position."""
 
     class _Line(BaseModel):
         id: StrictStr = Field(min_length=1)
         analysis: ArticleAnalysis
 
-    results: list[tuple[str, ArticleAnalysis]] = []
+    results: dict[str, ArticleAnalysis] = {}
     seen: dict[str, int] = {}
     for number, where, record in iter_jsonl(path):
         try:
@@ -52,11 +53,11 @@ def read_results(path: str | os.PathLike[str]) -> list[tuple[str, ArticleAnalysi
             loc = ".".join(str(p) for p in first["loc"]) or "line"
             more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
             raise InputError(f"{where}: not a valid result: {loc}: {first['msg']}{more}") from exc
-        if item.id in seen:
+        if item.id in seen and results[item.id].complete:
             raise InputError(f"{where}: id {item.id!r} already on line {seen[item.id]}")
         seen[item.id] = number
-        results.append((item.id, item.analysis))
-    return results
+        results[item.id] = item.analysis
+    return list(results.items())
 
 
 def latest_results(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SummarizerError(Exception):
     """Base class: a one-line message for the user, and the CLI's exit code."""
@@ -10,6 +12,7 @@ class SummarizerError(Exception):
     # Set by the pipeline when the error happened inside one task, so a message can name the prompt.
     task: str | None = None
     prompt_version: str | None = None
+    run: Any = None  # the failed task's TaskRun (attempts and tokens spent), when the pipeline knows it
 
 
 class InputError(SummarizerError):
@@ -38,3 +41,9 @@ class ModelOutputError(SummarizerError):
     """The model's output still failed validation after every retry."""
 
     exit_code = 4
+
+
+class PartialResultError(SummarizerError):
+    """Some pieces of the article failed and `--require-complete` asked for all or nothing."""
+
+    exit_code = 6

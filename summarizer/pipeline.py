@@ -23,7 +23,7 @@ from .article import Article, article_from_text
 from .assemble import ChunkResult, assemble, combine_runs
 from .cache import CachedResponse, ResponseCache, cache_key
 from .client import Attempts, call_model, make_client
-from .errors import ConfigError, SummarizerError
+from .errors import ConfigError, ModelOutputError, SummarizerError
 from .ground import Grounding
 from .local import LocalServer
 from .merge import cited_numbers, merge_events, merge_stances, reduce_notes
@@ -34,6 +34,7 @@ from .schemas import (
     TASKS,
     ArticleAnalysis,
     EventList,
+    MissingPiece,
     StanceList,
     Summary,
     TaskName,
@@ -142,7 +143,11 @@ class Summarizer:
                 if settings.endpoint == "embedded":
                     self._notice(EMBEDDED_NOTICE.format(model=settings.model))
                     self._server = LocalServer()
-                    await asyncio.to_thread(self._server.start)
+                    try:
+                        await asyncio.to_thread(self._server.start)
+                    except BaseException:  # an interrupt too: the thread's start() returns once stopped
+                        self._stop_server()
+                        raise
                     settings = settings.with_overrides(base_url=self._server.base_url)
                 self._used = settings
                 self._client = make_client(settings, http_retries=self._http_retries)
@@ -172,16 +177,15 @@ class Summarizer:
         self.close()
 
     def close(self) -> None:
-        """Close the client and stop the embedded server. Work an interrupt left pending is cancelled
-        by the runner, never resumed here."""
-        try:
-            if self._runner is not None:
-                with contextlib.suppress(Exception):
-                    self._runner.run(self.aclose())
-                self._runner.close()
-                self._runner = None
-        finally:
-            self._stop_server()
+        """Stop the embedded server, close the client. Work an interrupt left pending is cancelled by the
+        runner, never resumed here. The server goes first: closing the runner waits for the thread that
+        may still be starting it, and that thread returns as soon as the server is stopped."""
+        self._stop_server()
+        if self._runner is not None:
+            with contextlib.suppress(Exception):
+                self._runner.run(self.aclose())
+            self._runner.close()
+            self._runner = None
 
     # --- work --------------------------------------------------------------------------------------
 
@@ -289,11 +293,10 @@ class Summarizer:
         tasks: Sequence[TaskName],
     ) -> ChunkResult:
         text = chunk.numbered_text()
-        outputs = await _all(
-            *(self._run_prompt(client, t, text, chunk.numbers, article, grounding) for t in tasks)
-        )
-        result = ChunkResult(runs={t: run for t, (_, run) in zip(tasks, outputs, strict=True)})
-        for output, _ in outputs:
+        outputs = await _all(*(self._piece(client, t, text, chunk, article, grounding) for t in tasks))
+        result = ChunkResult(runs={t: run for t, (_, run, _) in zip(tasks, outputs, strict=True)})
+        result.missing = [missing for _, _, missing in outputs if missing is not None]
+        for output, _, _ in outputs:
             if isinstance(output, Summary):
                 result.summary = grounding.summary(output)
             elif isinstance(output, StanceList):
@@ -301,6 +304,24 @@ class Summarizer:
             elif isinstance(output, EventList):
                 result.events = grounding.events(output)
         return result
+
+    async def _piece(
+        self,
+        client: openai.AsyncOpenAI,
+        name: str,
+        text: str,
+        chunk: Chunk,
+        article: Article,
+        grounding: Grounding,
+    ) -> tuple[Any, TaskRun, MissingPiece | None]:
+        """One task for one chunk. Output that stays invalid after the retries costs this piece only: the
+        rest of the article goes on, and the piece is listed as missing. Endpoint errors still end it."""
+        try:
+            output, run = await self._run_prompt(client, name, text, chunk.numbers, article, grounding)
+        except ModelOutputError as exc:
+            run = exc.run or TaskRun(prompt_version=exc.prompt_version or "", attempts=0, usage=Usage(), seconds=0)
+            return None, run, MissingPiece(task=name, sentences=chunk.span, error=str(exc))
+        return output, run, None
 
     async def _run_prompt(
         self,
@@ -332,13 +353,9 @@ class Summarizer:
                 output = await call_model(client, self._used, response_model, messages, attempts)
             except SummarizerError as exc:
                 exc.task, exc.prompt_version = name, prompt_version
+                exc.run = _task_run(prompt_version, attempts, started)  # what the failed piece cost
                 raise
-        run = TaskRun(
-            prompt_version=prompt_version,
-            attempts=attempts.count,
-            usage=attempts.usage,
-            seconds=round(time.perf_counter() - started, 3),
-        )
+        run = _task_run(prompt_version, attempts, started)
         if key is not None and self.cache is not None:
             u = attempts.usage
             stored = CachedResponse(
@@ -374,16 +391,32 @@ class Summarizer:
             merged.stances = merge_stances([p.stances or [] for p in parts])
         if parts[0].events is not None:
             merged.events = merge_events([p.events or [] for p in parts])
+        merged.missing = [m for p in parts for m in p.missing]
         summaries = [(c.span, p.summary) for c, p in zip(chunks, parts, strict=True) if p.summary]
         if len(summaries) == 1:
             merged.summary = summaries[0][1]
         elif summaries:
             numbers = cited_numbers([s for _, s in summaries])
-            output, merged.runs[REDUCE_PROMPT] = await self._run_prompt(
-                client, REDUCE_PROMPT, reduce_notes(summaries), numbers, article, grounding
+            whole = Chunk(-1, tuple(s for c in chunks for s in c.sentences if s.number in numbers))
+            output, merged.runs[REDUCE_PROMPT], missing = await self._piece(
+                client, REDUCE_PROMPT, reduce_notes(summaries), whole, article, grounding
             )
-            merged.summary = grounding.summary(output)
+            if missing is not None:
+                merged.missing.append(missing)
+            else:
+                merged.summary = grounding.summary(output)
+        if merged.missing and not any((merged.summary, merged.stances, merged.events)):
+            raise ModelOutputError(merged.missing[0].error)  # nothing at all to return
         return merged
+
+
+def _task_run(prompt_version: str, attempts: Attempts, started: float) -> TaskRun:
+    return TaskRun(
+        prompt_version=prompt_version,
+        attempts=attempts.count,
+        usage=attempts.usage,
+        seconds=round(time.perf_counter() - started, 3),
+    )
 
 
 async def asummarize(

@@ -269,10 +269,23 @@ class ArticleInfo(BaseModel):
     sentences: list[tuple[int, int]] | None = None
 
 
+class MissingPiece(BaseModel):
+    """A task that failed for one chunk of the article (or for the merge of its summaries): the rest of
+    the article's output stands without it."""
+
+    task: str
+    sentences: str = Field(description='The chunk\'s sentence range, e.g. "sentences 41-80".')
+    error: str
+
+
 class ArticleAnalysis(BaseModel):
-    """The whole output for one article."""
+    """The whole output for one article. `complete` is false when some pieces failed: `missing` says
+    which, and the output holds what the rest produced."""
 
     model_config = ConfigDict(extra="forbid")
+
+    complete: bool = True
+    missing: list[MissingPiece] = Field(default_factory=list)
 
     summary: CheckedSummary | None = None
     stances: list[CheckedStance] | None = None
