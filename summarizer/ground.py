@@ -81,7 +81,15 @@ class Grounding:
         (an enum), and names checked against the article unless it is the last attempt. `pick_names`:
         names are an enum of the article's names (`name_choices`), when it has any."""
         names = self.name_choices if pick_names and self.name_choices else None
-        return request_model(task, tuple(numbers), self._name_check(last_attempt), names=names)
+        dates = self.date_choices(numbers)
+        return request_model(task, tuple(numbers), self._name_check(last_attempt), names=names, dates=dates)
+
+    def date_choices(self, numbers: Sequence[int]) -> tuple[str, ...]:
+        """The date expressions code found in these sentences, each text once: what an event's `when`
+        may be."""
+        spans = [(s.start, s.end) for n in numbers if (s := self._by_number.get(n)) is not None]
+        texts = (m.text for m in self.dates if any(a <= m.start < b for a, b in spans))
+        return tuple(dict.fromkeys(texts))
 
     def _name_check(self, last_attempt: Callable[[], bool]) -> Callable[[Iterable[str | None]], None]:
         def check(names: Iterable[str | None]) -> None:
@@ -157,25 +165,36 @@ class Grounding:
             evidence = self.cite(event.sentences)
             data = event.model_dump() | {"sentences": [c.sentence for c in evidence]}
             names = [*event.actors, *event.recipients, event.location]
+            date = self.event_date(evidence, event.when)
+            if date is not None and not any(c.start <= date.start < c.end for c in evidence):
+                evidence = sorted([*evidence, *self.cite([self._number_at(date.start)])], key=lambda c: c.start)
+                data["sentences"] = [c.sentence for c in evidence]
             checked.append(
                 CheckedEvent(
                     **data,
                     evidence=evidence,
-                    date=self.event_date(evidence),
+                    date=date,
                     unknown_names=self._unknown(names),
                     check=self.check_text(event.description, evidence),
                 )
             )
         return checked
 
-    def event_date(self, evidence: Sequence[Citation]) -> EventDate | None:
-        """The first date expression in the cited sentences (in citation order) that resolves, else the
-        first found there, else None. Dates are never taken from the model."""
+    def event_date(self, evidence: Sequence[Citation], when: str | None = None) -> EventDate | None:
+        """The date expression the model chose (`when`, one of those code found in the sentences it was
+        shown), the occurrence nearest the cited sentences; else the first expression in the cited
+        sentences (in citation order) that resolves, else the first found there, else None. The text,
+        offsets and resolution are always code's; the sentence of a chosen date joins the evidence."""
+        if when is not None and evidence:
+            chosen = [m for m in self.dates if m.text == when]
+            if chosen:
+                return _event_date(min(chosen, key=lambda m: abs(m.start - evidence[0].start)))
         found = [m for c in evidence for m in self.dates if c.start <= m.start and m.end <= c.end]
         best = next((m for m in found if m.resolved is not None), found[0] if found else None)
-        if best is None:
-            return None
-        return EventDate(text=best.text, start=best.start, end=best.end, resolved=best.resolved)
+        return None if best is None else _event_date(best)
+
+    def _number_at(self, offset: int) -> int:
+        return next(s.number for s in self.sentences if s.start <= offset < s.end)
 
     def entity_precision(self, summary: CheckedSummary | None) -> float | None:
         """The share of the summary's names and numbers (headline, summary, key points) found in the
@@ -187,6 +206,10 @@ class Grounding:
 
     def _unknown(self, names: Iterable[str | None]) -> list[str]:
         return [n for n in names if n and not self.names.contains(n)]
+
+
+def _event_date(m: DateMention) -> EventDate:
+    return EventDate(text=m.text, start=m.start, end=m.end, resolved=m.resolved)
 
 
 # --- request models -----------------------------------------------------------------------------------
@@ -226,13 +249,15 @@ def request_model(
     check_names: Callable[[Iterable[str | None]], None],
     *,
     names: tuple[str, ...] | None = None,
+    dates: tuple[str, ...] = (),
 ) -> type[BaseModel]:
     """`task`'s schema, its `sentences` an enum of `numbers`, its names passed to `check_names` (or, with
-    `names`, an enum of them). The class names are the base models' (instructor names the forced tool
-    after them)."""
+    `names`, an enum of them), an event's `when` one of `dates` or null. The class names are the base
+    models' (instructor names the forced tool after them)."""
     cited = _cited(numbers)
+    when: Any = _picked(dates) | None if dates else None
     if names and task in ("stances", "events"):
-        return _with_picked_names(task, cited, _picked(names))
+        return _with_picked_names(task, cited, _picked(names), when)
     if task in ("summary", schemas.REDUCE_PROMPT):
 
         class KeyPoint(schemas.KeyPoint):
@@ -259,6 +284,7 @@ def request_model(
     if task == "events":
 
         class Event(schemas.Event):
+            when: when = None  # type: ignore[valid-type]
             sentences: cited  # type: ignore[valid-type]
 
             @model_validator(mode="after")
@@ -273,7 +299,7 @@ def request_model(
     raise ValueError(f"no response model for task {task!r}")
 
 
-def _with_picked_names(task: str, cited: Any, name: Any) -> type[BaseModel]:
+def _with_picked_names(task: str, cited: Any, name: Any, when: Any) -> type[BaseModel]:
     """Stances or events whose names are an enum of the article's: nothing to check after."""
     if task == "stances":
 
@@ -291,6 +317,7 @@ def _with_picked_names(task: str, cited: Any, name: Any) -> type[BaseModel]:
         actors: list[name] = Field(min_length=1, max_length=4)  # type: ignore[valid-type]
         recipients: list[name] = Field(default_factory=list, max_length=4)  # type: ignore[valid-type]
         location: name | None = None  # type: ignore[valid-type]
+        when: when = None  # type: ignore[valid-type]
         sentences: cited  # type: ignore[valid-type]
 
     class EventList(schemas.EventList):

@@ -103,6 +103,8 @@ class Event(BaseModel):
     actors: list[Name] = Field(min_length=1, max_length=4)
     recipients: list[Name] = Field(default_factory=list, max_length=4)
     location: Name | None = None
+    # A date expression of the article, as code found it: the request narrows it to an enum of them.
+    when: Short | None = None
     sentences: Citations
 
 

@@ -265,13 +265,16 @@ def snapshot_view(analysis: ArticleAnalysis) -> dict[str, Any]:
 
 @pytest.fixture
 def output_snapshot(snapshot: Any, vcr_cassette_dir: str) -> Any:
-    """A syrupy snapshot stored as JSON beside the test's cassette: `cassettes/<module>/<test>.json`.
-    On a change, pytest shows the diff; `pytest --snapshot-update` accepts it."""
+    """A syrupy snapshot of the output, stored as JSON in a tree beside the cassettes':
+    `cassettes/snapshots/<module>/<test>.json`. On a change, pytest shows the diff; `pytest
+    --snapshot-update` accepts it. Not in the cassettes' own folders: with --snapshot-update, syrupy
+    deletes every file it does not know under the parent of a snapshot folder, cassettes included."""
     from syrupy.extensions.json import JSONSnapshotExtension
 
     class BesideTheCassette(JSONSnapshotExtension):
         @classmethod
         def dirname(cls, *, test_location: Any) -> str:
-            return vcr_cassette_dir
+            cassettes = Path(vcr_cassette_dir)
+            return str(cassettes.parent / "snapshots" / cassettes.name)
 
     return snapshot.use_extension(BesideTheCassette)
