@@ -24,7 +24,7 @@ from .settings import Settings
 
 T = TypeVar("T", bound=BaseModel)
 # A re-ask shows the model its errors and at most this much of its failed answer: the conversation never
-# grows by more than segment.REASK_TOKENS, whatever the model wrote (a runaway answer can be 1,500 tokens).
+# grows by more than budget.REASK_TOKENS, whatever the model wrote (a runaway answer can be 1,500 tokens).
 REASK_CHARS = 900
 REASK_PROMPT = (
     "Your answer above was not valid:\n{errors}\n"

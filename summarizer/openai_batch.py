@@ -35,7 +35,7 @@ from pydantic import BaseModel
 
 from .batch import run_to_end
 from .cache import CachedResponse, ResponseCache
-from .segment import estimate_tokens
+from .budget import estimate_tokens
 from .client import as_summarizer_error, describe_error
 from .errors import ConfigError, SummarizerError
 from .files import write_atomic

@@ -41,7 +41,8 @@ from .schemas import (
     TaskRun,
     Usage,
 )
-from .segment import Chunk, Sentence, chunk_budget, segment, token_counter
+from .budget import chunk_budget, token_counter
+from .segment import Chunk, Sentence, segment
 from .settings import Settings, resolve_settings
 
 T = TypeVar("T")

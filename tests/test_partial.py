@@ -14,7 +14,7 @@ from summarizer import Summarizer
 from summarizer.article import article_from_text
 from summarizer.client import make_client
 from summarizer.errors import ModelOutputError
-from summarizer.segment import CONTEXT_ENV
+from summarizer.budget import CONTEXT_ENV
 from summarizer.settings import resolve_settings
 
 from .conftest import tool_call_completion
