@@ -139,7 +139,7 @@ def done_ids(path: Path) -> set[str]:
     pieces failed) is owed, and runs again; the response cache answers the pieces that had succeeded."""
     if not path.exists():
         return set()
-    ids = set()
+    ids: set[str] = set()
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             record = json.loads(line)

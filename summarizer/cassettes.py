@@ -156,7 +156,7 @@ def check_cassettes(prompts: PromptSet, cassette_dir: Path, *, mode: str = "tool
             matched = [
                 n
                 for n in candidates
-                if prompts.render(n, **context) == messages and parts == _expected_tools(n, parts, mode)
+                if _render(prompts, n, context) == messages and parts == _expected_tools(n, parts, mode)
             ]
             if matched:
                 report[matched[0]].current += 1
@@ -165,12 +165,22 @@ def check_cassettes(prompts: PromptSet, cassette_dir: Path, *, mode: str = "tool
             closest = max(
                 candidates,
                 key=lambda n: _shared_prefix(
-                    prompts.render(n, **context)[1]["content"], messages[1]["content"]
+                    _render(prompts, n, context)[1]["content"], messages[1]["content"]
                 ),
             )
             report[closest].stale += 1
             report[closest].stale_files.add(str(path))
     return list(report.values())
+
+
+def _render(prompts: PromptSet, name: str, context: dict[str, str | None]) -> list[dict[str, str]]:
+    return prompts.render(
+        name,
+        text=context["text"] or "",
+        title=context["title"],
+        published=context["published"],
+        tag=context["tag"],
+    )
 
 
 def _shared_prefix(a: str, b: str) -> int:

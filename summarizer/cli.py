@@ -189,7 +189,8 @@ def summarize(
     if not analysis.complete:
         missing = "; ".join(f"{m.task} for {m.sentences}" for m in analysis.missing)
         if require_complete:
-            raise PartialResultError(f"partial result, nothing written (--require-complete): {missing} failed")
+            message = f"partial result, nothing written (--require-complete): {missing} failed"
+            raise PartialResultError(message)
         err.print(f"partial result: {missing} failed ({analysis.missing[0].error}); the rest is written")
     fmt = fmt or ("text" if output is None and sys.stdout.isatty() else "json")
     if fmt == "text" and output is None:

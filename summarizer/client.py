@@ -97,7 +97,8 @@ async def call_model(
                 return read
             if attempt == settings.max_retries:
                 raise as_summarizer_error(exc, settings, attempts=attempts.count) from exc
-            failed = exc.failed_attempts[-1].exception if isinstance(exc, InstructorRetryException) else exc
+            failures = exc.failed_attempts if isinstance(exc, InstructorRetryException) else None
+            failed = failures[-1].exception if failures else exc
             request = [*messages, *_reask(answer, failed)]
         except SummarizerError:
             raise

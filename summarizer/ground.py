@@ -167,7 +167,8 @@ class Grounding:
             names = [*event.actors, *event.recipients, event.location]
             date = self.event_date(evidence, event.when)
             if date is not None and not any(c.start <= date.start < c.end for c in evidence):
-                evidence = sorted([*evidence, *self.cite([self._number_at(date.start)])], key=lambda c: c.start)
+                added = self.cite([self._number_at(date.start)])
+                evidence = sorted([*evidence, *added], key=lambda c: c.start)
                 data["sentences"] = [c.sentence for c in evidence]
             checked.append(
                 CheckedEvent(
@@ -225,7 +226,7 @@ def _cited(numbers: tuple[int, ...]) -> Any:
         return n
 
     number = Annotated[int, Field(json_schema_extra={"enum": list(numbers)}), AfterValidator(known)]
-    return Annotated[list[number], Field(min_length=1, max_length=3)]  # type: ignore[valid-type]
+    return Annotated[list[number], Field(min_length=1, max_length=3)]
 
 
 def _picked(names: tuple[str, ...]) -> Any:
@@ -284,7 +285,7 @@ def request_model(
     if task == "events":
 
         class Event(schemas.Event):
-            when: when = None  # type: ignore[valid-type]
+            when: when = None
             sentences: cited  # type: ignore[valid-type]
 
             @model_validator(mode="after")
@@ -304,9 +305,9 @@ def _with_picked_names(task: str, cited: Any, name: Any, when: Any) -> type[Base
     if task == "stances":
 
         class Stance(schemas.Stance):
-            actor: name  # type: ignore[valid-type]
-            target: name  # type: ignore[valid-type]
-            sentences: cited  # type: ignore[valid-type]
+            actor: name
+            target: name
+            sentences: cited
 
         class StanceList(schemas.StanceList):
             stances: list[Stance] = Field(max_length=5)  # type: ignore[assignment]
@@ -314,11 +315,11 @@ def _with_picked_names(task: str, cited: Any, name: Any, when: Any) -> type[Base
         return StanceList
 
     class Event(schemas.Event):
-        actors: list[name] = Field(min_length=1, max_length=4)  # type: ignore[valid-type]
-        recipients: list[name] = Field(default_factory=list, max_length=4)  # type: ignore[valid-type]
-        location: name | None = None  # type: ignore[valid-type]
-        when: when = None  # type: ignore[valid-type]
-        sentences: cited  # type: ignore[valid-type]
+        actors: list[name] = Field(min_length=1, max_length=4)
+        recipients: list[name] = Field(default_factory=list, max_length=4)
+        location: name | None = None
+        when: when = None
+        sentences: cited
 
     class EventList(schemas.EventList):
         events: list[Event] = Field(min_length=1, max_length=6)  # type: ignore[assignment]

@@ -34,8 +34,8 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
 from .batch import run_to_end
-from .cache import CachedResponse, ResponseCache
 from .budget import estimate_tokens
+from .cache import CachedResponse, ResponseCache
 from .client import as_summarizer_error, describe_error
 from .errors import ConfigError, SummarizerError
 from .files import write_atomic

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from .article import Article, article_from_text
 from .assemble import ChunkResult, assemble, combine_runs
+from .budget import chunk_budget, token_counter
 from .cache import CachedResponse, ResponseCache, cache_key
 from .client import Attempts, call_model, make_client
 from .errors import ConfigError, ModelOutputError, SummarizerError
@@ -41,7 +42,6 @@ from .schemas import (
     TaskRun,
     Usage,
 )
-from .budget import chunk_budget, token_counter
 from .segment import Chunk, Sentence, segment
 from .settings import Settings, resolve_settings
 
@@ -259,7 +259,7 @@ class Summarizer:
             for name in chosen:
                 messages = self._messages(name, chunk.numbered_text(), article)
                 model = grounding.request_model(
-                    name, chunk.numbers, last_attempt=lambda: False, pick_names=self.settings.names_from_article
+                    name, chunk.numbers, lambda: False, pick_names=self.settings.names_from_article
                 )
                 calls.append(PlannedCall(name, messages, model, self._cache_key(name, messages, model)))
         return calls
@@ -320,7 +320,9 @@ class Summarizer:
         try:
             output, run = await self._run_prompt(client, name, text, chunk.numbers, article, grounding)
         except ModelOutputError as exc:
-            run = exc.run or TaskRun(prompt_version=exc.prompt_version or "", attempts=0, usage=Usage(), seconds=0)
+            run = exc.run or TaskRun(
+                prompt_version=exc.prompt_version or "", attempts=0, usage=Usage(), seconds=0
+            )
             return None, run, MissingPiece(task=name, sentences=chunk.span, error=str(exc))
         return output, run, None
 

@@ -32,9 +32,10 @@ Short = Annotated[
 ]
 # A name (actor, target, recipient, location): no digits, brackets, braces or markup, which is where a
 # small model's filler goes ("{{<NAME>}}", "2, 4, 5"); a grammar-enforcing server cannot write them.
+NAME_PATTERN = r"^[^0-9{}<>\[\]()=|#*_\\\n]+$"
 Name = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=r"^[^0-9{}<>\[\]()=|#*_\\\n]+$"),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=NAME_PATTERN),
     BeforeValidator(_unescape),
 ]
 Sentence = Annotated[

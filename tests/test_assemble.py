@@ -16,13 +16,26 @@ def _cite() -> list[Citation]:
 
 
 def _stance(actor: str, unknown: list[str]) -> CheckedStance:
-    return CheckedStance(actor=actor, target="Shoigu", position="p", polarity="supports", sentences=[1],
-                         evidence=_cite(), unknown_names=unknown, check=FieldCheck(flagged=bool(unknown)))  # fmt: skip
+    return CheckedStance(
+        actor=actor,
+        target="Shoigu",
+        position="p",
+        polarity="supports",
+        sentences=[1],
+        evidence=_cite(),
+        unknown_names=unknown,
+        check=FieldCheck(flagged=bool(unknown)),
+    )
 
 
 def _result() -> ChunkResult:
-    event = CheckedEvent(description="Kim met Shoigu.", event_type="CONSULT", actors=["Kim"],  # type: ignore[arg-type]
-                         sentences=[1], evidence=_cite())  # fmt: skip
+    event = CheckedEvent(
+        description="Kim met Shoigu.",
+        event_type="CONSULT",
+        actors=["Kim"],  # type: ignore[arg-type]
+        sentences=[1],
+        evidence=_cite(),
+    )
     return ChunkResult(stances=[_stance("Kim", []), _stance("Northkrye", ["Northkrye"])], events=[event])
 
 

@@ -28,13 +28,24 @@ def grounding() -> Grounding:
 
 
 def stance(**kw: object) -> dict[str, object]:
-    return {"actor": "Shoigu", "target": "North Korean army", "position": "He praised it.",
-            "polarity": "supports", "sentences": [2]} | kw  # fmt: skip
+    return {
+        "actor": "Shoigu",
+        "target": "North Korean army",
+        "position": "He praised it.",
+        "polarity": "supports",
+        "sentences": [2],
+    } | kw
 
 
 def event(**kw: object) -> dict[str, object]:
-    return {"description": "Kim met Shoigu.", "event_type": "CONSULT", "actors": ["Kim Jong Un"],
-            "recipients": ["Sergei Shoigu"], "location": "Pyongyang", "sentences": [1]} | kw  # fmt: skip
+    return {
+        "description": "Kim met Shoigu.",
+        "event_type": "CONSULT",
+        "actors": ["Kim Jong Un"],
+        "recipients": ["Sergei Shoigu"],
+        "location": "Pyongyang",
+        "sentences": [1],
+    } | kw
 
 
 def test_sentence_numbers_are_an_enum_in_the_schema_sent(grounding: Grounding) -> None:
@@ -107,7 +118,7 @@ def test_summary_key_points_cite_sentences(grounding: Grounding) -> None:
             "headline": "Kim meets Shoigu",
             "summary": "Kim met Shoigu in Pyongyang.",
             "key_points": [{"text": "They met on July 26.", "sentences": [1]}],
-        }  # fmt: skip
+        }
     )
     checked = grounding.summary(output)
     assert checked.key_points[0].evidence[0].sentence == 1

@@ -12,9 +12,9 @@ import pytest
 
 from summarizer import Summarizer
 from summarizer.article import article_from_text
+from summarizer.budget import CONTEXT_ENV
 from summarizer.client import make_client
 from summarizer.errors import ModelOutputError
-from summarizer.budget import CONTEXT_ENV
 from summarizer.settings import resolve_settings
 
 from .conftest import tool_call_completion
@@ -59,7 +59,7 @@ def answer(body: dict[str, Any]) -> dict[str, Any]:
                     "sentences": [first],
                 }
             ]
-        },  # fmt: skip
+        },
     }[tool["name"]]
     return tool_call_completion(json.dumps(arguments), tool["name"])
 
