@@ -1,5 +1,6 @@
 """BENCHMARK AND FAULT FIXTURE, not a model: a loopback server speaking the OpenAI chat-completions API that
-waits a fixed delay per call and answers with a schema-valid tool call for whichever task was asked.
+waits a fixed delay per call and answers with a schema-valid tool call for whichever task was asked, its
+sentence numbers among those the request's schema allows (`answer_for`).
 
 It measures our own overhead (scheduling, rendering, validation, evidence checks, file writes) with the
 model's time held constant, and plays the faults of tests/faults (`Faults`: 500s, 429 storms with
@@ -33,12 +34,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-# Quotes taken from bench/article.txt, so the evidence check finds them and nothing is re-asked.
+# Canned answers in the shape the model writes. Each item names the words of bench/article.txt that its
+# sentence holds (`CUE`): the answer cites the number of the first numbered sentence of the request that
+# holds them, among the numbers the request's schema allows, so citations are valid for any article the
+# tests send and point at the right sentence of bench/article.txt. Names are bench/article.txt's.
+CUE = "_cue"
 ANSWERS: dict[str, dict[str, Any]] = {
     "Summary": {
         "headline": "Kim shows Shoigu his missiles",
         "summary": "Kim Jong Un gave Sergei Shoigu a tour of weapons.",
-        "key_points": ["Russia and China sent delegations."],
+        "key_points": [
+            {"text": "Russia and China sent delegations.", "sentences": [2], CUE: "sent delegations"}
+        ],
     },
     "StanceList": {
         "stances": [
@@ -47,7 +54,8 @@ ANSWERS: dict[str, dict[str, Any]] = {
                 "target": "Kremlin",
                 "position": "Supports the Kremlin.",
                 "polarity": "supports",
-                "evidence": "he fully supports the Kremlin",
+                "sentences": [10],
+                CUE: "fully supports the Kremlin",
             }
         ]
     },
@@ -56,23 +64,40 @@ ANSWERS: dict[str, dict[str, Any]] = {
             {
                 "description": "Photos of the tour were released.",
                 "event_type": "OTHER",
-                "actors": ["North Korean media"],
+                "actors": ["North Korea"],
                 "recipients": [],
                 "location": None,
-                "date_text": "July 26",
-                "evidence": "were released by a North Korean media outlet on July 26",
+                "sentences": [4],
+                CUE: "were released by a North Korean media outlet",
             }
         ]
     },
 }
-
-
+NAME_FIELDS = ("actor", "target", "actors", "recipients", "location")
 TAG = re.compile(r"REF-([A-Za-z0-9_]+)")
+NUMBERED = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
 
 
-def answer_for(name: str, tag: str | None) -> dict[str, Any]:
-    """The canned answer for tool `name`; with a tag, its free-text fields say whose answer it is."""
+def answer_for(name: str, tag: str | None, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The canned answer for tool `name`; with a tag, its free-text fields say whose answer it is. With the
+    request `body`, its sentence numbers (and names, where the schema lists them) are ones the request's
+    schema allows."""
     answer = copy.deepcopy(ANSWERS[name])
+    items = answer.get("key_points") or answer.get("stances") or answer.get("events") or []
+    if body is not None:
+        allowed = _enums(body)
+        sentences = dict((int(n), text) for n, text in NUMBERED.findall(_user_text(body)))
+        for item in items:
+            numbers = allowed.get("sentences") or sorted(sentences)
+            cued = [n for n in numbers if item[CUE] in sentences.get(n, "")]
+            item["sentences"] = [(cued or numbers)[0]]
+            for field_name in NAME_FIELDS:
+                if field_name in allowed and item.get(field_name):
+                    item[field_name] = _pick(item[field_name], allowed[field_name])
+            if "when" in allowed:  # an event's date: one of those the request lists, when it lists any
+                item["when"] = allowed["when"][0] if allowed["when"] else None
+    for item in items:
+        item.pop(CUE, None)
     if tag is not None:
         mark = f" (answer-for-{tag})"
         if name == "Summary":
@@ -82,6 +107,44 @@ def answer_for(name: str, tag: str | None) -> dict[str, Any]:
         elif name == "EventList":
             answer["events"][0]["description"] += mark
     return answer
+
+
+def _pick(value: Any, choices: list[Any]) -> Any:
+    """`value` (a name or a list of names) kept where it is one of `choices`, else the first choice."""
+    if isinstance(value, list):
+        return [v if v in choices else choices[0] for v in value]
+    return value if value in choices else choices[0]
+
+
+def _user_text(body: dict[str, Any]) -> str:
+    return "\n".join(str(m.get("content") or "") for m in body["messages"] if m.get("role") == "user")
+
+
+def _enums(body: dict[str, Any]) -> dict[str, list[Any]]:
+    """The enums the request's tool schema puts on each field (`sentences`, names, `when`), by field name,
+    from whichever model of the schema holds the field."""
+    schema = body["tools"][0]["function"]["parameters"]
+    models = [schema, *schema.get("$defs", {}).values()]
+    found: dict[str, list[Any]] = {}
+    for model in models:
+        for key, prop in model.get("properties", {}).items():
+            values = _enum(prop, schema)
+            if values is not None:
+                found[key] = values
+            elif key == "when":
+                found[key] = []
+    return found
+
+
+def _enum(prop: dict[str, Any], schema: dict[str, Any]) -> list[Any] | None:
+    if "$ref" in prop:
+        prop = schema["$defs"][prop["$ref"].rsplit("/", 1)[-1]]
+    if "enum" in prop:
+        return [v for v in prop["enum"] if v is not None]
+    for inner in [prop.get("items"), *prop.get("anyOf", [])]:
+        if isinstance(inner, dict) and (values := _enum(inner, schema)) is not None:
+            return values
+    return None
 
 
 @dataclass
@@ -139,6 +202,7 @@ def make_app(
         name = body["tool_choice"]["function"]["name"]
         found = TAG.search(text)
         tag = found.group(1) if found else None
+        arguments = answer_for(name, tag, body)
         message = {
             "role": "assistant",
             "content": None,
@@ -146,7 +210,7 @@ def make_app(
                 {
                     "id": "call_0",
                     "type": "function",
-                    "function": {"name": name, "arguments": json.dumps(answer_for(name, tag))},
+                    "function": {"name": name, "arguments": json.dumps(arguments)},
                 }
             ],
         }

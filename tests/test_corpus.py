@@ -18,8 +18,8 @@ from summarizer.schemas import (
     ArticleInfo,
     CheckedEvent,
     CheckedStance,
-    Evidence,
-    Grounding,
+    Citation,
+    EventDate,
     Metadata,
     ResolvedDate,
     Usage,
@@ -30,16 +30,29 @@ D = dt.date
 
 def _day(d: dt.date, text: str | None = None) -> dict[str, Any]:
     resolved = ResolvedDate(start=d, end=d, precision="day", method="absolute")
-    return {"date_text": text or d.strftime("%B %d"), "resolved_date": resolved}
+    return _when(text or d.strftime("%B %d"), resolved)
 
 
-def _event(actors: list[str], evidence: str, event_type: str = "CONSULT", **kw: Any) -> CheckedEvent:
-    kw.setdefault("grounding", Grounding(status="exact", start=0, end=len(evidence)))
+def _when(text: str, resolved: ResolvedDate | None = None) -> dict[str, Any]:
+    """An event's date as found in the article (offsets do not matter to the corpus)."""
+    return {"date": EventDate(text=text, start=0, end=len(text), resolved=resolved)}
+
+
+def _cite(text: str, start: int = 0, sentence: int = 1) -> Citation:
+    return Citation(sentence=sentence, start=start, end=start + len(text), text=text)
+
+
+def _event(
+    actors: list[str], evidence: str, event_type: str = "CONSULT", *, at: int = 0, **kw: Any
+) -> CheckedEvent:
+    """An event citing one sentence whose text is `evidence` (at offset `at`), plus `more` citations."""
+    cited = [_cite(evidence, at), *kw.pop("more", [])]
     return CheckedEvent(
         description=kw.pop("description", f"{' and '.join(actors)} did something."),
         event_type=event_type,
         actors=actors,
-        evidence=evidence,
+        sentences=[c.sentence for c in cited],
+        evidence=cited,
         **kw,
     )
 
@@ -69,7 +82,12 @@ def _analysis(
 
 def _stance(actor: str, target: str, polarity: str = "opposes", quote: str = "We object.") -> CheckedStance:
     return CheckedStance(
-        actor=actor, target=target, position="A position.", polarity=polarity, evidence=quote
+        actor=actor,
+        target=target,
+        position="A position.",
+        polarity=polarity,
+        sentences=[1],
+        evidence=[_cite(quote)],
     )
 
 
@@ -160,13 +178,8 @@ def test_two_articles_reporting_one_event_give_one_event_with_two_sources():
                 "Kim met Shoigu on Wednesday.",
                 recipients=["Sergei Shoigu"],
                 description="Kim Jong Un met Sergei Shoigu.",
-                grounding=Grounding(status="exact", start=120, end=148),
-                more_evidence=[
-                    Evidence(
-                        quote="The two held talks.",
-                        grounding=Grounding(status="approximate", start=300, end=319, score=91),
-                    )
-                ],
+                at=120,
+                more=[_cite("The two held talks.", 300, sentence=4)],
                 **_day(D(2023, 7, 26), "Wednesday"),
             )
         ]
@@ -179,7 +192,7 @@ def test_two_articles_reporting_one_event_give_one_event_with_two_sources():
                 recipients=["Shoigu"],
                 location="Pyongyang",
                 description="North Korea's leader hosted Russia's defence minister.",
-                grounding=Grounding(status="exact", start=40, end=92),
+                at=40,
                 **_day(D(2023, 7, 26), "July 26"),
             )
         ]
@@ -190,10 +203,10 @@ def test_two_articles_reporting_one_event_give_one_event_with_two_sources():
     assert event.description == "Kim Jong Un met Sergei Shoigu."
     assert event.location == "Pyongyang"
     assert event.recipients == ["Sergei Shoigu"] or event.recipients == ["Shoigu"]
-    assert [(m.article_id, m.start, m.end, m.grounding) for m in event.sources] == [
-        ("a", 120, 148, "exact"),
-        ("a", 300, 319, "approximate"),
-        ("b", 40, 92, "exact"),
+    assert [(m.article_id, m.sentence, m.start, m.end) for m in event.sources] == [
+        ("a", 1, 120, 148),
+        ("a", 4, 300, 319),
+        ("b", 1, 40, 92),
     ]
     assert event.sources[2].quote == "The North Korean leader hosted the Russian minister."
 
@@ -241,9 +254,9 @@ def test_without_resolved_dates_date_text_then_descriptions_decide():
     def n_events(ev_a: CheckedEvent, ev_b: CheckedEvent) -> int:
         return len(merge_corpus([("a", _analysis([ev_a])), ("b", _analysis([ev_b]))]).events)
 
-    same_text = {"date_text": "last spring"}
-    assert n_events(_event(["NATO"], "q", **same_text), _event(["NATO"], "r", date_text="Last Spring.")) == 1
-    assert n_events(_event(["NATO"], "q", **same_text), _event(["NATO"], "r", date_text="in winter")) == 2
+    same_text = _when("last spring")
+    assert n_events(_event(["NATO"], "q", **same_text), _event(["NATO"], "r", **_when("Last Spring."))) == 1
+    assert n_events(_event(["NATO"], "q", **same_text), _event(["NATO"], "r", **_when("in winter"))) == 2
     assert n_events(_event(["NATO"], "q", **same_text), _event(["NATO"], "r")) == 2
     desc = "NATO ministers met in Brussels to discuss Ukraine"
     assert (

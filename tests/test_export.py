@@ -29,6 +29,8 @@ FORMULAS = [
     "\t=1+1",
     "\r=1+1",
 ]
+# A name cannot hold digits, "=" or "|" (schemas.Name), but a formula can still start with "@", "+" or "-".
+NAME_FORMULA = "@cmd' /C calc'!A"
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -40,7 +42,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 @pytest.mark.parametrize("formula", FORMULAS)
 def test_csv_cells_that_would_be_formulas_start_with_a_quote(tmp_path: Path, formula: str) -> None:
     day = _day(dt.date(2024, 2, 2))
-    event = _event(["Iran"], formula, "REJECT", description=formula, location=formula, **day)
+    event = _event(["Iran"], formula, "REJECT", description=formula, location=NAME_FORMULA, **day)
     stance = _stance("Iran", "US", quote=formula).model_copy(update={"position": formula})
     corpus = merge_corpus([("a", _analysis([event], [stance], published=dt.date(2024, 2, 3)))])
 

@@ -1,6 +1,7 @@
 """The pytest plugin as a user gets it: a project that knows nothing of summarizer and the README's example
 project, each run by pytest in a directory of its own; the assertion helpers; the re-record message."""
 
+import datetime as dt
 import json
 import shlex
 import shutil
@@ -11,13 +12,30 @@ from typing import Any
 import pytest
 import yaml
 
-from summarizer.schemas import ArticleAnalysis
+from summarizer.prompts import PromptSet
+from summarizer.schemas import (
+    ArticleAnalysis,
+    ArticleInfo,
+    CheckedEvent,
+    CheckedKeyPoint,
+    CheckedStance,
+    CheckedSummary,
+    Citation,
+    EventDate,
+    Metadata,
+    ResolvedDate,
+    TaskRun,
+    Usage,
+)
+from summarizer.segment import split_sentences
 from summarizer.testing import (
     assert_actor,
     assert_dates_resolved,
+    assert_evidence_in_article,
     assert_min_events,
+    assert_names_in_article,
+    assert_no_prompt_text,
     assert_polarity,
-    assert_quotes_grounded,
     assert_schema_valid,
     snapshot_view,
 )
@@ -215,43 +233,140 @@ def test_users_example_re_records_with_the_command_the_message_gives(
     run(pytester, "--block-network").assert_outcomes(passed=1)
 
 
-# --- the assertion helpers, on a recorded output --------------------------------------------------------
+# --- the assertion helpers, on an analysis built here -----------------------------------------------
+
+ARTICLE = (ROOT / "bench" / "article.txt").read_text(encoding="utf-8").strip()
 
 
 @pytest.fixture
 def analysis() -> ArticleAnalysis:
-    """The embedded model's recorded events for the Daily Mail road-accident article: six events, no
-    quote grounded (the golden snapshot, with the timings a snapshot leaves out put back as zero)."""
-    path = ROOT / "cassettes" / "test_golden" / "test_events_prompt[dm-road-accident].json"
-    data = json.loads(path.read_text())
-    data["metadata"] |= {"seconds": 0.0, "summarizer_version": "0"}
-    for run in data["metadata"]["tasks"].values():
-        run["seconds"] = 0.0
-    return ArticleAnalysis.model_validate(data)
+    """An analysis of bench/article.txt as the pipeline would give it: citations copied from the split
+    sentences, one event dated and resolved, one dated but unresolved, one stance naming someone the
+    article does not."""
+    sentences = split_sentences(ARTICLE)
+
+    def cite(cue: str) -> list[Citation]:
+        s = next(s for s in sentences if cue in s.text)
+        return [Citation(sentence=s.number, start=s.start, end=s.end, text=s.text)]
+
+    def date(cue: str, resolved: dt.date | None) -> EventDate:
+        at = ARTICLE.index(cue)
+        day = resolved and ResolvedDate(start=resolved, end=resolved, precision="day", method="absolute")
+        return EventDate(text=cue, start=at, end=at + len(cue), resolved=day or None)
+
+    def event(description: str, actors: list[str], cue: str, when: EventDate) -> CheckedEvent:
+        evidence = cite(cue)
+        return CheckedEvent(
+            description=description,
+            event_type="OTHER",
+            actors=actors,
+            sentences=[c.sentence for c in evidence],
+            evidence=evidence,
+            date=when,
+        )
+
+    def stance(actor: str, target: str, cue: str, unknown: list[str]) -> CheckedStance:
+        evidence = cite(cue)
+        return CheckedStance(
+            actor=actor,
+            target=target,
+            position=f"{actor} backs {target}.",
+            polarity="supports",
+            sentences=[c.sentence for c in evidence],
+            evidence=evidence,
+            unknown_names=unknown,
+        )
+
+    point = cite("Russia and China both sent")
+    usage = Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15)
+    return ArticleAnalysis(
+        summary=CheckedSummary(
+            headline="Kim shows Shoigu his missiles",
+            summary="Kim Jong Un showed Sergei Shoigu his missiles.",
+            key_points=[
+                CheckedKeyPoint(
+                    text="Russia and China sent delegations.", sentences=[point[0].sentence], evidence=point
+                )
+            ],
+        ),
+        stances=[
+            stance("Kang Sun Nam", "Kremlin", "fully supports the Kremlin", []),
+            stance("Bruce Bennett", "Kremlin", "analysts believe", ["Bruce Bennett"]),
+        ],
+        events=[
+            event(
+                "Photos of the tour were released.",
+                ["North Korea"],
+                "July 26",
+                date("July 26", dt.date(2023, 7, 26)),
+            ),
+            event("Pyongyang warned the U.S.", ["Pyongyang"], "July 20", date("July 20", None)),
+        ],
+        article=ArticleInfo(
+            text=ARTICLE, published=dt.date(2023, 7, 28), sentences=[(s.start, s.end) for s in sentences]
+        ),
+        metadata=Metadata(
+            model="m",
+            endpoint="embedded",
+            mode="tools",
+            prompt_versions={"events": "abc"},
+            tasks={"events": TaskRun(prompt_version="abc", attempts=1, usage=usage, seconds=1.5)},
+            usage=usage,
+            attempts=1,
+            seconds=2.0,
+            summarizer_version="0",
+        ),
+    )
 
 
 def test_helpers_pass_on_what_holds(analysis: ArticleAnalysis):
     assert_schema_valid(analysis)
-    assert_quotes_grounded(analysis, min_share=0.0)
-    assert analysis.events
-    assert_min_events(analysis, len(analysis.events))
-    assert_actor(analysis, analysis.events[0].actors[0].upper())  # names compare case-insensitively
+    assert_evidence_in_article(analysis, min_items=5)  # 2 stances, 2 events, 1 key point
+    assert_names_in_article(analysis, min_share=0.75)  # 3 of 4 items
+    assert_no_prompt_text(analysis, PromptSet.load())
+    assert_min_events(analysis, 2)
+    assert_actor(analysis, "KANG SUN NAM.")  # names compare case- and punctuation-insensitively
+    assert_polarity(analysis, "Kang Sun Nam", "supports", target="Kremlin")
+    assert_dates_resolved(analysis, min_resolved=1)
 
 
 def test_helpers_fail_with_a_message_on_what_does_not(analysis: ArticleAnalysis):
+    assert analysis.events is not None and analysis.stances is not None
     with pytest.raises(AssertionError, match="expected at least 99"):
         assert_min_events(analysis, 99)
     with pytest.raises(AssertionError, match="'Nobody At All' not among the actors"):
         assert_actor(analysis, "Nobody At All")
     with pytest.raises(AssertionError, match="holds no stance, expected 'supports'"):
         assert_polarity(analysis, "Nobody At All", "supports")
-    with pytest.raises(AssertionError, match="0% of dates resolved"):
-        assert_dates_resolved(analysis)  # its date_texts are not dates
-    with pytest.raises(AssertionError, match="0% of quotes grounded"):
-        assert_quotes_grounded(analysis, min_share=1.0)
+    with pytest.raises(AssertionError, match="holds \\['supports'\\], expected 'opposes'"):
+        assert_polarity(analysis, "Kang Sun Nam", "opposes")
+    with pytest.raises(
+        AssertionError, match=r"1 event\(s\) with a resolved date .* unresolved: \['July 20'\]"
+    ):
+        assert_dates_resolved(analysis, min_resolved=2)
+    with pytest.raises(AssertionError, match=r"75% of items .* not in the article: \['Bruce Bennett'\]"):
+        assert_names_in_article(analysis)
+    with pytest.raises(AssertionError, match="5 item\\(s\\) cite a sentence, expected at least 6"):
+        assert_evidence_in_article(analysis, min_items=6)
+    # A citation whose text is not the article at its offsets (moved by one character).
+    first = analysis.events[0].evidence[0]
+    moved = first.model_copy(update={"start": first.start + 1, "end": first.end + 1})
+    shifted = analysis.events[0].model_copy(update={"evidence": [moved]})
+    with pytest.raises(
+        AssertionError, match=f"sentence \\[{first.sentence}\\] is not the article at its offsets"
+    ):
+        assert_evidence_in_article(analysis.model_copy(update={"events": [shifted, *analysis.events[1:]]}))
+    # A description that copies the prompt's instructions.
+    copied = analysis.events[0].model_copy(
+        update={"description": "the numbers of the 1 to 3 story sentences that report it"}
+    )
+    with pytest.raises(AssertionError, match="copied from the prompt"):
+        assert_no_prompt_text(analysis.model_copy(update={"events": [copied]}), PromptSet.load())
 
 
 def test_snapshot_view_drops_what_changes_between_runs(analysis: ArticleAnalysis):
     view = snapshot_view(analysis)
     assert "seconds" not in view["metadata"] and "summarizer_version" not in view["metadata"]
+    assert "endpoint" not in view["metadata"]
     assert all("seconds" not in run for run in view["metadata"]["tasks"].values())
+    assert view["events"] == analysis.model_dump(mode="json")["events"]  # the content is all kept
