@@ -10,7 +10,7 @@ from the documentation, not recorded from OpenAI: where the real service differs
   POST, the batch's url) and fails the batch otherwise; `GET /v1/batches/{id}` moves it on one step per
   poll: validating -> in_progress -> `final_status`;
 - each request line is answered with a canned tool call for the tool it asks for (bench/fake_openai.py's
-  ANSWERS, whose quotes are in bench/article.txt); `http_500_if` / `invalid_if` pick lines that get an
+  `answer_for`: sentence numbers the request allows, names from bench/article.txt); `http_500_if` / `invalid_if` pick lines that get an
   HTTP 500 (in the error file) or a schema-invalid answer. An "expired" batch answers nothing: every line
   goes to the error file as `batch_expired`. `flaky_polls` makes the next polls answer HTTP 503,
   `reject_with` fails the batch in validation (as OpenAI does over a token limit);
@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bench.fake_openai import ANSWERS
+from bench.fake_openai import answer_for
 
 Body = dict[str, Any]
 CREATED = 1_700_000_000
@@ -256,7 +256,11 @@ class FakeBatchAPI:
                     }
                 )
             else:
-                answer = {"oops": "not the schema"} if self.invalid_if(body) else ANSWERS[tool_name(body)]
+                answer = (
+                    {"oops": "not the schema"}
+                    if self.invalid_if(body)
+                    else answer_for(tool_name(body), None, body)
+                )
                 out.append(
                     {
                         **record,
@@ -284,7 +288,7 @@ class FakeBatchAPI:
     async def chat(self, request: Request) -> JSONResponse:
         body = await request.json()
         self.chat_bodies.append(body)
-        return JSONResponse(completion(body, ANSWERS[tool_name(body)], len(self.chat_bodies)))
+        return JSONResponse(completion(body, answer_for(tool_name(body), None, body), len(self.chat_bodies)))
 
     def app(self) -> Callable[..., Any]:
         routes = Starlette(

@@ -16,7 +16,7 @@ from unittest.mock import ANY
 
 import pytest
 
-from bench.fake_openai import ANSWERS
+from bench.fake_openai import answer_for
 from summarizer.article import article_from_text
 from summarizer.batch import BatchInput
 from summarizer.cache import CachedResponse, ResponseCache
@@ -34,8 +34,8 @@ pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = (ROOT / "bench" / "article.txt").read_text(encoding="utf-8")
-# The fake's canned quotes are in ARTICLE; this one has none of them, so its stances and events answers
-# are valid JSON whose evidence quotes are not in the text (the ordinary path would re-ask them).
+# The fake's canned names are in ARTICLE; this one has none of them, so its stances and events answers
+# are valid JSON naming people the text does not (the ordinary path would re-ask them).
 OTHER = "The city council met on Tuesday and agreed to repair the old bridge before the winter."
 SUMMARY_500 = "marker-for-a-500"  # an article holding this gets HTTP 500 for its summary request
 EVENTS_INVALID = "marker-for-invalid"  # ... and a schema-invalid answer for its events request
@@ -155,8 +155,8 @@ def test_valid_answers_are_cached_and_failures_are_not(
     assert by_prompt["events"] is None  # schema-invalid answer
     assert by_prompt["stances"] is not None
     by_prompt = {c.prompt: cache.get(c.cache_key) for c in other_calls}
-    assert by_prompt["summary"] is not None  # no quotes to check
-    assert by_prompt["stances"] is None and by_prompt["events"] is None  # quotes not in its text
+    assert by_prompt["summary"] is not None  # no names to check
+    assert by_prompt["stances"] is None and by_prompt["events"] is None  # names not in its text
 
     assert (report.planned, report.submitted, report.filled, report.failed) == (9, 9, 5, 4)
     assert report.status == "completed" and report.batch_id
@@ -166,8 +166,8 @@ def test_valid_answers_are_cached_and_failures_are_not(
 
     assert why(bad_calls, "summary").startswith("summary: HTTP 500: The server had an error")
     assert why(bad_calls, "events") == "events: invalid output: events: Field required"
-    assert "is not in the article" in why(other_calls, "stances")
-    assert "is not in the article" in why(other_calls, "events")
+    assert "'Kang Sun Nam', 'Kremlin' not named in the article" in why(other_calls, "stances")
+    assert "'North Korea' not named in the article" in why(other_calls, "events")
     # Every answer that came back is billed, the invalid ones too; the 500 is not.
     assert (report.prompt_tokens, report.completion_tokens) == (8 * 900, 8 * 60)
 
@@ -226,7 +226,7 @@ def test_already_cached_calls_are_not_resubmitted(
 ) -> None:
     summary, stances, _ = calls = planned(summarizer, ARTICLE)
     assert (summary.prompt, stances.prompt) == ("summary", "stances")
-    valid = summary.response_model.model_validate(ANSWERS["Summary"]).model_dump_json()
+    valid = summary.response_model.model_validate(answer_for("Summary", None)).model_dump_json()
     cache.put(summary.cache_key, CachedResponse(valid, 1, 0, 0, 0.0))
     # A stale entry (an older schema's output) is a miss on the ordinary path: submitted again.
     cache.put(stances.cache_key, CachedResponse('{"old": "shape"}', 1, 0, 0, 0.0))
