@@ -256,9 +256,11 @@ def request_model(
     `names`, an enum of them), an event's `when` one of `dates` or null. The class names are the base
     models' (instructor names the forced tool after them)."""
     cited = _cited(numbers)
-    when: Any = _picked(dates) | None if dates else None
+    # Not named `when`: with postponed annotations, `when: when` in a class body would read the field's own
+    # default (None) as its type.
+    when_type: Any = (_picked(dates) | None) if dates else None
     if names and task in ("stances", "events"):
-        return _with_picked_names(task, cited, _picked(names), when)
+        return _with_picked_names(task, cited, _picked(names), when_type)
     if task in ("summary", schemas.REDUCE_PROMPT):
 
         class KeyPoint(schemas.KeyPoint):
@@ -285,7 +287,7 @@ def request_model(
     if task == "events":
 
         class Event(schemas.Event):
-            when: when = None
+            when: when_type = None
             sentences: cited  # type: ignore[valid-type]
 
             @model_validator(mode="after")
@@ -300,7 +302,7 @@ def request_model(
     raise ValueError(f"no response model for task {task!r}")
 
 
-def _with_picked_names(task: str, cited: Any, name: Any, when: Any) -> type[BaseModel]:
+def _with_picked_names(task: str, cited: Any, name: Any, when_type: Any) -> type[BaseModel]:
     """Stances or events whose names are an enum of the article's: nothing to check after."""
     if task == "stances":
 
@@ -318,7 +320,7 @@ def _with_picked_names(task: str, cited: Any, name: Any, when: Any) -> type[Base
         actors: list[name] = Field(min_length=1, max_length=4)
         recipients: list[name] = Field(default_factory=list, max_length=4)
         location: name | None = None
-        when: when = None
+        when: when_type = None
         sentences: cited
 
     class EventList(schemas.EventList):
