@@ -145,7 +145,10 @@ def summarize(
     fmt: Annotated[
         Format | None,
         typer.Option(
-            "--format", "-f", help="text, json or markdown. Default: text on a terminal, else json."
+            "--format",
+            "-f",
+            help="text, json, markdown or html (one self-contained file showing the article with its "
+            "cited sentences highlighted). Default: text on a terminal, else json.",
         ),
     ] = None,
     output: Annotated[

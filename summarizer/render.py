@@ -1,4 +1,5 @@
-"""Output: JSON for programs, Markdown for documents, a rich rendering for the terminal.
+"""Output: JSON for programs, Markdown for documents, a rich rendering for the terminal, and one
+self-contained HTML file with the article and its cited sentences highlighted (the service's evidence page).
 
 Article and model text is hostile until shown otherwise: an escape sequence in a quote could retitle the
 terminal, hide lines or fake a prompt, and a newline in a headline could add Markdown of its own. So the
@@ -19,7 +20,7 @@ from rich.table import Table
 
 from .schemas import ArticleAnalysis, CheckedEvent, CheckedStance, Citation, FieldCheck
 
-Format = Literal["text", "json", "markdown"]
+Format = Literal["text", "json", "markdown", "html"]
 
 # ESC sequences whole (CSI `ESC [ ... final`, OSC/DCS/SOS/PM/APC strings up to BEL or ST, two-character
 # escapes; and their one-character C1 forms), so that no parameters are left behind as visible junk.
@@ -198,9 +199,15 @@ def to_terminal(analysis: ArticleAnalysis, console: Console) -> None:
 
 
 def render(analysis: ArticleAnalysis, fmt: Format) -> str:
-    """JSON or Markdown as a string; the terminal form is printed by `to_terminal`."""
+    """JSON, Markdown or HTML as a string; the terminal form is printed by `to_terminal`."""
     if fmt == "json":
         return to_json(analysis)
+    if fmt == "html":
+        # The service's page with the analysis, script and style inlined: nothing to fetch. Its script puts
+        # text into the page as text, never as markup, so no cleaning is needed here.
+        from .service import render_html
+
+        return render_html(analysis.model_dump(mode="json"))
     if fmt == "markdown":
         return to_markdown(analysis)
     console = Console(record=True, width=120, file=io.StringIO())

@@ -9,21 +9,35 @@ from summarizer.schemas import (
     ArticleAnalysis,
     ArticleInfo,
     CheckedEvent,
+    CheckedKeyPoint,
     CheckedStance,
-    Grounding,
+    CheckedSummary,
+    Citation,
+    EventDate,
+    FieldCheck,
     Metadata,
     ResolvedDate,
-    Summary,
     TaskRun,
     Usage,
 )
 
 
+ARTICLE = "Kang Sun Nam said he fully supports the Kremlin. Photos were released on July 26."
+
+
+def _cite(sentence: str, number: int) -> Citation:
+    start = ARTICLE.index(sentence)
+    return Citation(sentence=number, start=start, end=start + len(sentence), text=sentence)
+
+
 def _analysis() -> ArticleAnalysis:
     usage = Usage(prompt_tokens=100, completion_tokens=20, total_tokens=120)
+    first, second = _cite(ARTICLE[:48], 1), _cite(ARTICLE[49:], 2)
     return ArticleAnalysis(
-        summary=Summary(
-            headline="Kim shows Shoigu missiles", summary="Kim gave Shoigu a tour.", key_points=["A tour."]
+        summary=CheckedSummary(
+            headline="Kim shows Shoigu missiles",
+            summary="Kim gave Shoigu a tour.",
+            key_points=[CheckedKeyPoint(text="A tour.", sentences=[2], evidence=[second])],
         ),
         stances=[
             CheckedStance(
@@ -31,8 +45,8 @@ def _analysis() -> ArticleAnalysis:
                 target="Kremlin",
                 position="Fully supports its battle for justice.",
                 polarity="supports",
-                evidence="fully supports the Kremlin",
-                grounding=Grounding(status="exact", start=10, end=36, score=100),
+                sentences=[1],
+                evidence=[first],
             )
         ],
         events=[
@@ -40,15 +54,24 @@ def _analysis() -> ArticleAnalysis:
                 description="Photos were released.",
                 event_type="OTHER",
                 actors=["North Korean media"],
-                date_text="July 26",
-                evidence="released on July 26",
-                resolved_date=ResolvedDate(
-                    start=dt.date(2023, 7, 26), end=dt.date(2023, 7, 26), precision="day", method="relative"
+                sentences=[2],
+                evidence=[second],
+                date=EventDate(
+                    text="July 26",
+                    start=ARTICLE.index("July 26"),
+                    end=ARTICLE.index("July 26") + 7,
+                    resolved=ResolvedDate(
+                        start=dt.date(2023, 7, 26),
+                        end=dt.date(2023, 7, 26),
+                        precision="day",
+                        method="relative",
+                    ),
                 ),
-                grounding=Grounding(status="ungrounded", reason="not found"),
+                unknown_names=["North Korean media"],
+                check=FieldCheck(unsupported_entities=["Photos"], flagged=True),
             )
         ],
-        article=ArticleInfo(text="..."),
+        article=ArticleInfo(text=ARTICLE),
         metadata=Metadata(
             model="m",
             endpoint="embedded",
@@ -68,11 +91,14 @@ def test_json_round_trips():
     assert ArticleAnalysis.model_validate(json.loads(to_json(a))) == a
 
 
-def test_markdown_has_every_section_and_the_evidence_status():
+def test_markdown_has_every_section_the_cited_sentences_and_the_checks():
     md = to_markdown(_analysis())
     assert md.startswith("# Kim shows Shoigu missiles")
-    assert "## Stances" in md and "**Kang Sun Nam** supports **Kremlin**" in md and "exact [10:36]" in md
-    assert "## Events" in md and "`OTHER`" in md and "2023-07-26 (day)" in md and "ungrounded" in md
+    assert "- A tour. [2]" in md
+    assert "## Stances" in md and "**Kang Sun Nam** supports **Kremlin**" in md
+    assert "  > [1] Kang Sun Nam said he fully supports the Kremlin." in md
+    assert "## Events" in md and "`OTHER`" in md and "2023-07-26 (day)" in md
+    assert "⚠ unsupported: Photos" in md and "⚠ not in the article: North Korean media" in md
     assert "120 tokens" in md
 
 
@@ -95,12 +121,27 @@ def _hostile() -> ArticleAnalysis:
     return a.model_copy(
         update={
             "summary": a.summary.model_copy(
-                update={"headline": "Head\x1b[2J\nline", "summary": HOSTILE, "key_points": [HOSTILE]}
+                update={
+                    "headline": "Head\x1b[2J\nline",
+                    "summary": HOSTILE,
+                    "key_points": [a.summary.key_points[0].model_copy(update={"text": HOSTILE})],
+                }
             ),
-            "stances": [a.stances[0].model_copy(update={"actor": HOSTILE, "evidence": HOSTILE})],
+            "stances": [
+                a.stances[0].model_copy(
+                    update={
+                        "actor": HOSTILE,
+                        "evidence": [Citation(sentence=1, start=0, end=0, text=HOSTILE)],
+                    }
+                )
+            ],
             "events": [
                 a.events[0].model_copy(
-                    update={"description": HOSTILE, "actors": [HOSTILE], "date_text": "July\x1b[8m 26"}
+                    update={
+                        "description": HOSTILE,
+                        "actors": [HOSTILE],
+                        "date": EventDate(text="July\x1b[8m 26", start=0, end=0),
+                    }
                 )
             ],
         }
@@ -148,15 +189,15 @@ def test_clean_text_keeps_newlines_tabs_and_right_to_left_marks():
 def test_markdown_text_that_would_start_a_block_stays_a_paragraph():
     a = _analysis()
     assert a.summary is not None
-    summary = a.summary.model_copy(
-        update={"summary": "# Pwned\n\n## Stances\n- fake", "key_points": ["> quoted", "1. numbered", "ok"]}
-    )
+    cited = a.summary.key_points[0]
+    points = [cited.model_copy(update={"text": t}) for t in ("> quoted", "1. numbered", "ok")]
+    summary = a.summary.model_copy(update={"summary": "# Pwned\n\n## Stances\n- fake", "key_points": points})
     md = to_markdown(a.model_copy(update={"summary": summary}))
     lines = md.splitlines()
     assert r"\# Pwned ## Stances - fake" in lines
     assert [line for line in lines if line.startswith("- ")][:3] == [
-        r"- \> quoted",
-        r"- 1\. numbered",
-        "- ok",
+        r"- \> quoted [2]",
+        r"- 1\. numbered [2]",
+        "- ok [2]",
     ]
     assert sum(line == "## Stances" for line in lines) == 1  # only ours

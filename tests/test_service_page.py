@@ -1,10 +1,11 @@
 """The evidence page in a real headless Chromium (Debian's, driven by playwright): it loads without console
 errors, a submitted article shows its highlights, and clicking a stance scrolls to its sentence; the
-self-contained file of `render_html` does the same with nothing fetched.
+self-contained file of `render_html` (and of `summarizer summarize --format html`) does the same with
+nothing fetched.
 
-The analysis these tests show is built here, in the shape of the grounded schema (numbered sentences and
-citations copied by code from the text), because the fake model endpoint still answers in the old shape.
-Under CI=true a missing chromium or playwright fails instead of skipping.
+The submitted article goes through the real service to the fake model endpoint; the richer analysis the
+file tests show (several stances, dates, an unknown name) is built here, with citations copied from the
+text as the pipeline does. Under CI=true a missing chromium or playwright fails instead of skipping.
 
     python tests/test_service_page.py analysis.json docs/service-page.png   # a screenshot of an analysis
 """
@@ -15,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -204,28 +206,37 @@ def open_page(browser: Any, url: str) -> Iterator[tuple[Any, list[str], list[str
 
 
 def check_evidence_links(page: Any, analysis: dict[str, Any]) -> None:
-    cited = {
-        c["sentence"] for part in ("stances", "events") for item in analysis[part] for c in item["evidence"]
-    }
-    cited |= {c["sentence"] for kp in analysis["summary"]["key_points"] for c in kp["evidence"]}
-    page.wait_for_selector("#result:not([hidden])")
-    assert sorted(
-        int(n) for n in page.eval_on_selector_all(".sent.cited", "els => els.map(e => e.dataset.n)")
-    ) == sorted(cited)
-    # A stance -> its sentence, scrolled into view and marked.
-    stance = analysis["stances"][1]
-    sentence = page.locator(f"#s-{stance['evidence'][0]['sentence']}")
-    page.locator("#st-2").click()
-    assert "focus" in (sentence.get_attribute("class") or "")
-    assert sentence.is_visible() and _in_viewport(page, sentence)
-    # And back: the sentence's link goes to the stance.
-    sentence.locator(".backrefs a", has_text="S2").click()
-    assert "focus" in (page.locator("#st-2").get_attribute("class") or "")
+    check_highlights(page, analysis, stance=1)
     # The timeline in date order, the scheduled event marked, the unknown name flagged.
     assert page.locator("#timeline .when").all_inner_texts() == ["2023-07-24", "2023-07-26"]
     assert page.locator("#timeline .scheduled").count() == 1
     assert "not in the article: Bruce Bennett" in page.locator("#st-3").inner_text()
     assert page.locator("#polarity span").count() == 3
+
+
+def check_highlights(page: Any, analysis: dict[str, Any], *, stance: int) -> None:
+    """Exactly the cited sentences are highlighted, each showing the cited text; stance number `stance`
+    (0-based) links to its sentence and back."""
+    citations = [c for part in ("stances", "events") for item in analysis[part] for c in item["evidence"]] + [
+        c for kp in analysis["summary"]["key_points"] for c in kp["evidence"]
+    ]
+    cited = {c["sentence"] for c in citations}
+    assert cited, "the analysis cites nothing"
+    page.wait_for_selector("#result:not([hidden])")
+    assert sorted(
+        int(n) for n in page.eval_on_selector_all(".sent.cited", "els => els.map(e => e.dataset.n)")
+    ) == sorted(cited)
+    for c in citations:
+        assert c["text"] in page.locator(f"#s-{c['sentence']}").inner_text()
+    # A stance -> its sentence, scrolled into view and marked.
+    chosen = analysis["stances"][stance]
+    sentence = page.locator(f"#s-{chosen['evidence'][0]['sentence']}")
+    page.locator(f"#st-{stance + 1}").click()
+    assert "focus" in (sentence.get_attribute("class") or "")
+    assert sentence.is_visible() and _in_viewport(page, sentence)
+    # And back: the sentence's link goes to the stance.
+    sentence.locator(".backrefs a", has_text=f"S{stance + 1}").click()
+    assert "focus" in (page.locator(f"#st-{stance + 1}").get_attribute("class") or "")
 
 
 def _in_viewport(page: Any, locator: Any) -> bool:
@@ -271,26 +282,15 @@ def running_service(base_url: str) -> Iterator[str]:
 def test_served_page_submits_an_article_and_shows_its_highlights(browser: Any) -> None:
     with fake_endpoint(free_port(), 0.01) as endpoint, running_service(endpoint) as url:
         with open_page(browser, url) as (page, errors, requests):
-            # Through the real service: the answer is rendered (its shape is the fake endpoint's).
+            # Through the real service and the fake model: its answer's citations are highlighted.
             page.fill("#article", SEED)
             with page.expect_response("**/v1/analyses") as answer:
                 page.click("#submit")
             served = answer.value.json()
-            page.wait_for_selector("#result:not([hidden])")
+            page.wait_for_selector(".sent.cited")
             assert page.locator("#headline").inner_text() == served["summary"]["headline"]
             assert page.locator("#text").inner_text().startswith(SEED[:80])
-
-            # The same form, answered in the grounded shape: highlights and links both ways.
-            shown: dict[str, Any] = {}
-
-            def grounded(route: Any) -> None:
-                shown.update(analysis_fixture(json.loads(route.request.post_data)["text"]))
-                route.fulfill(status=200, content_type="application/json", body=json.dumps(shown))
-
-            page.route("**/v1/analyses", grounded)
-            page.click("#submit")
-            page.wait_for_selector(".sent.cited")
-            check_evidence_links(page, shown)
+            check_highlights(page, served, stance=0)
         assert errors == []
         assert all(r.startswith(url) for r in requests), requests
 
@@ -305,6 +305,34 @@ def test_served_page_shows_a_problem_as_one_line(browser: Any) -> None:
         page.click("#submit")
         page.wait_for_selector("#error:not([hidden])")
         assert page.locator("#error").inner_text() == "Bad input: text: contains only whitespace"
+
+
+def test_summarize_format_html_writes_a_self_contained_evidence_page(browser: Any, tmp_path: Path) -> None:
+    article, out = tmp_path / "article.txt", tmp_path / "analysis.html"
+    article.write_text(SEED, encoding="utf-8")
+    # In a process of its own: the CLI runs an event loop, and playwright's is running in this one.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with fake_endpoint(free_port(), 0.0) as endpoint:
+        args = ["summarize", str(article), "--format", "html", "-o", str(out), "--no-cache"]
+        command = [
+            sys.executable,
+            "-m",
+            "summarizer",
+            *args,
+            "--base-url",
+            endpoint,
+            "--model",
+            "bench-model",
+        ]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with open_page(browser, out.as_uri()) as (page, errors, requests):
+        shown = page.evaluate("() => JSON.parse(document.getElementById('analysis-data').textContent)")
+        assert shown["article"]["text"] == SEED
+        check_highlights(page, shown, stance=0)
+        assert page.locator("#headline").inner_text() == shown["summary"]["headline"]
+    assert errors == []
+    assert requests == [out.as_uri()]  # the script, style and data are all in the file
 
 
 def screenshot(analysis: dict[str, Any], out: Path) -> None:
