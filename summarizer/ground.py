@@ -258,7 +258,7 @@ def request_model(
     cited = _cited(numbers)
     # Not named `when`: with postponed annotations, `when: when` in a class body would read the field's own
     # default (None) as its type.
-    when_type: Any = (_picked(dates) | None) if dates else None
+    when_type: Any = (_picked(dates) | None) if dates else type(None)
     if names and task in ("stances", "events"):
         return _with_picked_names(task, cited, _picked(names), when_type)
     if task in ("summary", schemas.REDUCE_PROMPT):
