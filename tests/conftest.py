@@ -56,11 +56,15 @@ def tool_call_completion(arguments: str, name: str = "Summary") -> dict[str, Any
     }
 
 
+# A fixed JSON answer, or a function of the request's JSON body that returns one.
+Body = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]
+
+
 class StubEndpoint:
     """A loopback HTTP server answering every POST with a fixed status and JSON body: for testing how we
     handle an endpoint's errors (401, 404, invalid output), not a model."""
 
-    def __init__(self, status: int, body: dict[str, Any]):
+    def __init__(self, status: int, body: Body):
         self.status, self.body, self.requests = status, body, 0
         self.last_request: dict[str, Any] | None = None
         self.bodies: list[dict[str, Any] | None] = []  # every request's JSON body, in order
@@ -75,7 +79,8 @@ class StubEndpoint:
                     stub.last_request = None
                 stub.bodies.append(stub.last_request)
                 stub.requests += 1
-                payload = json.dumps(stub.body).encode()
+                answer = stub.body(stub.last_request or {}) if callable(stub.body) else stub.body
+                payload = json.dumps(answer).encode()
                 self.send_response(stub.status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
@@ -96,10 +101,10 @@ class StubEndpoint:
 
 
 @pytest.fixture
-def stub_endpoint() -> Iterator[Callable[[int, dict[str, Any]], StubEndpoint]]:
+def stub_endpoint() -> Iterator[Callable[[int, Body], StubEndpoint]]:
     started: list[StubEndpoint] = []
 
-    def start(status: int, body: dict[str, Any]) -> StubEndpoint:
+    def start(status: int, body: Body) -> StubEndpoint:
         stub = StubEndpoint(status, body)
         stub.thread.start()
         started.append(stub)
