@@ -363,7 +363,7 @@ def test_swagger_ui_works_offline(browser: Any) -> None:
         running_service(endpoint) as url,
         open_page(browser, url + "docs") as (page, errors, requests),
     ):
-        page.wait_for_selector("[data-path=\"/v1/analyses\"]")
+        page.wait_for_selector('[data-path="/v1/analyses"]')
         assert "summarizer" in page.title()
     assert errors == []
     assert all(r.startswith(url) or r.startswith("data:") for r in requests), requests
