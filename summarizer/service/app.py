@@ -38,7 +38,7 @@ from ..settings import Settings
 from .guard import AccessLog, BodyLimit, Caller, Guard, Limits
 from .metrics import Metrics
 from .page import STATIC, page_html
-from .problems import Problem, from_error, problem_response
+from .problems import Problem, documented, from_error, problem_response
 
 log = logging.getLogger("summarizer.service")
 
@@ -209,7 +209,13 @@ def create_app(
     app.add_middleware(AccessLog, observe=service.metrics.observe_request)
     _error_handlers(app)
 
-    @app.post("/v1/analyses", response_model=None, tags=["analyses"])
+    @app.post(
+        "/v1/analyses",
+        # Documents the answer; the route returns a Response, which FastAPI sends as it is.
+        response_model=ArticleAnalysis,
+        tags=["analyses"],
+        responses=documented(400, 413, 415, 422, 429, 502, 503, 504),
+    )
     async def analyses(body: AnalysisRequest, who: Caller) -> Response:
         """Analyse one article: returns the same ArticleAnalysis JSON as `summarizer summarize -f json`."""
         tasks = parse_tasks(body.tasks)
