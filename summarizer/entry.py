@@ -13,6 +13,8 @@ no traceback and no process left:
   through `signal.set_wakeup_fd`, which the C-level handler writes to whichever Python handler is
   installed, so it needs no handler of its own. (If something else takes the wakeup fd, as
   `loop.add_signal_handler` does, only the watchdog is lost; the orderly path still works.)
+- A KeyboardInterrupt raised inside a `__del__` (the `regex` module has some; dateparser compiles with it)
+  is lost there and printed as "Exception ignored": it is delivered to the main thread again instead.
 - Once interrupted, the user has asked us to stop: an error from the work being torn down, and asyncio's
   complaints about abandoned work ("... exception was never retrieved"), are not shown as tracebacks.
 
@@ -113,6 +115,20 @@ def _watch(read_fd: int) -> None:
                 _force_exit()
 
 
+def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    lost_interrupt = unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt)
+    if lost_interrupt and hasattr(signal, "pthread_kill"):  # POSIX
+        _interrupted.set()
+        # As if the signal came again a moment later, when this hook has returned (raised in here, it
+        # would be ignored again); sent to the main thread, so that a sleep or a select there wakes up.
+        main_thread = threading.main_thread().ident or 0
+        again = threading.Timer(0.05, signal.pthread_kill, (main_thread, signal.SIGINT))
+        again.daemon = True
+        again.start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def set_exit_deadline(seconds: float | None) -> None:
     """For a command whose orderly shutdown may rightly take longer (a server draining its requests):
     another limit, or None for none. Call it before the signal arrives."""
@@ -125,6 +141,7 @@ def install() -> None:
     # (A SIGINT ignored from the start, as for `cmd &` in a script, stays ignored: Python leaves it so.)
     signal.signal(signal.SIGTERM, _on_sigterm)
     logging.getLogger("asyncio").addFilter(_quiet_after_interrupt)
+    sys.unraisablehook = _unraisable
     with contextlib.suppress(ValueError, OSError, AttributeError):  # not on every platform
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)

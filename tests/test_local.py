@@ -254,3 +254,28 @@ def test_the_watchdog_ends_a_wedged_command_and_kills_its_server() -> None:
     assert took <= EXIT_LIMIT
     time.sleep(0.2)
     assert not _alive(server_pid)
+
+
+SWALLOWED = """
+import sys, time
+from summarizer import entry
+entry.install()
+
+class Finalizer:
+    def __del__(self):  # as a Ctrl-C landing in a __del__ (the regex module's) would
+        raise KeyboardInterrupt
+
+def work():
+    Finalizer()
+    time.sleep(20)  # without the hook, the interrupt is lost and this runs on
+
+entry.run(work)
+"""
+
+
+def test_an_interrupt_lost_in_a_finalizer_is_raised_again() -> None:
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", SWALLOWED], capture_output=True, timeout=60, check=False)
+    assert done.returncode == 130
+    assert done.stderr.decode() == "interrupted (SIGINT): stopped\n"
+    assert time.monotonic() - began < 1.2  # raised again at once, not ended by the watchdog (1.5 s)

@@ -218,7 +218,7 @@ async def test_schema_prompts_probes_and_docs(endpoint: str) -> None:
     assert {"/v1/analyses", "/v1/schema", "/v1/prompts", "/healthz", "/readyz", "/metrics"} <= set(
         openapi["paths"]
     )
-    assert "swagger-ui" in docs.text
+    assert "/static/swagger/swagger-ui-bundle.js" in docs.text and "cdn." not in docs.text
 
 
 async def test_metrics_count_requests_model_calls_and_tokens(endpoint: str) -> None:
@@ -343,3 +343,21 @@ async def test_cors_is_off_unless_configured(endpoint: str) -> None:
         on = await client.options("/v1/analyses", headers=preflight)
     assert "access-control-allow-origin" not in off.headers
     assert on.headers["access-control-allow-origin"] == "https://newsroom.example"
+
+
+async def test_a_start_that_fails_is_kept_for_the_cli_to_report_in_one_line(tmp_path: Path) -> None:
+    from summarizer.errors import LocalModelError
+    from summarizer.settings import resolve_settings
+
+    class CannotStart(Summarizer):
+        async def _ensure_client(self) -> Any:
+            raise LocalModelError("the embedded model could not start: no model file")
+
+    settings = resolve_settings(base_url="http://127.0.0.1:9/v1", model="m", env={})
+    app = create_app(
+        settings, ServiceConfig(jobs_db=tmp_path / "jobs.sqlite"), summarizer=CannotStart(settings)
+    )
+    with pytest.raises(LocalModelError):
+        async with app.router.lifespan_context(app):
+            pass
+    assert str(app.state.startup_error) == "the embedded model could not start: no model file"

@@ -383,3 +383,15 @@ def test_a_dropped_html_page_is_sent_as_html(browser: Any) -> None:
         page.wait_for_selector(".sent.cited")
     assert sent["html"] == page_html and "text" not in sent
     assert errors == []
+
+
+def test_swagger_ui_works_offline(browser: Any) -> None:
+    with (
+        fake_endpoint(free_port(), 0.01) as endpoint,
+        running_service(endpoint) as url,
+        open_page(browser, url + "docs") as (page, errors, requests),
+    ):
+        page.wait_for_selector('[data-path="/v1/analyses"]')
+        assert "summarizer" in page.title()
+    assert errors == []
+    assert all(r.startswith(url) or r.startswith("data:") for r in requests), requests

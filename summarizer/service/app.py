@@ -22,6 +22,7 @@ import openai
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -37,7 +38,7 @@ from ..settings import Settings
 from .guard import AccessLog, BodyLimit, Caller, Guard, Limits
 from .metrics import Metrics
 from .page import STATIC, page_html
-from .problems import Problem, from_error, problem_response
+from .problems import Problem, documented, from_error, problem_response
 
 log = logging.getLogger("summarizer.service")
 
@@ -193,6 +194,7 @@ def create_app(
         title="summarizer",
         summary="Structured, checkable summaries of news articles: summary, actor stances and events.",
         lifespan=lifespan,
+        docs_url=None,  # served below, from files of our own rather than a CDN
     )
     app.state.service = service
     app.state.startup_error = None
@@ -207,7 +209,13 @@ def create_app(
     app.add_middleware(AccessLog, observe=service.metrics.observe_request)
     _error_handlers(app)
 
-    @app.post("/v1/analyses", response_model=None, tags=["analyses"])
+    @app.post(
+        "/v1/analyses",
+        # Documents the answer; the route returns a Response, which FastAPI sends as it is.
+        response_model=ArticleAnalysis,
+        tags=["analyses"],
+        responses=documented(400, 413, 415, 422, 429, 502, 503, 504),
+    )
     async def analyses(body: AnalysisRequest, who: Caller) -> Response:
         """Analyse one article: returns the same ArticleAnalysis JSON as `summarizer summarize -f json`."""
         tasks = parse_tasks(body.tasks)
@@ -264,6 +272,7 @@ def create_app(
         media, data = STATIC[name]
         return Response(data, media_type=media, headers={"Cache-Control": "no-cache"})
 
+    _add_docs(app)
     from .jobs import add_batch_routes
 
     add_batch_routes(app, service)
@@ -277,6 +286,36 @@ _PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the files of the swagger-ui-py package (Swagger UI 5, which reads the
+    OpenAPI 3.1 FastAPI writes), not from a CDN: it works offline and fetches nothing from elsewhere."""
+    from importlib import resources
+
+    files = resources.files("swagger_ui") / "static"
+    assets = {
+        "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+        "swagger-ui.css": "text/css; charset=utf-8",
+    }
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title}: API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
+
+    @app.get("/static/swagger/{name}", include_in_schema=False)
+    async def swagger_asset(name: str) -> Response:
+        if name not in assets:
+            raise Problem(404, f"no static file {name!r}", kind="not-found")
+        return Response(
+            (files / name).read_bytes(), media_type=assets[name], headers={"Cache-Control": "max-age=86400"}
+        )
 
 
 def _error_handlers(app: FastAPI) -> None:

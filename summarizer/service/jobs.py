@@ -32,7 +32,7 @@ from ..errors import InputError, SummarizerError
 from ..files import drop_torn_tail, write_atomic
 from ..pipeline import Summarizer, parse_tasks
 from .guard import Caller
-from .problems import Problem
+from .problems import Problem, documented
 
 ACTIVE = ("queued", "running")
 _SCHEMA = """
@@ -295,7 +295,7 @@ def add_batch_routes(app: FastAPI, service: Any) -> None:
     runner = JobRunner(db, service.config.batch_concurrency, service.prices, service.metrics)
     service.jobs = runner
 
-    @app.post("/v1/batches", status_code=202, tags=["batches"])
+    @app.post("/v1/batches", status_code=202, tags=["batches"], responses=documented(400, 413, 422, 429))
     async def submit(request: Request, who: Caller, tasks: str | None = None) -> JSONResponse:
         """A JSONL body, one article a line (`text` or `article`, optional `id`, `title`, `url`,
         `published`), as `summarizer batch` reads. Answered at once with the job's id; it runs in the
@@ -316,12 +316,12 @@ def add_batch_routes(app: FastAPI, service: Any) -> None:
         runner.submitted()
         return JSONResponse(job, status_code=202, headers={"Location": f"/v1/batches/{job['id']}"})
 
-    @app.get("/v1/batches/{job_id}", tags=["batches"])
+    @app.get("/v1/batches/{job_id}", tags=["batches"], responses=documented(404))
     async def status(job_id: str, who: Caller) -> dict[str, Any]:
         """State (queued, running, done, cancelled, failed), counts, tokens and cost so far."""
         return runner.store.get(job_id, who)
 
-    @app.get("/v1/batches/{job_id}/results", tags=["batches"])
+    @app.get("/v1/batches/{job_id}/results", tags=["batches"], responses=documented(404))
     async def results(job_id: str, who: Caller, after: int = Query(0, ge=0)) -> Response:
         """The finished articles as JSONL (`{"id", "analysis"}`), in the order they finished, streamed.
         `?after=N` skips the first N lines: pass the number of lines already read to continue."""
@@ -329,7 +329,7 @@ def add_batch_routes(app: FastAPI, service: Any) -> None:
         _, path, _ = runner.store.files(job_id)
         return StreamingResponse(_stream(path, after), media_type="application/x-ndjson")
 
-    @app.delete("/v1/batches/{job_id}", tags=["batches"])
+    @app.delete("/v1/batches/{job_id}", tags=["batches"], responses=documented(404, 409))
     async def cancel(job_id: str, who: Caller) -> dict[str, Any]:
         """Cancel a queued or running job; its finished articles stay available."""
         job = runner.store.get(job_id, who)

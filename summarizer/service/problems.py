@@ -74,3 +74,23 @@ def from_error(exc: SummarizerError) -> Problem:
     if isinstance(exc, ModelOutputError):
         return Problem(502, detail, kind="model-output-invalid")
     return Problem(500, detail, kind="internal")
+
+
+_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "example": _TYPE + "bad-input"},
+        "title": {"type": "string", "example": "Bad input"},
+        "status": {"type": "integer", "example": 400},
+        "detail": {"type": "string", "example": "text: is empty"},
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these problem statuses (401 always): what /docs shows a client to expect."""
+    return {
+        status: {"description": TITLES[status], "content": {PROBLEM_JSON: {"schema": _SCHEMA}}}
+        for status in sorted({401, *statuses})
+    }
