@@ -68,10 +68,17 @@ PromptsDirOpt = Annotated[
     Path | None, typer.Option(help="A directory of prompt templates. Env: SUMMARIZER_PROMPTS_DIR.")
 ]
 TasksOpt = Annotated[str, typer.Option(help="Comma-separated: summary,stances,events.")]
-ModeOpt = Annotated[str | None, typer.Option(help="instructor mode: tools, json_schema or json.")]
+ModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="instructor mode: tools, tools_strict, json_schema or json. Default: tools_strict for OpenAI, "
+        "tools elsewhere. Env: SUMMARIZER_MODE."
+    ),
+]
 MaxRetriesOpt = Annotated[int | None, typer.Option(help="Re-asks after a validation failure.")]
 StrictOpt = Annotated[
-    bool, typer.Option(help="Drop stances and events whose quote is not in the article (and say how many).")
+    bool,
+    typer.Option(help="Drop stances and events naming someone the article does not (and say how many)."),
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the response cache.")]
 ConcurrencyOpt = Annotated[int, typer.Option(min=1, help="Articles in flight at once.")]

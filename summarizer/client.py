@@ -76,6 +76,8 @@ async def call_model(
     """
     hooks = Hooks()
     hooks.on("completion:response", attempts.record)
+    if settings.mode == "tools_strict":
+        hooks.on("completion:kwargs", _strict_tools)
     patched = _patched(client, settings.instructor_mode)
     request = list(messages)
     for attempt in range(settings.max_retries + 1):
@@ -105,6 +107,14 @@ async def call_model(
         except Exception as exc:
             raise as_summarizer_error(exc, settings) from exc
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _strict_tools(*args: Any, **kwargs: Any) -> None:
+    """Mark the forced tool `"strict": true` (OpenAI structured outputs): the hook sees the request's own
+    `tools` list before it is sent. Its schema is already in strict mode's subset (the response model's)."""
+    for tool in kwargs.get("tools") or []:
+        if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
+            tool["function"]["strict"] = True
 
 
 def _answer_text(completion: Any) -> str | None:

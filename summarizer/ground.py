@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -75,14 +76,22 @@ class Grounding:
     # --- the schema a request is validated against ---------------------------------------------------
 
     def request_model(
-        self, task: str, numbers: Sequence[int], last_attempt: Callable[[], bool], *, pick_names: bool = False
+        self,
+        task: str,
+        numbers: Sequence[int],
+        last_attempt: Callable[[], bool],
+        *,
+        pick_names: bool = False,
+        strict: bool = False,
     ) -> type[BaseModel]:
         """The response model for one request: the task's schema with `sentences` narrowed to `numbers`
         (an enum), and names checked against the article unless it is the last attempt. `pick_names`:
-        names are an enum of the article's names (`name_choices`), when it has any."""
+        names are an enum of the article's names (`name_choices`), when it has any. `strict`: its JSON
+        schema in OpenAI strict mode's subset (`strict_schema`)."""
         names = self.name_choices if pick_names and self.name_choices else None
         dates = self.date_choices(numbers)
-        return request_model(task, tuple(numbers), self._name_check(last_attempt), names=names, dates=dates)
+        model = request_model(task, tuple(numbers), self._name_check(last_attempt), names=names, dates=dates)
+        return with_strict_schema(model) if strict else model
 
     def date_choices(self, numbers: Sequence[int]) -> tuple[str, ...]:
         """The date expressions code found in these sentences, each text once: what an event's `when`
@@ -207,6 +216,39 @@ class Grounding:
 
     def _unknown(self, names: Iterable[str | None]) -> list[str]:
         return [n for n in names if n and not self.names.contains(n)]
+
+
+def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` in the subset OpenAI's strict mode accepts: every object closed (`additionalProperties:
+    false`) with all its properties required (optional ones are already unions with null); no length
+    bounds and no defaults, which strict mode does not support: validation still enforces the bounds."""
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for keyword in ("minLength", "maxLength", "default"):
+                if not isinstance(node.get(keyword), dict):  # a property of that name stays
+                    node.pop(keyword, None)
+            if node.get("type") == "object" and isinstance(node.get("properties"), dict):
+                node["additionalProperties"] = False
+                node["required"] = list(node["properties"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    strict = copy.deepcopy(schema)
+    walk(strict)
+    return strict
+
+
+def with_strict_schema(model: type[BaseModel]) -> type[BaseModel]:
+    """`model`, its JSON schema (what instructor sends) in strict mode's subset; same name and validation."""
+
+    def model_json_schema(cls: type[BaseModel], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return strict_schema(model.model_json_schema(*args, **kwargs))
+
+    return type(model.__name__, (model,), {"model_json_schema": classmethod(model_json_schema)})
 
 
 def _event_date(m: DateMention) -> EventDate:

@@ -259,7 +259,11 @@ class Summarizer:
             for name in chosen:
                 messages = self._messages(name, chunk.numbered_text(), article)
                 model = grounding.request_model(
-                    name, chunk.numbers, lambda: False, pick_names=self.settings.names_from_article
+                    name,
+                    chunk.numbers,
+                    lambda: False,
+                    pick_names=self.settings.names_from_article,
+                    strict=self.settings.mode == "tools_strict",
                 )
                 calls.append(PlannedCall(name, messages, model, self._cache_key(name, messages, model)))
         return calls
@@ -342,6 +346,7 @@ class Summarizer:
             numbers,
             last_attempt=lambda: attempts.count > self.settings.max_retries,
             pick_names=self.settings.names_from_article,
+            strict=self.settings.mode == "tools_strict",
         )
         messages = self._messages(name, text, article)
         prompt_version = self.prompts.version(name, schema_of(PROMPT_MODELS[name]))

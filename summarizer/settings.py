@@ -38,6 +38,9 @@ OPENAI_URL = f"https://{OPENAI_HOST}/v1"
 _SECRET_PARAM = re.compile(r"(?i)([?&][^=&#]*(?:key|token|secret|password|passwd|sig|auth)[^=&#]*=)[^&#]*")
 MODES = {
     "tools": instructor.Mode.TOOLS,
+    # instructor's own TOOLS_STRICT is deprecated and never sets `"strict": true` (its `strict` argument
+    # is about validation): the request is TOOLS, made strict by client.py and ground.with_strict_schema.
+    "tools_strict": instructor.Mode.TOOLS,
     "json_schema": instructor.Mode.JSON_SCHEMA,
     "json": instructor.Mode.JSON,
 }
@@ -145,8 +148,8 @@ def resolve_settings(
     `api_key_env` names the environment variable that holds the key (`--api-key-env`)."""
     env = os.environ if env is None else env
     model = model or env.get("SUMMARIZER_MODEL") or None
-    mode = (mode or env.get("SUMMARIZER_MODE") or "tools").lower()
-    if mode not in MODES:
+    mode = (mode or env.get("SUMMARIZER_MODE") or "").lower() or None
+    if mode is not None and mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
     if max_retries is not None and max_retries < 0:
         raise ConfigError("--max-retries must be 0 or more")
@@ -185,7 +188,9 @@ def resolve_settings(
         base_url=url,
         api_key=SecretStr(key or PLACEHOLDER_KEY),
         key_source=source if key else "",
-        mode=mode,
+        # OpenAI: strict structured outputs (the schema enforced, enums included); elsewhere forced tool calls,
+        # which llama.cpp turns into a grammar and other servers follow as they can.
+        mode=mode or ("tools_strict" if kind == "openai" else "tools"),
         prompts_dir=prompts_dir or env.get("SUMMARIZER_PROMPTS_DIR") or None,
     )
     return settings.with_overrides(max_retries=max_retries, temperature=temperature, max_tokens=max_tokens)

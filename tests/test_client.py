@@ -127,3 +127,32 @@ async def test_an_article_is_never_rendered_as_a_template(stub_endpoint):
     await client.close()
     assert stub.last_request is not None
     assert stub.last_request["messages"][0]["content"] == hostile
+
+
+async def test_openai_gets_a_strict_tool_with_a_schema_strict_mode_accepts(stub_endpoint):
+    from summarizer.ground import request_model, with_strict_schema
+
+    good = {"headline": "h", "summary": "s.", "key_points": [{"text": "k.", "sentences": [2]}]}
+    stub = stub_endpoint(200, tool_call_completion(json.dumps(good)))
+    settings = _settings(stub.base_url, mode="tools_strict")
+    model = with_strict_schema(request_model("summary", (1, 2), lambda names: None))
+    client = make_client(settings, http_retries=0)
+    summary = await call_model(client, settings, model, MESSAGES, Attempts())
+    await client.close()
+    assert summary.key_points[0].sentences == [2]
+    function = stub.last_request["tools"][0]["function"]
+    assert function["strict"] is True
+    parameters = json.dumps(function["parameters"])
+    assert '"additionalProperties": false' in parameters and '"enum": [1, 2]' in parameters
+    assert "maxLength" not in parameters and "minLength" not in parameters  # not in strict mode's subset
+    with pytest.raises(ModelOutputError):  # the bounds the schema no longer carries are still validated
+        stub.body = tool_call_completion(json.dumps(good | {"headline": "x" * 500}))
+        await _call_model(settings, model)
+
+
+async def _call_model(settings, model):
+    client = make_client(settings, http_retries=0)
+    try:
+        return await call_model(client, settings, model, MESSAGES, Attempts())
+    finally:
+        await client.close()

@@ -123,3 +123,14 @@ def test_summary_key_points_cite_sentences(grounding: Grounding) -> None:
     checked = grounding.summary(output)
     assert checked.key_points[0].evidence[0].sentence == 1
     assert set(checked.checks) == {"headline", "summary"}
+
+
+def test_strict_schema_closes_every_object_and_requires_every_property() -> None:
+    from summarizer.ground import strict_schema
+
+    schema = strict_schema(EventList.model_json_schema())
+    event = schema["$defs"]["Event"]
+    assert event["additionalProperties"] is False
+    assert set(event["required"]) == set(event["properties"])  # location and when: unions with null
+    assert "maxLength" not in json.dumps(schema) and '"default"' not in json.dumps(schema)
+    assert EventList.model_json_schema()["$defs"]["Event"]["properties"]["description"]["maxLength"] == 200
