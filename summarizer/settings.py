@@ -188,8 +188,8 @@ def resolve_settings(
         base_url=url,
         api_key=SecretStr(key or PLACEHOLDER_KEY),
         key_source=source if key else "",
-        # OpenAI: strict structured outputs (the schema enforced, enums included); elsewhere forced tool calls,
-        # which llama.cpp turns into a grammar and other servers follow as they can.
+        # OpenAI: strict structured outputs (the schema enforced, enums included); elsewhere forced tool
+        # calls, which llama.cpp turns into a grammar and other servers follow as they can.
         mode=mode or ("tools_strict" if kind == "openai" else "tools"),
         prompts_dir=prompts_dir or env.get("SUMMARIZER_PROMPTS_DIR") or None,
     )
