@@ -15,7 +15,7 @@ from instructor.processing import handle_response_model
 
 from .client import causes
 from .errors import SummarizerError
-from .ground import request_model
+from .ground import request_model, with_strict_schema
 from .prompts import PromptSet, read_fenced
 from .schemas import PROMPT_MODELS
 from .settings import MODES
@@ -109,24 +109,41 @@ def _request_parts(body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     return name, {"tools": tools, "tool_choice": body.get("tool_choice")}
 
 
-def _enum(value: Any) -> list[int] | None:
-    """The first integer enum in a recorded tool schema: the sentence numbers that request allowed."""
-    if isinstance(value, dict):
-        if isinstance(value.get("enum"), list) and all(isinstance(v, int) for v in value["enum"]):
-            return list(value["enum"])
-        value = list(value.values())
-    if isinstance(value, list):
-        for item in value:
-            if (found := _enum(item)) is not None:
-                return found
+def _enum(schema: Any, field: str) -> list[Any] | None:
+    """The enum a recorded tool schema gave `field` (in an item or a union too), wherever it is defined."""
+    if isinstance(schema, dict):
+        found = (schema.get("properties") or {}).get(field)
+        if isinstance(found, dict) and (values := _values(found)) is not None:
+            return values
+        schema = list(schema.values())
+    for item in schema if isinstance(schema, list) else []:
+        if (values := _enum(item, field)) is not None:
+            return values
+    return None
+
+
+def _values(node: dict[str, Any]) -> list[Any] | None:
+    for part in [node, node.get("items") or {}, *(node.get("anyOf") or [])]:
+        if isinstance(part, dict) and isinstance(part.get("enum"), list):
+            return list(part["enum"])
     return None
 
 
 def _expected_tools(name: str, recorded: dict[str, Any], mode: str) -> dict[str, Any]:
-    """The tools today's schema for `name` would send, with the sentence numbers the recorded request had
-    (they depend on the article, which the comparison of the messages already covers)."""
-    numbers = tuple(_enum(recorded) or ())
-    model = request_model(name, numbers, lambda names: None)
+    """The tools today's schema for `name` would send, with the enums the recorded request had (sentence
+    numbers, the article's names and dates: they depend on the article, which the comparison of the
+    messages already covers)."""
+    numbers = tuple(_enum(recorded, "sentences") or ())
+    names = _enum(recorded, "actor") or _enum(recorded, "actors")
+    model = request_model(
+        name,
+        numbers,
+        lambda names: None,
+        names=tuple(names) if names else None,
+        dates=tuple(_enum(recorded, "when") or ()),
+    )
+    if mode == "tools_strict":
+        model = with_strict_schema(model)
     return _request_parts(handle_response_model(model, mode=MODES[mode], messages=[])[1])[1]
 
 

@@ -68,7 +68,7 @@ def one_line(value: object) -> str | None:
 
 _FENCED = re.compile(
     r"^<<<ARTICLE (?P<tag>\w+)\n(?:Title: (?P<title>[^\n]*)\n)?(?:Published: (?P<published>[^\n]*)\n)?\n"
-    r"(?P<text>.*)\n(?P=tag) ARTICLE>>>(?:\n|$)",
+    r"(?P<text>.*)\nEND OF ARTICLE (?P=tag)>>>(?:\n|$)",
     re.S,
 )
 
