@@ -128,7 +128,12 @@ def summarizer_settings(request: pytest.FixtureRequest, _recording_server: Local
     """Settings for cassette tests. The model name is part of the recorded request: replay with the one
     that recorded (SUMMARIZER_MODEL, default the embedded model)."""
     if is_recording(request.config) and _recording_server is None:
-        settings = resolve_settings(model=os.environ.get("SUMMARIZER_MODEL"))
+        # A replay cannot tell what recorded the cassette and asks as for the embedded model (plain tool
+        # calls, names picked from the article): a recording against a configured endpoint asks the same,
+        # or its cassette would not replay.
+        settings = resolve_settings(model=os.environ.get("SUMMARIZER_MODEL")).with_overrides(
+            mode="tools", name_choices=True
+        )
     else:
         base_url = _recording_server.base_url if _recording_server else REPLAY_BASE_URL
         settings = resolve_settings(
