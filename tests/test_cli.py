@@ -89,7 +89,8 @@ def test_output_still_invalid_after_retries(stub_endpoint):
 
 
 def test_success_writes_json_and_leaves_the_input_alone(stub_endpoint, tmp_path):
-    good = {"headline": "Kim shows Shoigu missiles", "summary": "A tour.", "key_points": ["Missiles."]}
+    point = {"text": "Missiles.", "sentences": [1]}
+    good = {"headline": "Kim shows Shoigu missiles", "summary": "A tour.", "key_points": [point]}
     stub = stub_endpoint(200, tool_call_completion(json.dumps(good)))
     before = hashlib.sha256(SEED.read_bytes()).hexdigest()
     out = tmp_path / "out.json"
@@ -98,13 +99,15 @@ def test_success_writes_json_and_leaves_the_input_alone(stub_endpoint, tmp_path)
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["summary"]["headline"] == good["headline"]
+    (cited,) = data["summary"]["key_points"][0]["evidence"]  # sentence 1, copied from the article
+    assert cited["sentence"] == 1 and cited["text"] == data["article"]["text"][cited["start"] : cited["end"]]
     assert data["metadata"]["endpoint"] == "compatible"
     assert set(data["metadata"]["prompt_versions"]) == {"summary"}
     assert hashlib.sha256(SEED.read_bytes()).hexdigest() == before
 
 
 def test_output_may_not_overwrite_the_input(tmp_path, stub_endpoint):
-    good = {"headline": "h", "summary": "s.", "key_points": ["k."]}
+    good = {"headline": "h", "summary": "s.", "key_points": [{"text": "k.", "sentences": [1]}]}
     stub = stub_endpoint(200, tool_call_completion(json.dumps(good)))
     article = tmp_path / "a.txt"
     article.write_text(SEED.read_text())
