@@ -94,8 +94,9 @@ def answer_for(name: str, tag: str | None, body: dict[str, Any] | None = None) -
             for field_name in NAME_FIELDS:
                 if field_name in allowed and item.get(field_name):
                     item[field_name] = _pick(item[field_name], allowed[field_name])
-            if "when" in allowed:  # an event's date: one of those the request lists, when it lists any
-                item["when"] = allowed["when"][0] if allowed["when"] else None
+            if "when" in allowed:  # an event's date: one the request lists that its cited sentence holds
+                cited = sentences.get(item["sentences"][0], "")
+                item["when"] = next((d for d in allowed["when"] if d in cited), None)
     for item in items:
         item.pop(CUE, None)
     if tag is not None:
