@@ -135,13 +135,8 @@ def _expected_tools(name: str, recorded: dict[str, Any], mode: str) -> dict[str,
     messages already covers)."""
     numbers = tuple(_enum(recorded, "sentences") or ())
     names = _enum(recorded, "actor") or _enum(recorded, "actors")
-    model = request_model(
-        name,
-        numbers,
-        lambda names: None,
-        names=tuple(names) if names else None,
-        dates=tuple(_enum(recorded, "when") or ()),
-    )
+    dates = tuple(_enum(recorded, "when") or ())
+    model = request_model(name, numbers, names=tuple(names) if names else None, dates=dates)
     if mode == "tools_strict":
         model = with_strict_schema(model)
     return _request_parts(handle_response_model(model, mode=MODES[mode], messages=[])[1])[1]

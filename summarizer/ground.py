@@ -42,10 +42,12 @@ from .support import SupportIndex
 
 @dataclass
 class Grounding:
-    """One article's sentences and the indexes its checks use, built once per article."""
+    """One article's sentences and the indexes its checks use, built once per article. `copies`: true for
+    a text that copies the instructions (`prompts.PromptPhrases.matches`), which is then re-asked."""
 
     article: Article
     sentences: Sequence[Sentence]
+    copies: Callable[[str], bool] | None = None
     _by_number: dict[int, Sentence] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -90,7 +92,8 @@ class Grounding:
         schema in OpenAI strict mode's subset (`strict_schema`)."""
         names = self.name_choices if pick_names and self.name_choices else None
         dates = self.date_choices(numbers)
-        model = request_model(task, tuple(numbers), self._name_check(last_attempt), names=names, dates=dates)
+        checks = _Checks(self._name_check(last_attempt), self._copy_check(last_attempt))
+        model = request_model(task, tuple(numbers), checks, names=names, dates=dates)
         return with_strict_schema(model) if strict else model
 
     def date_choices(self, numbers: Sequence[int]) -> tuple[str, ...]:
@@ -99,6 +102,17 @@ class Grounding:
         spans = [(s.start, s.end) for n in numbers if (s := self._by_number.get(n)) is not None]
         texts = (m.text for m in self.dates if any(a <= m.start < b for a, b in spans))
         return tuple(dict.fromkeys(texts))
+
+    def _copy_check(self, last_attempt: Callable[[], bool]) -> Callable[[Iterable[str]], None]:
+        def check(texts: Iterable[str]) -> None:
+            if last_attempt() or self.copies is None:
+                return
+            copied = [t for t in texts if self.copies(t)]
+            if copied:
+                advice = "write what the article reports, in your own words"
+                raise ValueError(f"{copied[0]!r} copies the instructions: {advice}")
+
+        return check
 
     def _name_check(self, last_attempt: Callable[[], bool]) -> Callable[[Iterable[str | None]], None]:
         def check(names: Iterable[str | None]) -> None:
@@ -286,23 +300,32 @@ def _one_of(names: tuple[str, ...]) -> Callable[[str], str]:
     return check
 
 
+@dataclass(frozen=True)
+class _Checks:
+    """What a request's validators check beyond the schema: names against the article, text against the
+    instructions. Each raises ValueError (instructor re-asks) or, on a last attempt, lets it pass."""
+
+    names: Callable[[Iterable[str | None]], None] = lambda names: None
+    copies: Callable[[Iterable[str]], None] = lambda texts: None
+
+
 def request_model(
     task: str,
     numbers: tuple[int, ...],
-    check_names: Callable[[Iterable[str | None]], None],
+    checks: _Checks = _Checks(),
     *,
     names: tuple[str, ...] | None = None,
     dates: tuple[str, ...] = (),
 ) -> type[BaseModel]:
-    """`task`'s schema, its `sentences` an enum of `numbers`, its names passed to `check_names` (or, with
-    `names`, an enum of them), an event's `when` one of `dates` or null. The class names are the base
-    models' (instructor names the forced tool after them)."""
+    """`task`'s schema: its `sentences` an enum of `numbers`; its names an enum of `names` when given, else
+    free text passed to `checks.names`; an event's `when` one of `dates` or null; its generated text passed
+    to `checks.copies`. The class names are the base models' (instructor names the forced tool after them)."""
     cited = _cited(numbers)
     # Not named `when`: with postponed annotations, `when: when` in a class body would read the field's own
-    # default (None) as its type.
+    # default (None) as its type. None itself cannot be a local annotation either: NoneType.
     when_type: Any = (_picked(dates) | None) if dates else type(None)
-    if names and task in ("stances", "events"):
-        return _with_picked_names(task, cited, _picked(names), when_type)
+    name: Any = _picked(names) if names else schemas.Name
+    check_names = (lambda found: None) if names else checks.names
     if task in ("summary", schemas.REDUCE_PROMPT):
 
         class KeyPoint(schemas.KeyPoint):
@@ -311,15 +334,23 @@ def request_model(
         class Summary(schemas.Summary):
             key_points: list[KeyPoint] = Field(min_length=1, max_length=5)  # type: ignore[assignment]
 
+            @model_validator(mode="after")
+            def _checked(self) -> Summary:
+                checks.copies([self.headline, self.summary, *(p.text for p in self.key_points)])
+                return self
+
         return Summary
     if task == "stances":
 
         class Stance(schemas.Stance):
+            actor: name
+            target: name
             sentences: cited  # type: ignore[valid-type]
 
             @model_validator(mode="after")
-            def _names(self) -> Stance:
+            def _checked(self) -> Stance:
                 check_names([self.actor, self.target])
+                checks.copies([self.position])
                 return self
 
         class StanceList(schemas.StanceList):
@@ -329,12 +360,16 @@ def request_model(
     if task == "events":
 
         class Event(schemas.Event):
+            actors: list[name] = Field(min_length=1, max_length=4)
+            recipients: list[name] = Field(default_factory=list, max_length=4)
+            location: name | None = None
             when: when_type = None
             sentences: cited  # type: ignore[valid-type]
 
             @model_validator(mode="after")
-            def _names(self) -> Event:
+            def _checked(self) -> Event:
                 check_names([*self.actors, *self.recipients, self.location])
+                checks.copies([self.description])
                 return self
 
         class EventList(schemas.EventList):
@@ -342,30 +377,3 @@ def request_model(
 
         return EventList
     raise ValueError(f"no response model for task {task!r}")
-
-
-def _with_picked_names(task: str, cited: Any, name: Any, when_type: Any) -> type[BaseModel]:
-    """Stances or events whose names are an enum of the article's: nothing to check after."""
-    if task == "stances":
-
-        class Stance(schemas.Stance):
-            actor: name
-            target: name
-            sentences: cited
-
-        class StanceList(schemas.StanceList):
-            stances: list[Stance] = Field(max_length=5)  # type: ignore[assignment]
-
-        return StanceList
-
-    class Event(schemas.Event):
-        actors: list[name] = Field(min_length=1, max_length=4)
-        recipients: list[name] = Field(default_factory=list, max_length=4)
-        location: name | None = None
-        when: when_type = None
-        sentences: cited
-
-    class EventList(schemas.EventList):
-        events: list[Event] = Field(min_length=1, max_length=6)  # type: ignore[assignment]
-
-    return EventList

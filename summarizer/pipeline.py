@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import sys
 import time
@@ -28,7 +29,7 @@ from .errors import ConfigError, ModelOutputError, SummarizerError
 from .ground import Grounding
 from .local import LocalServer
 from .merge import cited_numbers, merge_events, merge_stances, reduce_notes
-from .prompts import PromptSet, fence_tag, schema_of
+from .prompts import PromptPhrases, PromptSet, fence_tag, prompt_phrases, schema_of
 from .schemas import (
     PROMPT_MODELS,
     REDUCE_PROMPT,
@@ -190,6 +191,11 @@ class Summarizer:
 
     # --- work --------------------------------------------------------------------------------------
 
+    @functools.cached_property
+    def _phrases(self) -> PromptPhrases:
+        """What a generated field must not copy: this prompt set's templates and the schemas' texts."""
+        return prompt_phrases(self.prompts)
+
     def prompt_versions(self, names: Iterable[str] = TASKS) -> dict[str, str]:
         return {name: self.prompts.version(name, schema_of(PROMPT_MODELS[name])) for name in names}
 
@@ -220,7 +226,7 @@ class Summarizer:
         client = await self._ensure_client()
         started = time.perf_counter()
         cut = self.segment(article, chosen)
-        grounding = Grounding(article, cut.sentences)
+        grounding = Grounding(article, cut.sentences, copies=self._phrases.matches)
         parts = await _all(
             *(self._analyse_chunk(client, article, grounding, chunk, chosen) for chunk in cut.chunks)
         )
@@ -253,7 +259,7 @@ class Summarizer:
         path would re-ask is not accepted."""
         chosen = parse_tasks(tasks)
         cut = self.segment(article, chosen)
-        grounding = Grounding(article, cut.sentences)
+        grounding = Grounding(article, cut.sentences, copies=self._phrases.matches)
         calls = []
         for chunk in cut.chunks:
             for name in chosen:

@@ -12,6 +12,8 @@ import hashlib
 import json
 import os
 import re
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +23,7 @@ import jinja2
 from pydantic import BaseModel
 
 from .errors import ConfigError
+from .schemas import PROMPT_MODELS
 
 SYSTEM_TEMPLATE = "system.j2"
 SHARED_TEMPLATES = (SYSTEM_TEMPLATE, "_article.j2")
@@ -78,6 +81,59 @@ def read_fenced(user: str) -> dict[str, str | None] | None:
     inverse, for checking recorded requests against today's templates); None if there is no fence."""
     found = _FENCED.search(user)
     return None if found is None else found.groupdict()
+
+
+# --- what a generated field must not copy ------------------------------------------------------------
+
+
+def words(text: str) -> str:
+    """Text as compared with the prompts: NFKC, case folded, its words joined by one space, punctuation
+    dropped."""
+    return " ".join(re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold()))
+
+
+def _schema_text(schema: Any) -> Iterator[str]:
+    """Property names (as written and with spaces), titles and descriptions anywhere in a JSON schema; enum
+    values are left out: a polarity "supports" is an answer, not a copy."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in ("title", "description") and isinstance(value, str):
+                yield value
+            elif key in ("properties", "$defs") and isinstance(value, dict):
+                for name, sub in value.items():
+                    yield from (name, name.replace("_", " "))
+                    yield from _schema_text(sub)
+            elif key != "enum":
+                yield from _schema_text(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _schema_text(value)
+
+
+@dataclass(frozen=True)
+class PromptPhrases:
+    """What a generated field must not copy: the words of every template (padded with spaces) and the
+    schema texts, both as `words` gives them."""
+
+    templates: tuple[str, ...]
+    schema: frozenset[str]
+
+    def matches(self, text: str) -> bool:
+        """`text` equals a schema text, or its words (two or more) run inside a template's."""
+        found = words(text)
+        if not found:
+            return False
+        return found in self.schema or (" " in found and any(f" {found} " in t for t in self.templates))
+
+
+def prompt_phrases(prompts: PromptSet) -> PromptPhrases:
+    """The texts a field must not copy: every template in the prompts directory (tasks, system prompt,
+    shared partials) and the field names, titles and descriptions of the schemas the model fills."""
+    templates = tuple(
+        f" {words(path.read_text(encoding='utf-8'))} " for path in sorted(prompts.directory.glob("*.j2"))
+    )
+    schema = {words(t) for model in PROMPT_MODELS.values() for t in _schema_text(schema_of(model))}
+    return PromptPhrases(templates, frozenset(schema - {""}))
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,16 @@ counts as a copy or a duplicate. Nothing here needs the eval extra.
 
 from __future__ import annotations
 
+__all__ = ["PromptPhrases", "prompt_phrases", "words"]  # with the checks below; defined in prompts.py
+
 import html
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from .merge import normalise
-from .prompts import PromptSet, schema_of
+from .prompts import PromptPhrases, prompt_phrases, words
 from .schemas import (
-    PROMPT_MODELS,
     ArticleAnalysis,
     ArticleInfo,
     CheckedEvent,
@@ -38,56 +38,6 @@ from .schemas import (
 # A character reference (`&#39;`, `&#x27;`) or a named one (`&amp;`); confirmed by html.unescape, so
 # "AT&T;" written by an article is not counted.
 _ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
-
-
-def words(text: str) -> str:
-    """Text as compared with the prompts: normalised (case, quotes, dashes), its words joined by one
-    space, punctuation dropped."""
-    return " ".join(re.findall(r"\w+", normalise(text)))
-
-
-def _schema_text(schema: Any) -> Iterator[str]:
-    """Property names (as written and with spaces), titles and descriptions anywhere in a JSON schema; enum
-    values are left out: a polarity "supports" is an answer, not a copy."""
-    if isinstance(schema, dict):
-        for key, value in schema.items():
-            if key in ("title", "description") and isinstance(value, str):
-                yield value
-            elif key in ("properties", "$defs") and isinstance(value, dict):
-                for name, sub in value.items():
-                    yield from (name, name.replace("_", " "))
-                    yield from _schema_text(sub)
-            elif key != "enum":
-                yield from _schema_text(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            yield from _schema_text(value)
-
-
-@dataclass(frozen=True)
-class PromptPhrases:
-    """What a generated field must not copy: the words of every template (padded with spaces) and the
-    schema texts, both as `words` gives them."""
-
-    templates: tuple[str, ...]
-    schema: frozenset[str]
-
-    def matches(self, text: str) -> bool:
-        """`text` equals a schema text, or its words (two or more) run inside a template's."""
-        found = words(text)
-        if not found:
-            return False
-        return found in self.schema or (" " in found and any(f" {found} " in t for t in self.templates))
-
-
-def prompt_phrases(prompts: PromptSet) -> PromptPhrases:
-    """The texts a field must not copy: every template in the prompts directory (tasks, system prompt,
-    shared partials) and the field names, titles and descriptions of the schemas the model fills."""
-    templates = tuple(
-        f" {words(path.read_text(encoding='utf-8'))} " for path in sorted(prompts.directory.glob("*.j2"))
-    )
-    schema = {words(t) for model in PROMPT_MODELS.values() for t in _schema_text(schema_of(model))}
-    return PromptPhrases(templates, frozenset(schema - {""}))
 
 
 def generated_fields(analysis: ArticleAnalysis) -> list[tuple[str, str]]:

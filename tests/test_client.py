@@ -135,7 +135,7 @@ async def test_openai_gets_a_strict_tool_with_a_schema_strict_mode_accepts(stub_
     good = {"headline": "h", "summary": "s.", "key_points": [{"text": "k.", "sentences": [2]}]}
     stub = stub_endpoint(200, tool_call_completion(json.dumps(good)))
     settings = _settings(stub.base_url, mode="tools_strict")
-    model = with_strict_schema(request_model("summary", (1, 2), lambda names: None))
+    model = with_strict_schema(request_model("summary", (1, 2)))
     client = make_client(settings, http_retries=0)
     summary = await call_model(client, settings, model, MESSAGES, Attempts())
     await client.close()
