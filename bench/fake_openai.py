@@ -88,7 +88,9 @@ def answer_for(name: str, tag: str | None, body: dict[str, Any] | None = None) -
         allowed = _enums(body)
         sentences = dict((int(n), text) for n, text in NUMBERED.findall(_user_text(body)))
         for item in items:
-            numbers = allowed.get("sentences") or sorted(sentences)
+            # The request's enum, else the numbered lines it shows, else (a request without numbered
+            # sentences, as bench_batch's plain loop sends) the canned numbers.
+            numbers = allowed.get("sentences") or sorted(sentences) or item["sentences"]
             cued = [n for n in numbers if item[CUE] in sentences.get(n, "")]
             item["sentences"] = [(cued or numbers)[0]]
             for field_name in NAME_FIELDS:

@@ -21,7 +21,6 @@ from summarizer.schemas import (
     Usage,
 )
 
-
 ARTICLE = "Kang Sun Nam said he fully supports the Kremlin. Photos were released on July 26."
 
 
