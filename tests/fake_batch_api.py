@@ -11,9 +11,9 @@ from the documentation, not recorded from OpenAI: where the real service differs
   poll: validating -> in_progress -> `final_status`;
 - each request line is answered with a canned tool call for the tool it asks for (bench/fake_openai.py's
   `answer_for`: sentence numbers the request allows, names from bench/article.txt); `http_500_if` /
-  `invalid_if` pick lines that get an HTTP 500 (in the error file) or a schema-invalid answer. An
-  "expired" batch answers nothing: every line goes to the error file as `batch_expired`. `flaky_polls` makes the next polls answer HTTP 503,
-  `reject_with` fails the batch in validation (as OpenAI does over a token limit);
+  `invalid_if` pick lines that get an HTTP 500 (in the error file) or a schema-invalid answer. An "expired"
+  batch answers nothing: every line goes to the error file as `batch_expired`. `flaky_polls` makes the next
+  polls answer HTTP 503, `reject_with` fails the batch in validation (as OpenAI does over a token limit);
 - `POST /v1/chat/completions` answers like bench/fake_openai.py and records the body, so a test can compare
   what the ordinary path sends with a batch line's body.
 
