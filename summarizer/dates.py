@@ -88,31 +88,48 @@ def find_dates(text: str, published: dt.date | None, *, language: str | None = N
     Other languages: search_dates, filtered (_plausible). Overlaps keep the longest candidate. Each
     mention is resolved with its sentence, so "will ... Tuesday" looks ahead. Deterministic; the
     current date is never used."""
-    english = _is_english(language)
-    spans = [(m.start(), m.end()) for m in P.FINDER.finditer(text)] if english else _searched(text, language)
-    kept: list[tuple[int, int]] = []
-    taken = bytearray(len(text))
-    for start, end in sorted(spans, key=lambda se: (se[0] - se[1], se[0])):
-        start, end = P.trim(text, start, end)
-        if start < end and not any(taken[start:end]):
-            kept.append((start, end))
-            taken[start:end] = b"\x01" * (end - start)
-    sentences = P.sentences(text)
-    sentence_starts = [a for a, _ in sentences]
-    mentions = []
-    for start, end in sorted(kept):
-        s_start, s_end = sentences[bisect_right(sentence_starts, start) - 1]
+    finder = DateFinder(text, published, language=language)
+    return [finder.resolve(start, end) for start, end in finder.spans]
+
+
+class DateFinder:
+    """`find_dates` in two steps, for a caller that needs every expression but resolves only some:
+    `spans` (our patterns, or search_dates: cheap) and `resolve(start, end)` (dateparser: the cost)."""
+
+    def __init__(self, text: str, published: dt.date | None, *, language: str | None = None) -> None:
+        self.text, self.published, self.language = text, published, language
+        self._english = _is_english(language)
+        found = (
+            [(m.start(), m.end()) for m in P.FINDER.finditer(text)]
+            if self._english
+            else _searched(text, language)
+        )
+        kept: list[tuple[int, int]] = []
+        taken = bytearray(len(text))
+        for start, end in sorted(found, key=lambda se: (se[0] - se[1], se[0])):
+            start, end = P.trim(text, start, end)
+            if start < end and not any(taken[start:end]):
+                kept.append((start, end))
+                taken[start:end] = b"\x01" * (end - start)
+        self.spans: list[tuple[int, int]] = sorted(kept)
+        self._sentences = P.sentences(text)
+        self._sentence_starts = [a for a, _ in self._sentences]
+
+    def resolve(self, start: int, end: int) -> DateMention:
+        """The expression at `spans`' [start, end), resolved with its sentence (so "will ... Tuesday" looks
+        ahead); for other languages, narrowed to the longest inner span that resolves."""
+        text = self.text
+        s_start, s_end = self._sentences[bisect_right(self._sentence_starts, start) - 1]
         sentence = text[s_start:s_end]
-        tries = [(start, end)] if english else P.inner_spans(text, start, end)
+        tries = [(start, end)] if self._english else P.inner_spans(text, start, end)
         # search_dates takes in neighbouring words ("em 26 de julho de 2023 em"): the longest that resolves
         resolved = None
         for a, b in tries:
-            resolved = _resolve(text[a:b], published, text, language, sentence, a - s_start)
+            resolved = _resolve(text[a:b], self.published, text, self.language, sentence, a - s_start)
             if resolved is not None:
                 start, end = a, b
                 break
-        mentions.append(DateMention(text[start:end], start, end, resolved))
-    return mentions
+        return DateMention(text[start:end], start, end, resolved)
 
 
 def _is_english(language: str | None) -> bool:

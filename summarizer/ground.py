@@ -25,7 +25,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from . import schemas
 from .article import Article
-from .dates import DateMention, find_dates
+from .dates import DateFinder, DateMention
 from .names import NameIndex
 from .schemas import (
     CheckedEvent,
@@ -49,6 +49,7 @@ class Grounding:
     sentences: Sequence[Sentence]
     copies: Callable[[str], bool] | None = None
     _by_number: dict[int, Sentence] = field(init=False)
+    _resolved: dict[tuple[int, int], DateMention] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._by_number = {s.number: s for s in self.sentences}
@@ -66,8 +67,14 @@ class Grounding:
         return tuple(dict.fromkeys(names))
 
     @cached_property
-    def dates(self) -> list[DateMention]:
-        return find_dates(self.article.text, self.article.published, language=self.article.language)
+    def _dates(self) -> DateFinder:
+        return DateFinder(self.article.text, self.article.published, language=self.article.language)
+
+    def _date(self, span: tuple[int, int]) -> DateMention:
+        """A date expression, resolved once (dateparser is the costly part: only what events use)."""
+        if span not in self._resolved:
+            self._resolved[span] = self._dates.resolve(*span)
+        return self._resolved[span]
 
     @cached_property
     def support(self) -> SupportIndex:
@@ -100,8 +107,8 @@ class Grounding:
         """The date expressions code found in these sentences, each text once: what an event's `when`
         may be."""
         spans = [(s.start, s.end) for n in numbers if (s := self._by_number.get(n)) is not None]
-        texts = (m.text for m in self.dates if any(a <= m.start < b for a, b in spans))
-        return tuple(dict.fromkeys(texts))
+        found = (self.article.text[a:b] for a, b in self._dates.spans if any(x <= a < y for x, y in spans))
+        return tuple(dict.fromkeys(found))
 
     def _copy_check(self, last_attempt: Callable[[], bool]) -> Callable[[Iterable[str]], None]:
         def check(texts: Iterable[str]) -> None:
@@ -209,11 +216,13 @@ class Grounding:
         shown), the occurrence nearest the cited sentences; else the first expression in the cited
         sentences (in citation order) that resolves, else the first found there, else None. The text,
         offsets and resolution are always code's; the sentence of a chosen date joins the evidence."""
+        text = self.article.text
         if when is not None and evidence:
-            chosen = [m for m in self.dates if m.text == when]
+            chosen = [span for span in self._dates.spans if text[span[0] : span[1]] == when]
             if chosen:
-                return _event_date(min(chosen, key=lambda m: abs(m.start - evidence[0].start)))
-        found = [m for c in evidence for m in self.dates if c.start <= m.start and m.end <= c.end]
+                return _event_date(self._date(min(chosen, key=lambda sp: abs(sp[0] - evidence[0].start))))
+        spans = [sp for c in evidence for sp in self._dates.spans if c.start <= sp[0] and sp[1] <= c.end]
+        found = [self._date(sp) for sp in spans]
         best = next((m for m in found if m.resolved is not None), found[0] if found else None)
         return None if best is None else _event_date(best)
 
