@@ -347,17 +347,20 @@ class Summarizer:
     ) -> tuple[Any, TaskRun]:
         """One model call for one prompt (or a cache hit), its answer validated against the article."""
         attempts = Attempts()
+        pick, strict = self.settings.names_from_article, self.settings.mode == "tools_strict"
         response_model = grounding.request_model(
             name,
             numbers,
             last_attempt=lambda: attempts.count > self.settings.max_retries,
-            pick_names=self.settings.names_from_article,
-            strict=self.settings.mode == "tools_strict",
+            pick_names=pick,
+            strict=strict,
         )
         messages = self._messages(name, text, article)
         prompt_version = self.prompts.version(name, schema_of(PROMPT_MODELS[name]))
         key = self._cache_key(name, messages, response_model) if self.cache is not None else None
-        if key is not None and (hit := self._from_cache(key, response_model)) is not None:
+        # A cached answer was the model's last word: validated as a last attempt is, with no re-ask left.
+        final = grounding.request_model(name, numbers, lambda: True, pick_names=pick, strict=strict)
+        if key is not None and (hit := self._from_cache(key, final)) is not None:
             return hit, TaskRun(
                 prompt_version=prompt_version, attempts=0, usage=Usage(), seconds=0.0, cached=True
             )
@@ -379,8 +382,7 @@ class Summarizer:
         return output, run
 
     def _from_cache(self, key: str, response_model: type[BaseModel]) -> BaseModel | None:
-        """A cached answer, validated again by today's schema (a stale entry is a miss). Name checks pass
-        as on a last attempt: the cached answer was the model's final one."""
+        """A cached answer, validated again by today's schema (a stale entry is a miss)."""
         assert self.cache is not None
         hit = self.cache.get(key)
         if hit is None:

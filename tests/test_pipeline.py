@@ -155,3 +155,24 @@ def test_html_page(summarizer: Summarizer):
 def test_parse_tasks_keeps_canonical_order():
     assert parse_tasks("events,summary") == ("summary", "events")
     assert parse_tasks(None) == ("summary", "stances", "events")
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_an_answer_kept_on_its_last_attempt_is_served_from_the_cache(stub_endpoint, tmp_path):
+    """The cache holds the model's last word: replayed as a last attempt, not re-asked for its flaws."""
+    from summarizer import ResponseCache
+    from summarizer.client import make_client
+    from summarizer.settings import resolve_settings
+
+    from .conftest import tool_call_completion
+
+    invented = {"events": [{"description": "Bennett met Kim.", "event_type": "CONSULT",
+                            "actors": ["Bruce Bennett"], "sentences": [1]}]}  # fmt: skip
+    stub = stub_endpoint(200, tool_call_completion(json.dumps(invented), "EventList"))
+    settings = resolve_settings(base_url=stub.base_url, model="stub", max_retries=1, env={})
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    for expected_requests in (2, 2):  # asked once again for the unknown name; then only the cache
+        with Summarizer(settings, client=make_client(settings, http_retries=0), cache=cache) as s:
+            analysis = s.summarize("Kim Jong Un met Sergei Shoigu.", tasks="events")
+        assert stub.requests == expected_requests
+        assert analysis.events is not None and analysis.events[0].unknown_names == ["Bruce Bennett"]
