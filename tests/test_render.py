@@ -15,11 +15,10 @@ from summarizer.schemas import (
     Citation,
     EventDate,
     FieldCheck,
-    Metadata,
     ResolvedDate,
-    TaskRun,
-    Usage,
 )
+
+from .eval_fixtures import metadata
 
 ARTICLE = "Kang Sun Nam said he fully supports the Kremlin. Photos were released on July 26."
 
@@ -30,7 +29,6 @@ def _cite(sentence: str, number: int) -> Citation:
 
 
 def _analysis() -> ArticleAnalysis:
-    usage = Usage(prompt_tokens=100, completion_tokens=20, total_tokens=120)
     first, second = _cite(ARTICLE[:48], 1), _cite(ARTICLE[49:], 2)
     return ArticleAnalysis(
         summary=CheckedSummary(
@@ -71,17 +69,7 @@ def _analysis() -> ArticleAnalysis:
             )
         ],
         article=ArticleInfo(text=ARTICLE),
-        metadata=Metadata(
-            model="m",
-            endpoint="embedded",
-            mode="tools",
-            prompt_versions={"summary": "abc"},
-            tasks={"summary": TaskRun(prompt_version="abc", attempts=1, usage=usage, seconds=1.0)},
-            usage=usage,
-            attempts=1,
-            seconds=1.0,
-            summarizer_version="0",
-        ),
+        metadata=metadata(attempts=1, tokens=120, seconds=1.0),
     )
 
 

@@ -22,10 +22,7 @@ from summarizer.schemas import (
     CheckedSummary,
     Citation,
     EventDate,
-    Metadata,
     ResolvedDate,
-    TaskRun,
-    Usage,
 )
 from summarizer.segment import split_sentences
 from summarizer.testing import (
@@ -39,6 +36,8 @@ from summarizer.testing import (
     assert_schema_valid,
     snapshot_view,
 )
+
+from .eval_fixtures import metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 USER_PROJECT = Path(__file__).resolve().parent / "data" / "user_project"
@@ -278,7 +277,6 @@ def analysis() -> ArticleAnalysis:
         )
 
     point = cite("Russia and China both sent")
-    usage = Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15)
     return ArticleAnalysis(
         summary=CheckedSummary(
             headline="Kim shows Shoigu his missiles",
@@ -305,17 +303,7 @@ def analysis() -> ArticleAnalysis:
         article=ArticleInfo(
             text=ARTICLE, published=dt.date(2023, 7, 28), sentences=[(s.start, s.end) for s in sentences]
         ),
-        metadata=Metadata(
-            model="m",
-            endpoint="embedded",
-            mode="tools",
-            prompt_versions={"events": "abc"},
-            tasks={"events": TaskRun(prompt_version="abc", attempts=1, usage=usage, seconds=1.5)},
-            usage=usage,
-            attempts=1,
-            seconds=2.0,
-            summarizer_version="0",
-        ),
+        metadata=metadata(attempts=1, tokens=15, seconds=2.0, tasks=("events",)),
     )
 
 
