@@ -88,6 +88,13 @@ def command_env(tag: str) -> dict[str, str]:
     return env
 
 
+def as_foreground() -> None:
+    """`preexec_fn` for a child that a test interrupts as a user would (Ctrl-C in a terminal). A job that a
+    non-interactive shell starts in the background (`cmd &`, as CI may start .ci/run) ignores SIGINT, and
+    every process it starts inherits that: the signal would never reach the command under test."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_run(
     delay: float,
     *,
@@ -113,6 +120,7 @@ def interrupt_run(
         stderr=subprocess.PIPE,
         env=command_env(tag),
         cwd=ROOT,
+        preexec_fn=as_foreground,
     )
     if after_server:
         deadline = time.monotonic() + HANG_SECONDS

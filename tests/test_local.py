@@ -18,7 +18,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from bench.bench_interrupt import HANG_SECONDS, Outcome, interrupt_run
+from bench.bench_interrupt import HANG_SECONDS, Outcome, as_foreground, interrupt_run
 from summarizer import local
 from summarizer.local import STOP_GRACE_SECONDS, LocalServer, ServerStopped, model_path
 from summarizer.settings import EMBEDDED_MODEL
@@ -201,7 +201,11 @@ def test_the_cli_without_a_signal_is_unaffected_by_the_handlers() -> None:
 
 def _interrupt(command: list[str], signum: int, after: float) -> tuple[float, int, str]:
     process = subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=as_foreground,
     )
     time.sleep(after)
     sent = time.monotonic()
@@ -240,7 +244,10 @@ entry.run(wedged)
 
 def test_the_watchdog_ends_a_wedged_command_and_kills_its_server() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-c", WEDGED], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-c", WEDGED],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=as_foreground,
     )
     assert process.stderr is not None
     server_pid = int(process.stderr.readline())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.bench_interrupt import as_foreground
 from tests.faults import kit
 
 ROWS: list[tuple[str, str, int, int]] = []  # fault, what the user saw, articles lost, articles done twice
@@ -52,7 +53,7 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 def start_cli(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "summarizer", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=os.environ | {"COLUMNS": "200"}, cwd=kit.ROOT,
+        text=True, env=os.environ | {"COLUMNS": "200"}, cwd=kit.ROOT, preexec_fn=as_foreground,
     )  # fmt: skip
 
 
