@@ -282,7 +282,8 @@ entry.run(work)
 
 def test_an_interrupt_lost_in_a_finalizer_is_raised_again() -> None:
     began = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", SWALLOWED], capture_output=True, timeout=60, check=False)
+    command = [sys.executable, "-c", SWALLOWED]
+    done = subprocess.run(command, capture_output=True, timeout=60, check=False, preexec_fn=as_foreground)
     assert done.returncode == 130
     assert done.stderr.decode() == "interrupted (SIGINT): stopped\n"
     assert time.monotonic() - began < 1.2  # raised again at once, not ended by the watchdog (1.5 s)

@@ -103,7 +103,8 @@ async def test_cancel_stops_a_running_job_and_keeps_what_finished(tmp_path: Path
         async with service(slow, jobs_db=tmp_path / "jobs.sqlite", batch_concurrency=2) as client:
             job = (await client.post("/v1/batches", content=jsonl(20))).json()
             await wait_for(client, job["id"], ("running",))
-            await asyncio.sleep(0.5)
+            while (await client.get(f"/v1/batches/{job['id']}")).json()["done"] < 1:  # some finished first
+                await asyncio.sleep(0.05)
             cancelled = await client.delete(f"/v1/batches/{job['id']}")
             again = await client.delete(f"/v1/batches/{job['id']}")
             await asyncio.sleep(0.5)
