@@ -359,7 +359,10 @@ class Summarizer:
         prompt_version = self.prompts.version(name, schema_of(PROMPT_MODELS[name]))
         key = self._cache_key(name, messages, response_model) if self.cache is not None else None
         # A cached answer was the model's last word: validated as a last attempt is, with no re-ask left.
-        final = grounding.request_model(name, numbers, lambda: True, pick_names=pick, strict=strict)
+        # (Built only for a hit: a request model is a new pydantic class, about a millisecond.)
+        final = functools.partial(
+            grounding.request_model, name, numbers, lambda: True, pick_names=pick, strict=strict
+        )
         if key is not None and (hit := self._from_cache(key, final)) is not None:
             return hit, TaskRun(
                 prompt_version=prompt_version, attempts=0, usage=Usage(), seconds=0.0, cached=True
@@ -381,14 +384,14 @@ class Summarizer:
             self.cache.put(key, stored)
         return output, run
 
-    def _from_cache(self, key: str, response_model: type[BaseModel]) -> BaseModel | None:
+    def _from_cache(self, key: str, response_model: Callable[[], type[BaseModel]]) -> BaseModel | None:
         """A cached answer, validated again by today's schema (a stale entry is a miss)."""
         assert self.cache is not None
         hit = self.cache.get(key)
         if hit is None:
             return None
         try:
-            return response_model.model_validate_json(hit.output_json)
+            return response_model().model_validate_json(hit.output_json)
         except ValidationError:
             return None
 
