@@ -56,6 +56,12 @@ def tool_call_completion(arguments: str, name: str = "Summary") -> dict[str, Any
     }
 
 
+class _Server(ThreadingHTTPServer):
+    # The pipeline sends up to 16 requests at once: socketserver's default backlog of 5 resets some of
+    # their connections on a busy machine (a ReadError in the client, seen in CI).
+    request_queue_size = 64
+
+
 # A fixed JSON answer, or a function of the request's JSON body that returns one.
 Body = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -90,7 +96,7 @@ class StubEndpoint:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         # A client that gives up (its other requests failed) leaves a broken pipe: not this test's concern.
         self.server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
