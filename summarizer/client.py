@@ -76,7 +76,7 @@ async def call_model(
     """
     hooks = Hooks()
     hooks.on("completion:response", attempts.record)
-    if settings.mode == "tools_strict":
+    if settings.strict_output:
         hooks.on("completion:kwargs", _strict_tools)
     patched = _patched(client, settings.instructor_mode)
     request = list(messages)

@@ -7,8 +7,9 @@
 - Names: actors, targets, recipients and locations must be in the article (`names.NameIndex`). An
   unknown name is a validation error naming it (a re-ask); on the last attempt it passes, and the item is
   kept with `unknown_names` (`--strict` drops it in assemble).
-- Dates: found in the article by code (`dates.find_dates`); an event takes the first expression in the
-  sentences it cites that resolves (else the first one found there).
+- Dates: found in the article by code (`dates.DateFinder`, resolved only where an event uses them); an
+  event's `when` is an enum of the expressions in the sentences it was shown, and its date is the chosen
+  one, else the first in its cited sentences that resolves.
 - Generated text (headline, summary, key points, positions, descriptions): its names and numbers not in
   the article are listed (`unsupported_entities`), and its support is scored (`support.SupportIndex`).
 """
@@ -43,11 +44,16 @@ from .support import SupportIndex
 @dataclass
 class Grounding:
     """One article's sentences and the indexes its checks use, built once per article. `copies`: true for
-    a text that copies the instructions (`prompts.PromptPhrases.matches`), which is then re-asked."""
+    a text that copies the instructions (`prompts.PromptPhrases.matches`), which is then re-asked.
+    `pick_names`: names are an enum of the article's own (`name_choices`) instead of checked free text;
+    `strict`: request schemas in OpenAI strict mode's subset (`strict_schema`). Both come from the
+    settings (`Settings.names_from_article`, `Settings.strict_output`)."""
 
     article: Article
     sentences: Sequence[Sentence]
     copies: Callable[[str], bool] | None = None
+    pick_names: bool = False
+    strict: bool = False
     _by_number: dict[int, Sentence] = field(init=False)
     _resolved: dict[tuple[int, int], DateMention] = field(init=False, default_factory=dict)
 
@@ -85,23 +91,15 @@ class Grounding:
     # --- the schema a request is validated against ---------------------------------------------------
 
     def request_model(
-        self,
-        task: str,
-        numbers: Sequence[int],
-        last_attempt: Callable[[], bool],
-        *,
-        pick_names: bool = False,
-        strict: bool = False,
+        self, task: str, numbers: Sequence[int], last_attempt: Callable[[], bool]
     ) -> type[BaseModel]:
         """The response model for one request: the task's schema with `sentences` narrowed to `numbers`
-        (an enum), and names checked against the article unless it is the last attempt. `pick_names`:
-        names are an enum of the article's names (`name_choices`), when it has any. `strict`: its JSON
-        schema in OpenAI strict mode's subset (`strict_schema`)."""
-        names = self.name_choices if pick_names and self.name_choices else None
+        (an enum), names and copied instructions refused unless it is the last attempt."""
+        names = self.name_choices if self.pick_names and self.name_choices else None
         dates = self.date_choices(numbers)
         checks = _Checks(self._name_check(last_attempt), self._copy_check(last_attempt))
         model = request_model(task, tuple(numbers), checks, names=names, dates=dates)
-        return with_strict_schema(model) if strict else model
+        return with_strict_schema(model) if self.strict else model
 
     def date_choices(self, numbers: Sequence[int]) -> tuple[str, ...]:
         """The date expressions code found in these sentences, each text once: what an event's `when`
@@ -125,8 +123,7 @@ class Grounding:
         def check(names: Iterable[str | None]) -> None:
             if last_attempt():
                 return
-            unknown = [n for n in names if n and not self.names.contains(n)]
-            if unknown:
+            if unknown := self._unknown(names):
                 listed = ", ".join(repr(n) for n in unknown)
                 raise ValueError(f"{listed} not named in the article: use names as the article writes them")
 
@@ -281,32 +278,27 @@ def _event_date(m: DateMention) -> EventDate:
 # --- request models -----------------------------------------------------------------------------------
 
 
+def _one_of(kind: type, values: tuple[Any, ...], refusal: Callable[[Any], str]) -> Any:
+    """`kind` restricted to `values`: an `enum` in the schema sent (a grammar or strict mode enforces it)
+    and a validation error, `refusal(value)`, for a server that enforces nothing."""
+    allowed = frozenset(values)
+
+    def check(value: Any) -> Any:
+        if value not in allowed:
+            raise ValueError(refusal(value))
+        return value
+
+    return Annotated[kind, Field(json_schema_extra={"enum": list(values)}), AfterValidator(check)]
+
+
 def _cited(numbers: tuple[int, ...]) -> Any:
-    allowed = frozenset(numbers)
     span = f"{numbers[0]}-{numbers[-1]}" if numbers else "none"
-
-    def known(n: int) -> int:
-        if n not in allowed:
-            raise ValueError(f"there is no sentence {n}: cite sentences {span}")
-        return n
-
-    number = Annotated[int, Field(json_schema_extra={"enum": list(numbers)}), AfterValidator(known)]
-    return Annotated[list[number], Field(min_length=1, max_length=3)]
+    number = _one_of(int, numbers, lambda n: f"there is no sentence {n}: cite sentences {span}")
+    return Annotated[list[number], Field(min_length=1, max_length=3)]  # type: ignore[valid-type]
 
 
-def _picked(names: tuple[str, ...]) -> Any:
-    return Annotated[str, Field(json_schema_extra={"enum": list(names)}), AfterValidator(_one_of(names))]
-
-
-def _one_of(names: tuple[str, ...]) -> Callable[[str], str]:
-    allowed = frozenset(names)
-
-    def check(name: str) -> str:
-        if name not in allowed:
-            raise ValueError(f"{name!r} is not one of the article's names")
-        return name
-
-    return check
+def _picked(values: tuple[str, ...]) -> Any:
+    return _one_of(str, values, lambda value: f"{value!r} is not one of the article's own")
 
 
 @dataclass(frozen=True)

@@ -226,7 +226,7 @@ class Summarizer:
         client = await self._ensure_client()
         started = time.perf_counter()
         cut = self.segment(article, chosen)
-        grounding = Grounding(article, cut.sentences, copies=self._phrases.matches)
+        grounding = self._grounding(article, cut.sentences)
         parts = await _all(
             *(self._analyse_chunk(client, article, grounding, chunk, chosen) for chunk in cut.chunks)
         )
@@ -259,20 +259,23 @@ class Summarizer:
         path would re-ask is not accepted."""
         chosen = parse_tasks(tasks)
         cut = self.segment(article, chosen)
-        grounding = Grounding(article, cut.sentences, copies=self._phrases.matches)
+        grounding = self._grounding(article, cut.sentences)
         calls = []
         for chunk in cut.chunks:
             for name in chosen:
                 messages = self._messages(name, chunk.numbered_text(), article)
-                model = grounding.request_model(
-                    name,
-                    chunk.numbers,
-                    lambda: False,
-                    pick_names=self.settings.names_from_article,
-                    strict=self.settings.mode == "tools_strict",
-                )
+                model = grounding.request_model(name, chunk.numbers, lambda: False)
                 calls.append(PlannedCall(name, messages, model, self._cache_key(name, messages, model)))
         return calls
+
+    def _grounding(self, article: Article, sentences: Sequence[Sentence]) -> Grounding:
+        return Grounding(
+            article,
+            sentences,
+            copies=self._phrases.matches,
+            pick_names=self.settings.names_from_article,
+            strict=self.settings.strict_output,
+        )
 
     def _messages(self, name: str, text: str, article: Article) -> list[dict[str, str]]:
         # The fence tag hashes the whole article, not the chunk: every request of one article shares it.
@@ -347,22 +350,15 @@ class Summarizer:
     ) -> tuple[Any, TaskRun]:
         """One model call for one prompt (or a cache hit), its answer validated against the article."""
         attempts = Attempts()
-        pick, strict = self.settings.names_from_article, self.settings.mode == "tools_strict"
         response_model = grounding.request_model(
-            name,
-            numbers,
-            last_attempt=lambda: attempts.count > self.settings.max_retries,
-            pick_names=pick,
-            strict=strict,
+            name, numbers, last_attempt=lambda: attempts.count > self.settings.max_retries
         )
         messages = self._messages(name, text, article)
         prompt_version = self.prompts.version(name, schema_of(PROMPT_MODELS[name]))
         key = self._cache_key(name, messages, response_model) if self.cache is not None else None
         # A cached answer was the model's last word: validated as a last attempt is, with no re-ask left.
         # (Built only for a hit: a request model is a new pydantic class, about a millisecond.)
-        final = functools.partial(
-            grounding.request_model, name, numbers, lambda: True, pick_names=pick, strict=strict
-        )
+        final = functools.partial(grounding.request_model, name, numbers, lambda: True)
         if key is not None and (hit := self._from_cache(key, final)) is not None:
             return hit, TaskRun(
                 prompt_version=prompt_version, attempts=0, usage=Usage(), seconds=0.0, cached=True

@@ -72,6 +72,11 @@ class Settings:
         return self.endpoint == "embedded" if self.name_choices is None else self.name_choices
 
     @property
+    def strict_output(self) -> bool:
+        """OpenAI structured outputs in strict mode: a strict-mode schema, the tool marked strict."""
+        return self.mode == "tools_strict"
+
+    @property
     def endpoint_url(self) -> str:
         """The endpoint's URL fit for a message: credentials masked, OpenAI's when none is set."""
         return redact_url(self.base_url) if self.base_url else OPENAI_URL
