@@ -133,17 +133,13 @@ def _answer_text(completion: Any) -> str | None:
 def _lenient(answer: str, response_model: type[T]) -> T | None:
     """The answer read with raw control characters allowed inside strings, if that is its only fault."""
     try:
-        data = json.loads(answer, strict=False)
-    except ValueError:
-        return None
-    try:
         json.loads(answer)
         return None  # strict JSON already: the fault was elsewhere, so this is no rescue
     except ValueError:
         pass
     try:
-        return response_model.model_validate(data)
-    except ValidationError:
+        return response_model.model_validate(json.loads(answer, strict=False))
+    except ValueError:  # still not JSON, or JSON the schema rejects (pydantic's error is a ValueError)
         return None
 
 
