@@ -84,6 +84,11 @@ async def in_process(base_url: str, texts: list[str], clients: int) -> dict[str,
         started = time.perf_counter()
         await asyncio.gather(*(one(t) for t in texts))
         wall = time.perf_counter() - started
+    return figures(wall, latencies, errors)
+
+
+def figures(wall: float, latencies: list[float], errors: int) -> dict[str, float]:
+    """One path's figures: wall time, p50 and p99 latency, errors."""
     return {
         "wall": wall,
         "p50": percentile(latencies, 0.5),
@@ -137,12 +142,7 @@ async def over_http(url: str, texts: list[str], clients: int) -> dict[str, float
         started = time.perf_counter()
         await asyncio.gather(*(one(t) for t in texts))
         wall = time.perf_counter() - started
-    return {
-        "wall": wall,
-        "p50": percentile(latencies, 0.5),
-        "p99": percentile(latencies, 0.99),
-        "errors": errors,
-    }
+    return figures(wall, latencies, errors)
 
 
 def batch_with_kill(base_url: str, texts: list[str], jobs_db: Path) -> dict[str, float]:
