@@ -24,16 +24,28 @@ FUTURE = re.compile(
     re.IGNORECASE,
 )
 # A date right after a reporting verb is when it was said, whatever the rest says: "said Tuesday he will".
-REPORTED = re.compile(
+_REPORTING = (
     r"\b(?:said|says|announced|told|reported|added|stated|declared|predicted|warned|insisted|claimed|"
-    r"confirmed|denied|urged|noted|argued|revealed|disclosed|admitted)\s+(?:on\s+)?$",
+    r"confirmed|denied|urged|noted|argued|revealed|disclosed|admitted)"
+)
+REPORTED = re.compile(_REPORTING + r"\s+(?:on\s+)?$", re.IGNORECASE)
+# A date that opens its sentence ("On Tuesday, the league plans to ..."): a marker after it counts, unless
+# a reporting verb comes first ("On Tuesday, officials said talks will resume" is when it was said). Only
+# present and future tenses: "On Friday, the government planned to pay" and "vacation plans" are past.
+OPENING = re.compile(r"[\s\"'`\u201c(]*(?:(?:on|by)\s+)?", re.IGNORECASE)
+FUTURE_AFTER = re.compile(
+    r"\b(?:will|won't|'ll|shall|plans?\s+to|(?:is|are)\s+(?:to|going\s+to|planning|scheduled|expected|set|due)|"
+    r"tomorrow)\b",
     re.IGNORECASE,
 )
+REPORTING = re.compile(_REPORTING + r"\b", re.IGNORECASE)
 # Words that qualify a date without changing it at our precision: "mid-1996", "late November".
 HEDGE = re.compile(
     r"^(?:(?:early|mid|late)(?:\s*-\s*|\s+)|the\s+(?:end|beginning|start|middle)\s+of\s+)", re.I
 )
 POSSESSIVE = re.compile(r"['\u2019]s$")
+# A past verb right after a date: "a memorial service planned for Saturday was canceled" happened.
+PAST_AFTER = re.compile(r"\s+(?:was|were|had)\b", re.IGNORECASE)
 MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
     r"(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.)(?![a-z])"
@@ -133,11 +145,18 @@ MONTH_DAY = re.compile(rf"{MONTH}(?:\s+{DAYNUM})?")
 YEAR_AFTER = re.compile(r",?\s+(?P<which>last|next|this)\s+year\b", re.IGNORECASE)
 DECADE = re.compile(r"(?:the\s+)?(?P<decade>1[6-9]\d0|20\d0)['\u2019]?s", re.IGNORECASE)
 WEEK_OF = re.compile(r"(?:the\s+)?week\s+of\s+(?P<day>.+)", re.IGNORECASE)
+# "(the) day before last Tuesday", "the day after Christmas": a day on either side of a date.
+DAY_SHIFT = re.compile(r"(?:the\s+)?day\s+(?P<way>before|after)\s+(?P<day>.+)", re.IGNORECASE)
+# A bare day after a month and day takes that month: "25" of "April 24 and 25", "Aug. 3 to 5", "May 1-3".
+_DAY_JOIN = r"\s*(?:and|or|to|through|-|\u2013)\s*"
+SECOND_DAY = re.compile(rf"{MONTH}\s+{DAYNUM}{_DAY_JOIN}(?P<day>{DAYNUM})(?!\w|[,.]\d)")
+BARE_DAY = re.compile(DAYNUM)
+MONTH_BEFORE = re.compile(rf"(?P<month>{MONTH})\s+{DAYNUM}{_DAY_JOIN}$")
 # Our own English candidates for the forms newswire writes and search_dates misses or misreads. Case
 # matters: "May" the month, "may" the verb.
 FINDER = re.compile(
     # Only at the start of a word: the alternatives are tried at every position otherwise (5x slower).
-    r"(?<![\w'\u2019])(?=[\w$])(?:"
+    r"(?<![\w'\u2019])(?=[\w$])(?:(?:[Tt]he\s+)?[Dd]ay\s+(?:before|after)\s+)?(?:"
     + "|".join(
         [
             rf"(?:the\s+)?week\s+of\s+{MONTH}\s+{DAYNUM}(?:,?\s+{YEARNUM})?(?!\d)",
@@ -191,3 +210,46 @@ def sentences(text: str) -> list[tuple[int, int]]:
             cuts.append(m.end())
     cuts.append(len(text) + 1)
     return [(a, b) for a, b in pairwise(cuts) if a < b]
+
+
+# --- the sentence around a date: what it adds to the date and whether it puts the date ahead ------------
+
+
+def in_sentence(text: str, sentence: str, at: int) -> tuple[str, bool]:
+    """`text` (at `at` in `sentence`) as the resolver reads it, and whether the sentence marks it future.
+
+    The hedge and a possessive go ("late November", "Tuesday's"); "this/last/next year" right after a
+    month joins it ("February this year"); a bare day after a month and day takes that month ("25" of
+    "April 24 and 25"). A possessive date, or one a past verb follows, names something that happened:
+    "get around Wednesday's ruling" even after "would", "a service planned for Saturday was canceled"."""
+    end = at + len(text)
+    after = YEAR_AFTER.match(sentence, end) if sentence else None
+    past = (
+        POSSESSIVE.search(text)
+        or POSSESSIVE.match(sentence[end : end + 2])
+        or PAST_AFTER.match(sentence, end)
+    )
+    text = HEDGE.sub("", POSSESSIVE.sub("", text))
+    if after is not None and MONTH_DAY.fullmatch(text):
+        text = f"{text} {after['which']} year"
+    month = MONTH_BEFORE.search(sentence[max(0, at - 40) : at]) if BARE_DAY.fullmatch(text) else None
+    if month is not None:
+        text = f"{month['month']} {text}"
+    return text, not past and _marks_future(sentence, at, end)
+
+
+def _marks_future(sentence: str, at: int, end: int) -> bool:
+    """A future marker before the date in its sentence ("will meet Tuesday", "planned to leave on Thursday"),
+    unless the date directly follows a reporting verb; or, present or future tense, after a date that opens
+    the sentence ("On Tuesday, the league plans to ..."), unless a reporting verb comes before it ("On
+    Tuesday, officials said talks will resume"). Measured: a marker anywhere in the sentence also catches
+    "said Friday that talks will resume", which is past. Only 300 characters either side of the date are
+    read, so a text without full stops stays linear."""
+    before = sentence[max(0, at - 300) : at]
+    if FUTURE.search(before):
+        return not REPORTED.search(before[-40:])
+    if not OPENING.fullmatch(before):
+        return False
+    after = sentence[end : end + 300]
+    marker = FUTURE_AFTER.search(after)
+    return marker is not None and not REPORTING.search(after[: marker.start()])

@@ -19,17 +19,23 @@ Rules (each measured on TimeML with bench/bench_dates.py; figures in bench/READM
 - Relative phrases take dateparser's current-period reading unless it is after publication, then its
   past one: "Friday" in a Friday article is that day, "Saturday" the one before; "next ..." stays ahead.
   A bare weekday after a future marker (as above) is the coming one, unless possessive ("Tuesday's
-  ruling" happened).
+  ruling" happened) or a past verb follows ("planned for Saturday was canceled"). A date that opens its
+  sentence ("On Tuesday, the league plans to ...") also takes a present or future marker after it, unless
+  a reporting verb comes first ("On Tuesday, officials said talks will resume"). The sentence reading is
+  date_patterns.in_sentence.
 - Our own English forms (date_patterns.py): "mid-1996", "late November" (the hedge dropped, the precision
   kept); "the 1990s" (a range of ten years); "the week of March 6"; US and Christian holidays
-  ("Thanksgiving", "last Christmas", "Election Day 1998"), placed like a month and day without a year.
+  ("Thanksgiving", "last Christmas", "Election Day 1998"), placed like a month and day without a year;
+  "(the) day before/after X" (X one day either way, when X is a day); a bare day after a month and day
+  takes that month ("25" of "April 24 and 25", found as a mention of its own).
 - Offsets under a day ("2 hours ago") are None: the publication time is unknown.
 - dateparser's period is the precision (clock times count as days); a week is Monday to Sunday.
   Whatever starts after publication is `scheduled`.
 - A phrase not read whole goes to `search_dates`: each date found is resolved as above, and several
   make a "range" if in calendar order ("in 2022 and 2023"). Failing that, one dash splits it
   ("2022-2023", "June 28 - July 2") into two ends of one precision. A part that cannot be placed spoils
-  all, and "July 3-5" stays None: dateparser reads "3-5" as March 5 and a lone "5" as May.
+  all, and "July 3-5" stays None: dateparser reads "3-5" as March 5 and a lone "5" as May (find_dates
+  gives "July 3" and "5", each a day of July).
 """
 
 from __future__ import annotations
@@ -99,11 +105,11 @@ class DateFinder:
     def __init__(self, text: str, published: dt.date | None, *, language: str | None = None) -> None:
         self.text, self.published, self.language = text, published, language
         self._english = _is_english(language)
-        found = (
-            [(m.start(), m.end()) for m in P.FINDER.finditer(text)]
-            if self._english
-            else _searched(text, language)
-        )
+        if self._english:  # and the "25" of "April 24 and 25", which resolve() gives April
+            found = [(m.start(), m.end()) for m in P.FINDER.finditer(text)]
+            found += [m.span("day") for m in P.SECOND_DAY.finditer(text)]
+        else:
+            found = _searched(text, language)
         kept: list[tuple[int, int]] = []
         taken = bytearray(len(text))
         for start, end in sorted(found, key=lambda se: (se[0] - se[1], se[0])):
@@ -268,6 +274,15 @@ def _own_forms(text: str, ctx: _Context) -> tuple[bool, ResolvedDate | None]:
         if day is not None and day.precision == "day":
             span = _span(day.start, "week")
             return True, _result(span, "week", ctx, day.method, inferred=day.year_inferred)
+    shift = P.DAY_SHIFT.fullmatch(text)
+    if shift is not None:  # "the day before last Tuesday": that day, one day earlier
+        try:
+            day = _resolve_phrase(shift["day"], ctx)
+        except _Unparsed:  # "the day after the election": as dateparser reads it
+            day = None
+        if day is not None and day.precision == "day":
+            start = day.start + (_DAY if shift["way"].lower() == "after" else -_DAY)
+            return True, _result((start, start), "day", ctx, day.method, inferred=day.year_inferred)
     holiday = P.HOLIDAY.fullmatch(text)
     if holiday is not None:
         return True, _holiday(holiday, ctx)
@@ -461,16 +476,9 @@ def _resolve(
     sentence: str,
     at: int,
 ) -> ResolvedDate | None:
-    end = at + len(text)
-    after = P.YEAR_AFTER.match(sentence, end) if sentence else None
-    # A possessive date names something that happened: "get around Wednesday's ruling" even after "would".
-    possessive = P.POSSESSIVE.search(text) or P.POSSESSIVE.match(sentence[end : end + 2])
-    text = P.HEDGE.sub("", P.POSSESSIVE.sub("", text))
+    text, future = P.in_sentence(text, sentence, at)
     if not text:
         return None
-    if after is not None and P.MONTH_DAY.fullmatch(text):
-        text = f"{text} {after['which']} year"  # "in February this year", given "February"
-    future = not possessive and _marks_future(sentence, at)
     resolved = _resolve_in(text, _Context(published, article_text, _languages(language), future))
     return None if resolved is None else resolved.model_copy()  # the cached one stays as it was
 
@@ -482,12 +490,3 @@ def _resolve_in(text: str, ctx: _Context) -> ResolvedDate | None:
         return _resolve_phrase(text, ctx)
     except _Unparsed:
         return _resolve_embedded(text, ctx)
-
-
-def _marks_future(sentence: str, at: int) -> bool:
-    """A future marker before the date in its sentence ("will meet Tuesday", "planned to leave on Thursday"),
-    unless the date directly follows a reporting verb. Measured: a marker anywhere in the sentence also
-    catches "said Friday that talks will resume", which is past. Only the 300 characters before the date
-    are read, so a text without full stops stays linear."""
-    before = sentence[max(0, at - 300) : at]
-    return bool(P.FUTURE.search(before)) and not P.REPORTED.search(before[-40:])

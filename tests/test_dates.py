@@ -140,12 +140,60 @@ def test_missing_year_prefers_the_recent_past(text, published, sentence, expecte
         ("Police said Tuesday the suspect will be charged.", D(2023, 7, 25)),  # when it was said
         ("Rebels attacked the town on Tuesday; more attacks will follow.", D(2023, 7, 25)),  # marker after
         ("They would look for ways around Tuesday's ruling.", D(2023, 7, 25)),  # a possessive: past
+        # a date that opens its sentence takes a present or future marker after it ...
+        ("On Tuesday, the league plans to hold a news conference.", D(2023, 8, 1)),
+        ("Tuesday, the council will vote on the budget.", D(2023, 8, 1)),
+        # ... not after a reporting verb, nor in the past tense
+        ("On Tuesday, officials said talks will resume.", D(2023, 7, 25)),
+        ("On Tuesday, the government planned to pay the first claims.", D(2023, 7, 25)),
+        # a past verb right after the date: it happened, whatever marker came before
+        ("A memorial service planned for Tuesday was canceled.", D(2023, 7, 25)),
+        ("A memorial service is planned for Tuesday.", D(2023, 8, 1)),
     ],
 )
 def test_weekday_looks_ahead_only_after_a_future_marker(sentence, expected):
     text = "Tuesday's" if "Tuesday's" in sentence else "Tuesday"
     r = resolve_date(text, PUBLISHED, sentence=sentence)
     assert r is not None and r.start == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "sentence", "expected"),
+    [
+        ("day before last Tuesday", "The day before last Tuesday's hearing, he went home.", D(2023, 7, 24)),
+        ("the day after Tuesday", None, D(2023, 7, 26)),
+        ("the day after Christmas", None, D(2022, 12, 26)),
+        ("the day before yesterday", None, D(2023, 7, 26)),
+        ("the day before July 4", None, D(2023, 7, 3)),
+    ],
+)
+def test_the_day_before_or_after_a_day(text, sentence, expected):
+    r = resolve_date(text, PUBLISHED, sentence=sentence)
+    assert r is not None and (r.start, r.end, r.precision) == (expected, expected, "day")
+
+
+def test_find_dates_takes_the_day_before_whole():
+    (mention,) = find_dates("The day before last Tuesday's hearing, he went home.", PUBLISHED)
+    assert mention.text == "The day before last Tuesday"
+    assert mention.resolved is not None and mention.resolved.start == D(2023, 7, 24)
+
+
+def test_the_day_before_or_after_what_is_no_date_is_none():
+    assert resolve_date("the day after the election", PUBLISHED) is None
+
+
+def test_a_bare_day_after_a_month_and_day_takes_that_month():
+    sentence = "A ceremony would still be held at the summit on April 24 and 25."
+    r = resolve_date("25", D(1999, 2, 10), sentence=sentence)
+    assert r is not None and (r.start, r.precision) == (D(1999, 4, 25), "day")
+    text = "Talks ran Aug. 1 through 3 in Geneva; the vote was 25 to 3."
+    found = {m.text: m.resolved.start if m.resolved else None for m in find_dates(text, PUBLISHED)}
+    assert found == {"Aug. 1": D(2023, 8, 1), "3": D(2023, 8, 3)}  # not the vote's "25 to 3"
+
+
+def test_a_bare_day_without_a_month_and_day_before_it_takes_no_month():
+    r = resolve_date("25", D(1999, 2, 10), sentence="He turned 25 on April 24.")
+    assert r is None or r.start.month != 4
 
 
 @pytest.mark.parametrize(
