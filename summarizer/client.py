@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -49,9 +49,11 @@ class Attempts:
 
     count: int = 0
     usage: Usage = field(default_factory=Usage)
+    last_response: Any = None  # the latest completion, for a re-ask's excerpt of it
 
     def record(self, response: Any) -> None:
         self.count += 1
+        self.last_response = response
         if (u := getattr(response, "usage", None)) is not None:
             self.usage += Usage(
                 prompt_tokens=u.prompt_tokens or 0,
@@ -66,8 +68,11 @@ async def call_model(
     response_model: type[T],
     messages: list[dict[str, str]],
     attempts: Attempts,
+    review: Callable[[T], list[str]] | None = None,
 ) -> T:
-    """Ask for `response_model`, asking again on validation errors up to `settings.max_retries` times.
+    """Ask for `response_model`, asking again up to `settings.max_retries` times on validation errors and
+    on the problems `review` finds in a valid answer (names not in the article, copied instructions); an
+    answer `review` faults on its last attempt is returned as it is, for the checks to flag.
 
     The re-asks are ours, not instructor's: instructor's append every failed answer whole, so a third
     attempt could overflow the context. Ours send the original messages, then a bounded excerpt of the last
@@ -81,8 +86,9 @@ async def call_model(
     patched = _patched(client, settings.instructor_mode)
     request = list(messages)
     for attempt in range(settings.max_retries + 1):
+        last = attempt == settings.max_retries
         try:
-            return await patched.create(
+            output: T = await patched.create(
                 model=settings.model,
                 messages=request,
                 response_model=response_model,
@@ -95,17 +101,25 @@ async def call_model(
             if isinstance(exc, InstructorRetryException) and not exc.failed_attempts:
                 raise as_summarizer_error(exc, settings) from exc  # the request failed, not the answer
             answer = _answer_text(exc.last_completion)
-            if answer is not None and (read := _lenient(answer, response_model)) is not None:
-                return read
-            if attempt == settings.max_retries:
-                raise as_summarizer_error(exc, settings, attempts=attempts.count) from exc
-            failures = exc.failed_attempts if isinstance(exc, InstructorRetryException) else None
-            failed = failures[-1].exception if failures else exc
-            request = [*messages, *_reask(answer, failed)]
+            read = None if answer is None else _lenient(answer, response_model)
+            if read is None:
+                if last:
+                    raise as_summarizer_error(exc, settings, attempts=attempts.count) from exc
+                failures = exc.failed_attempts if isinstance(exc, InstructorRetryException) else None
+                request = [
+                    *messages,
+                    *_reask(answer, describe_errors(failures[-1].exception if failures else exc)),
+                ]
+                continue
+            output = read
         except SummarizerError:
             raise
         except Exception as exc:
             raise as_summarizer_error(exc, settings) from exc
+        problems = [] if last or review is None else review(output)
+        if not problems:
+            return output
+        request = [*messages, *_reask(_answer_text(attempts.last_response), "\n".join(problems))]
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
@@ -143,14 +157,13 @@ def _lenient(answer: str, response_model: type[T]) -> T | None:
         return None
 
 
-def _reask(answer: str | None, error: BaseException) -> list[dict[str, str]]:
+def _reask(answer: str | None, errors: str) -> list[dict[str, str]]:
     excerpt = (answer or "(no answer)").strip()
     if len(excerpt) > REASK_CHARS:
         excerpt = excerpt[:REASK_CHARS] + " ... (cut)"
-    errors = describe_errors(error)[:REASK_CHARS]
     return [
         {"role": "assistant", "content": excerpt},
-        {"role": "user", "content": REASK_PROMPT.format(errors=errors)},
+        {"role": "user", "content": REASK_PROMPT.format(errors=errors[:REASK_CHARS])},
     ]
 
 

@@ -4,9 +4,10 @@
   always equals the article at its offsets. The numbers the model may use are an `enum` in the schema it
   is sent (`request_model`): llama.cpp's grammar and OpenAI's strict mode enforce it, and a server that
   enforces nothing gets a validation error, so instructor asks again.
-- Names: actors, targets, recipients and locations must be in the article (`names.NameIndex`). An
-  unknown name is a validation error naming it (a re-ask); on the last attempt it passes, and the item is
-  kept with `unknown_names` (`--strict` drops it in assemble).
+- Names: actors, targets, recipients and locations must be in the article (`names.NameIndex`). The
+  review (`Grounding.review`) names an unknown one and the client asks again; on the last attempt it
+  passes, and the item is kept with `unknown_names` (`--strict` drops it in assemble). The review stays
+  out of the response model, so one model class serves every article with the same sentence numbers.
 - Dates: found in the article by code (`dates.DateFinder`, resolved only where an event uses them); an
   event's `when` is an enum of the expressions in the sentences it was shown, and its date is the chosen
   one, else the first in its cited sentences that resolves.
@@ -17,12 +18,13 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from . import schemas
 from .article import Article
@@ -72,6 +74,10 @@ class Grounding:
         names = (n for n, ok in found if ok and not any(c.isdigit() for c in n) and len(n) <= 60)
         return tuple(dict.fromkeys(names))
 
+    @property
+    def _names_picked(self) -> bool:
+        return self.pick_names and bool(self.name_choices)
+
     @cached_property
     def _dates(self) -> DateFinder:
         return DateFinder(self.article.text, self.article.published, language=self.article.language)
@@ -88,18 +94,16 @@ class Grounding:
             self.article.text, language=self.article.language, sentences=[s.text for s in self.sentences]
         )
 
-    # --- the schema a request is validated against ---------------------------------------------------
+    # --- the schema a request is validated against, and the review of what it accepted ------------
 
-    def request_model(
-        self, task: str, numbers: Sequence[int], last_attempt: Callable[[], bool]
-    ) -> type[BaseModel]:
-        """The response model for one request: the task's schema with `sentences` narrowed to `numbers`
-        (an enum), names and copied instructions refused unless it is the last attempt."""
-        names = self.name_choices if self.pick_names and self.name_choices else None
-        dates = self.date_choices(numbers)
-        checks = _Checks(self._name_check(last_attempt), self._copy_check(last_attempt))
-        model = request_model(task, tuple(numbers), checks, names=names, dates=dates)
-        return with_strict_schema(model) if self.strict else model
+    def request_model(self, task: str, numbers: Sequence[int]) -> type[BaseModel]:
+        """The response model for one request: the task's schema with `sentences` narrowed to `numbers` (an
+        enum), names an enum of the article's own when it picks them, an event's `when` one of the dates
+        found in those sentences. Built once per distinct schema (`request_model`, cached)."""
+        # Only what the task's schema uses goes into the cache key: a summary has no names or dates.
+        names = self.name_choices if self._names_picked and task in ("stances", "events") else None
+        dates = self.date_choices(numbers) if task == "events" else ()
+        return request_model(task, tuple(numbers), names=names, dates=dates, strict=self.strict)
 
     def date_choices(self, numbers: Sequence[int]) -> tuple[str, ...]:
         """The date expressions code found in these sentences, each text once: what an event's `when`
@@ -108,26 +112,21 @@ class Grounding:
         found = (self.article.text[a:b] for a, b in self._dates.spans if any(x <= a < y for x, y in spans))
         return tuple(dict.fromkeys(found))
 
-    def _copy_check(self, last_attempt: Callable[[], bool]) -> Callable[[Iterable[str]], None]:
-        def check(texts: Iterable[str]) -> None:
-            if last_attempt() or self.copies is None:
-                return
-            copied = [t for t in texts if self.copies(t)]
-            if copied:
-                advice = "write what the article reports, in your own words"
-                raise ValueError(f"{copied[0]!r} copies the instructions: {advice}")
-
-        return check
-
-    def _name_check(self, last_attempt: Callable[[], bool]) -> Callable[[Iterable[str | None]], None]:
-        def check(names: Iterable[str | None]) -> None:
-            if last_attempt():
-                return
-            if unknown := self._unknown(names):
+    def review(self, output: BaseModel) -> list[str]:
+        """What the schema cannot say about a valid answer, one line per problem: names not in the article
+        (when names are free text) and text that copies the instructions. The client asks again with these
+        lines; an answer still wrong on its last attempt is kept, and its checks flag it."""
+        problems = []
+        for where, names, texts in _parts(output):
+            if unknown := ([] if self._names_picked else self._unknown(names)):
                 listed = ", ".join(repr(n) for n in unknown)
-                raise ValueError(f"{listed} not named in the article: use names as the article writes them")
-
-        return check
+                problems.append(
+                    f"{where}: {listed} not named in the article: use names as the article writes them"
+                )
+            if self.copies is not None and (copied := next((t for t in texts if self.copies(t)), None)):
+                advice = "write what the article reports, in your own words"
+                problems.append(f"{where}: {copied!r} copies the instructions: {advice}")
+        return problems
 
     # --- after the model -----------------------------------------------------------------------------
 
@@ -301,32 +300,45 @@ def _picked(values: tuple[str, ...]) -> Any:
     return _one_of(str, values, lambda value: f"{value!r} is not one of the article's own")
 
 
-@dataclass(frozen=True)
-class _Checks:
-    """What a request's validators check beyond the schema: names against the article, text against the
-    instructions. Each raises ValueError (instructor re-asks) or, on a last attempt, lets it pass."""
+def _parts(output: BaseModel) -> Iterable[tuple[str, list[str | None], list[str]]]:
+    """An answer's items as the review reads them: where each is, the names it uses, the text it writes."""
+    if isinstance(output, schemas.Summary):
+        yield "summary", [], [output.headline, output.summary, *(p.text for p in output.key_points)]
+    elif isinstance(output, schemas.StanceList):
+        for i, stance in enumerate(output.stances):
+            yield f"stances[{i}]", [stance.actor, stance.target], [stance.position]
+    elif isinstance(output, schemas.EventList):
+        for i, event in enumerate(output.events):
+            names = [*event.actors, *event.recipients, event.location]
+            yield f"events[{i}]", names, [event.description]
 
-    names: Callable[[Iterable[str | None]], None] = lambda names: None
-    copies: Callable[[Iterable[str]], None] = lambda texts: None
 
-
+@functools.lru_cache(maxsize=256)
 def request_model(
     task: str,
     numbers: tuple[int, ...],
-    checks: _Checks = _Checks(),
     *,
     names: tuple[str, ...] | None = None,
     dates: tuple[str, ...] = (),
+    strict: bool = False,
 ) -> type[BaseModel]:
     """`task`'s schema: its `sentences` an enum of `numbers`; its names an enum of `names` when given, else
-    free text passed to `checks.names`; an event's `when` one of `dates` or null; its generated text passed
-    to `checks.copies`. The class names are the base models' (instructor names the forced tool after them)."""
+    free text (`Grounding.review` checks it); an event's `when` one of `dates` or null; in OpenAI strict
+    mode's subset when `strict`. The class names are the base models' (instructor names the forced tool
+    after them). Cached: a class costs about a millisecond to build, and instructor caches its schema per
+    class, so articles of the same length share one."""
+    model = _request_model(task, numbers, names, dates)
+    return with_strict_schema(model) if strict else model
+
+
+def _request_model(
+    task: str, numbers: tuple[int, ...], names: tuple[str, ...] | None, dates: tuple[str, ...]
+) -> type[BaseModel]:
     cited = _cited(numbers)
     # Not named `when`: with postponed annotations, `when: when` in a class body would read the field's own
     # default (None) as its type. None itself cannot be a local annotation either: NoneType.
     when_type: Any = (_picked(dates) | None) if dates else type(None)
     name: Any = _picked(names) if names else schemas.Name
-    check_names = (lambda found: None) if names else checks.names
     if task in ("summary", schemas.REDUCE_PROMPT):
 
         class KeyPoint(schemas.KeyPoint):
@@ -335,11 +347,6 @@ def request_model(
         class Summary(schemas.Summary):
             key_points: list[KeyPoint] = Field(min_length=1, max_length=5)  # type: ignore[assignment]
 
-            @model_validator(mode="after")
-            def _checked(self) -> Summary:
-                checks.copies([self.headline, self.summary, *(p.text for p in self.key_points)])
-                return self
-
         return Summary
     if task == "stances":
 
@@ -347,12 +354,6 @@ def request_model(
             actor: name
             target: name
             sentences: cited  # type: ignore[valid-type]
-
-            @model_validator(mode="after")
-            def _checked(self) -> Stance:
-                check_names([self.actor, self.target])
-                checks.copies([self.position])
-                return self
 
         class StanceList(schemas.StanceList):
             stances: list[Stance] = Field(max_length=5)  # type: ignore[assignment]
@@ -366,12 +367,6 @@ def request_model(
             location: name | None = None
             when: when_type = None
             sentences: cited  # type: ignore[valid-type]
-
-            @model_validator(mode="after")
-            def _checked(self) -> Event:
-                check_names([*self.actors, *self.recipients, self.location])
-                checks.copies([self.description])
-                return self
 
         class EventList(schemas.EventList):
             events: list[Event] = Field(min_length=1, max_length=6)  # type: ignore[assignment]

@@ -372,6 +372,9 @@ def _take(
     except Exception as exc:  # invalid output: pydantic, instructor or JSON errors alike
         fail(f"invalid output: {describe_error(exc)}")
         return
+    if problems := call.review(output):  # what the ordinary path would have asked again about
+        fail(f"invalid output: {'; '.join(problems)}")
+        return
     cache.put(
         call.cache_key,
         CachedResponse(output.model_dump_json(), 1, prompt_tokens, completion_tokens, time.time()),

@@ -86,6 +86,7 @@ class PlannedCall:
     messages: list[dict[str, str]]
     response_model: type[BaseModel]
     cache_key: str
+    review: Callable[[BaseModel], list[str]]  # Grounding.review: what a valid answer may still get wrong
 
 
 @dataclass(frozen=True)
@@ -255,8 +256,8 @@ class Summarizer:
 
     def plan(self, article: Article, tasks: Iterable[str] | str | None = None) -> list[PlannedCall]:
         """The first-round calls for one article (every chunk and task; not the reduce step, which needs
-        their answers). Their response models check names as a first attempt does: an answer the ordinary
-        path would re-ask is not accepted."""
+        their answers). Each carries the article's review: an answer the ordinary path would re-ask is not
+        accepted."""
         chosen = parse_tasks(tasks)
         cut = self.segment(article, chosen)
         grounding = self._grounding(article, cut.sentences)
@@ -264,8 +265,9 @@ class Summarizer:
         for chunk in cut.chunks:
             for name in chosen:
                 messages = self._messages(name, chunk.numbered_text(), article)
-                model = grounding.request_model(name, chunk.numbers, lambda: False)
-                calls.append(PlannedCall(name, messages, model, self._cache_key(name, messages, model)))
+                model = grounding.request_model(name, chunk.numbers)
+                key = self._cache_key(name, messages, model)
+                calls.append(PlannedCall(name, messages, model, key, grounding.review))
         return calls
 
     def _grounding(self, article: Article, sentences: Sequence[Sentence]) -> Grounding:
@@ -291,7 +293,7 @@ class Summarizer:
             base_url=None if s.endpoint in ("embedded", "openai") else s.base_url,
             model=s.model,
             messages=messages,
-            schema=model.model_json_schema(),
+            schema=schema_of(model),
             mode=s.mode,
             temperature=s.temperature,
             max_tokens=s.max_tokens,
@@ -350,23 +352,21 @@ class Summarizer:
     ) -> tuple[Any, TaskRun]:
         """One model call for one prompt (or a cache hit), its answer validated against the article."""
         attempts = Attempts()
-        response_model = grounding.request_model(
-            name, numbers, last_attempt=lambda: attempts.count > self.settings.max_retries
-        )
+        response_model = grounding.request_model(name, numbers)
         messages = self._messages(name, text, article)
         prompt_version = self.prompts.version(name, schema_of(PROMPT_MODELS[name]))
         key = self._cache_key(name, messages, response_model) if self.cache is not None else None
-        # A cached answer was the model's last word: validated as a last attempt is, with no re-ask left.
-        # (Built only for a hit: a request model is a new pydantic class, about a millisecond.)
-        final = functools.partial(grounding.request_model, name, numbers, lambda: True)
-        if key is not None and (hit := self._from_cache(key, final)) is not None:
+        # A cached answer was the model's last word: validated by the schema alone, as a last attempt is.
+        if key is not None and (hit := self._from_cache(key, response_model)) is not None:
             return hit, TaskRun(
                 prompt_version=prompt_version, attempts=0, usage=Usage(), seconds=0.0, cached=True
             )
         async with self._requests:
             started = time.perf_counter()
             try:
-                output = await call_model(client, self._used, response_model, messages, attempts)
+                output = await call_model(
+                    client, self._used, response_model, messages, attempts, grounding.review
+                )
             except SummarizerError as exc:
                 exc.task, exc.prompt_version = name, prompt_version
                 exc.run = _task_run(prompt_version, attempts, started)  # what the failed piece cost
@@ -380,14 +380,14 @@ class Summarizer:
             self.cache.put(key, stored)
         return output, run
 
-    def _from_cache(self, key: str, response_model: Callable[[], type[BaseModel]]) -> BaseModel | None:
+    def _from_cache(self, key: str, response_model: type[BaseModel]) -> BaseModel | None:
         """A cached answer, validated again by today's schema (a stale entry is a miss)."""
         assert self.cache is not None
         hit = self.cache.get(key)
         if hit is None:
             return None
         try:
-            return response_model().model_validate_json(hit.output_json)
+            return response_model.model_validate_json(hit.output_json)
         except ValidationError:
             return None
 

@@ -38,9 +38,10 @@ def default_prompts_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "prompts"
 
 
-@functools.cache
+@functools.lru_cache(maxsize=512)
 def schema_of(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema, computed once per model (pydantic takes milliseconds for it); read-only."""
+    """The model's JSON schema, computed once per model (pydantic takes milliseconds for it); read-only.
+    Bounded: request models are built per article's numbers and names, and a service runs for weeks."""
     return model.model_json_schema()
 
 
