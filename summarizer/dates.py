@@ -200,7 +200,16 @@ def _parser(langs: tuple[str, ...], base: dt.datetime, prefer: Prefer, *, relati
 
 
 def _read(text: str, ctx: _Context, base: dt.datetime, prefer: Prefer, *, relative: bool) -> _Reading | None:
-    data = _parser(ctx.langs, base, prefer, relative=relative).get_date_data(text)
+    return _read_with(text, ctx.langs, base, prefer, relative)
+
+
+@lru_cache(maxsize=4096)
+def _read_with(
+    text: str, langs: tuple[str, ...], base: dt.datetime, prefer: Prefer, relative: bool
+) -> _Reading | None:
+    """dateparser's reading, cached across articles: a parse takes milliseconds, and newswire repeats its
+    date texts ("Tuesday", "last week"); the reading depends on nothing else (the base is the argument)."""
+    data = _parser(langs, base, prefer, relative=relative).get_date_data(text)
     precision = _PRECISION.get(data.period or "")
     if data.date_obj is None or precision is None:
         return None

@@ -34,6 +34,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import regex
 import snowballstemmer
@@ -107,8 +108,7 @@ _SNOWBALL = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):  # a tuple, not a dataclass: an article makes hundreds, built in a fraction
     text: str  # as written in the claim
     key: str  # what is compared: stem, number or character
     weight: float
@@ -162,6 +162,10 @@ def _facts(tokens: Sequence[_Token]) -> frozenset[tuple[str, bool]]:
     return frozenset((t.key, t.negated) for t in tokens)
 
 
+def _pair_keys(tokens: Sequence[_Token]) -> frozenset[tuple[str, str]]:
+    return frozenset(itertools.pairwise(t.key for t in tokens))
+
+
 def _pairs(tokens: Sequence[_Token]) -> list[tuple[tuple[str, str], float]]:
     return [((a.key, b.key), a.weight + b.weight) for a, b in itertools.pairwise(tokens)]
 
@@ -186,7 +190,7 @@ class SupportIndex:
         sents = list(sentences) if sentences is not None else split_sentences(article)
         tokenised = [_tokens(s, self._language, rules) for s in sents]
         self._facts = [_facts(ts) for ts in tokenised]
-        self._pairs = [frozenset(p for p, _ in _pairs(ts)) for ts in tokenised]
+        self._pairs = [_pair_keys(ts) for ts in tokenised]
         self._all_facts = frozenset().union(*self._facts)
         self._all_pairs = frozenset().union(*self._pairs)
         # Which sentences hold a key, to align a claim without scanning every sentence.
@@ -199,7 +203,7 @@ class SupportIndex:
         """Score `claim` against the `cited` sentences first, then the whole article (module docstring)."""
         cited_tokens = [_tokens(s, self._language, self.rules) for s in cited]
         cited_facts = frozenset().union(*(_facts(ts) for ts in cited_tokens))
-        cited_pairs = frozenset(p for ts in cited_tokens for p, _ in _pairs(ts))
+        cited_pairs = frozenset().union(*(_pair_keys(ts) for ts in cited_tokens))
         scores: list[float] = []
         unsupported: dict[str, None] = {}
         for sentence in split_sentences(claim):
