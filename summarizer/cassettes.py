@@ -15,7 +15,7 @@ from instructor.processing import handle_response_model
 
 from .client import causes
 from .errors import SummarizerError
-from .ground import request_model, with_strict_schema
+from .ground import request_model
 from .prompts import PromptSet, read_fenced
 from .schemas import PROMPT_MODELS
 from .settings import MODES
@@ -109,17 +109,23 @@ def _request_parts(body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     return name, {"tools": tools, "tool_choice": body.get("tool_choice")}
 
 
-def _enum(schema: Any, field: str) -> list[Any] | None:
-    """The enum a recorded tool schema gave `field` (in an item or a union too), wherever it is defined."""
+def _property(schema: Any, field: str) -> dict[str, Any] | None:
+    """The first definition of property `field` in a recorded tool schema, wherever it is."""
     if isinstance(schema, dict):
         found = (schema.get("properties") or {}).get(field)
-        if isinstance(found, dict) and (values := _values(found)) is not None:
-            return values
+        if isinstance(found, dict):
+            return found
         schema = list(schema.values())
     for item in schema if isinstance(schema, list) else []:
-        if (values := _enum(item, field)) is not None:
-            return values
+        if (found := _property(item, field)) is not None:
+            return found
     return None
+
+
+def _enum(schema: Any, field: str) -> list[Any] | None:
+    """The enum a recorded tool schema gave `field` (in an item or a union too)."""
+    found = _property(schema, field)
+    return None if found is None else _values(found)
 
 
 def _values(node: dict[str, Any]) -> list[Any] | None:
@@ -136,9 +142,15 @@ def _expected_tools(name: str, recorded: dict[str, Any], mode: str) -> dict[str,
     numbers = tuple(_enum(recorded, "sentences") or ())
     names = _enum(recorded, "actor") or _enum(recorded, "actors")
     dates = tuple(_enum(recorded, "when") or ())
-    model = request_model(name, numbers, names=tuple(names) if names else None, dates=dates)
-    if mode == "tools_strict":
-        model = with_strict_schema(model)
+    stances = _property(recorded, "stances") or {}
+    model = request_model(
+        name,
+        numbers,
+        names=tuple(names) if names else None,
+        dates=dates,
+        least=stances.get("minItems", 0),
+        strict=mode == "tools_strict",
+    )
     return _request_parts(handle_response_model(model, mode=MODES[mode], messages=[])[1])[1]
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -41,6 +42,16 @@ from .schemas import (
 )
 from .segment import Sentence
 from .support import SupportIndex
+
+LEAST_STANCES = 2
+# A sentence that reports a position: a quotation mark, or an English verb of saying, backing or opposing.
+_POSITION = re.compile(
+    r"[\"\u201c\u201d\u00ab\u00bb]|\b(?:say|says|said|saying|told|warn(?:s|ed)?|urg(?:es|ed)|call(?:s|ed|ing)|"
+    r"promis(?:es|ed)|pledg(?:es|ed)|vow(?:s|ed)|condemn(?:s|ed)|critici[sz](?:es|ed)|prais(?:es|ed)|"
+    r"support(?:s|ed)?|back(?:s|ed)|oppos(?:es|ed)|reject(?:s|ed)|den(?:ies|ied)|accus(?:es|ed)|"
+    r"demand(?:s|ed)|threaten(?:s|ed)|welcom(?:es|ed)|insist(?:s|ed)|argu(?:es|ed)|claim(?:s|ed))\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -103,7 +114,16 @@ class Grounding:
         # Only what the task's schema uses goes into the cache key: a summary has no names or dates.
         names = self.name_choices if self._names_picked and task in ("stances", "events") else None
         dates = self.date_choices(numbers) if task == "events" else ()
-        return request_model(task, tuple(numbers), names=names, dates=dates, strict=self.strict)
+        least = self.least_stances(numbers) if task == "stances" else 0
+        return request_model(task, tuple(numbers), names=names, dates=dates, least=least, strict=self.strict)
+
+    def least_stances(self, numbers: Sequence[int]) -> int:
+        """How many stances a request must hold: as many sentences as report someone's position (a
+        quotation, or a verb of saying, backing or opposing), at most `LEAST_STANCES`. Measured: the
+        embedded model closes the list after one stance whatever the prompt says; a floor the article
+        itself shows makes it point at a second, and an article that reports no position gets none."""
+        found = sum(1 for n in numbers if (s := self._by_number.get(n)) and _POSITION.search(s.text))
+        return min(found, LEAST_STANCES)
 
     def date_choices(self, numbers: Sequence[int]) -> tuple[str, ...]:
         """The date expressions code found in these sentences, each text once: what an event's `when`
@@ -320,19 +340,20 @@ def request_model(
     *,
     names: tuple[str, ...] | None = None,
     dates: tuple[str, ...] = (),
+    least: int = 0,
     strict: bool = False,
 ) -> type[BaseModel]:
     """`task`'s schema: its `sentences` an enum of `numbers`; its names an enum of `names` when given, else
-    free text (`Grounding.review` checks it); an event's `when` one of `dates` or null; in OpenAI strict
-    mode's subset when `strict`. The class names are the base models' (instructor names the forced tool
-    after them). Cached: a class costs about a millisecond to build, and instructor caches its schema per
-    class, so articles of the same length share one."""
-    model = _request_model(task, numbers, names, dates)
+    free text (`Grounding.review` checks it); an event's `when` one of `dates` or null; at least `least`
+    stances; in OpenAI strict mode's subset when `strict`. The class names are the base models'
+    (instructor names the forced tool after them). Cached: a class costs about a millisecond to build, and
+    instructor caches its schema per class, so articles of the same length share one."""
+    model = _request_model(task, numbers, names, dates, least)
     return with_strict_schema(model) if strict else model
 
 
 def _request_model(
-    task: str, numbers: tuple[int, ...], names: tuple[str, ...] | None, dates: tuple[str, ...]
+    task: str, numbers: tuple[int, ...], names: tuple[str, ...] | None, dates: tuple[str, ...], least: int
 ) -> type[BaseModel]:
     cited = _cited(numbers)
     # Not named `when`: with postponed annotations, `when: when` in a class body would read the field's own
@@ -356,7 +377,7 @@ def _request_model(
             sentences: cited  # type: ignore[valid-type]
 
         class StanceList(schemas.StanceList):
-            stances: list[Stance] = Field(max_length=5)  # type: ignore[assignment]
+            stances: list[Stance] = Field(min_length=least, max_length=5)  # type: ignore[assignment]
 
         return StanceList
     if task == "events":

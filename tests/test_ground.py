@@ -56,6 +56,16 @@ def test_sentence_numbers_are_an_enum_in_the_schema_sent(grounding: Grounding) -
     assert model.__name__ == StanceList.__name__  # instructor names the forced tool after the class
 
 
+def test_stances_asked_for_are_as_many_as_sentences_reporting_a_position(grounding: Grounding) -> None:
+    # "praised" and "condemned" report positions; "met" does not. At most two are asked for.
+    assert [grounding.least_stances(n) for n in ([1], [1, 2], [2, 3], [1, 2, 3])] == [0, 1, 2, 2]
+    model = grounding.request_model("stances", [1, 2, 3])
+    assert model.model_json_schema()["properties"]["stances"]["minItems"] == 2
+    with pytest.raises(ValidationError):
+        model.model_validate({"stances": [stance()]})
+    assert grounding.request_model("stances", [1]).model_validate({"stances": []}).stances == []
+
+
 def test_a_number_outside_the_chunk_is_a_validation_error_naming_it(grounding: Grounding) -> None:
     model = grounding.request_model("stances", [1, 2])
     with pytest.raises(ValidationError, match="there is no sentence 3: cite sentences 1-2"):
