@@ -56,7 +56,15 @@ ANSWERS: dict[str, dict[str, Any]] = {
                 "polarity": "supports",
                 "sentences": [10],
                 CUE: "fully supports the Kremlin",
-            }
+            },
+            {
+                "actor": "United States",
+                "target": "North Korea",
+                "position": "Calls the missile tests irresponsible.",
+                "polarity": "opposes",
+                "sentences": [11],
+                CUE: "deeply irresponsible",
+            },
         ]
     },
     "EventList": {

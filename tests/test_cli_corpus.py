@@ -63,7 +63,7 @@ def test_batch_resumes_caches_and_merges(articles: Path, tmp_path: Path):
     record = json.loads(plover.read_text().splitlines()[0])
     assert record["event"] == "OTHER" and record["date"] == "" and len(record["sources"]) == 3
     assert len(list(csv.DictReader(events_csv.open()))) == 1
-    assert len(list(csv.DictReader(stances_csv.open()))) == 3
+    assert len(list(csv.DictReader(stances_csv.open()))) == 6  # the fake answers two stances an article
 
 
 def test_batch_failures_exit_5_and_are_listed(articles: Path, tmp_path: Path):
