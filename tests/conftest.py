@@ -99,7 +99,8 @@ class StubEndpoint:
         self.server = _Server(("127.0.0.1", 0), Handler)
         # A client that gives up (its other requests failed) leaves a broken pipe: not this test's concern.
         self.server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # Polled every 20 ms: shutdown() waits up to one poll (the default 0.5 s, in every test's teardown).
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def base_url(self) -> str:

@@ -191,6 +191,7 @@ def test_ctrl_c_during_a_run_stops_the_server() -> None:
     _assert_clean_interrupt(outcome)
 
 
+@pytest.mark.system
 def test_the_cli_without_a_signal_is_unaffected_by_the_handlers() -> None:
     # The handlers and the watchdog are installed for every command: an ordinary one still exits 0.
     done = subprocess.run(
@@ -214,6 +215,7 @@ def _interrupt(command: list[str], signum: int, after: float) -> tuple[float, in
     return time.monotonic() - sent, process.returncode, stderr.decode()
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupt_while_reading_stdin_is_one_line_and_exit_130(signum: int) -> None:
     # Reading an article from a pipe that never ends: no model, no server, just the CLI's handling.
@@ -242,6 +244,7 @@ entry.run(wedged)
 """
 
 
+@pytest.mark.system
 def test_the_watchdog_ends_a_wedged_command_and_kills_its_server() -> None:
     process = subprocess.Popen(
         [sys.executable, "-c", WEDGED],
@@ -280,6 +283,7 @@ entry.run(work)
 """
 
 
+@pytest.mark.system
 def test_an_interrupt_lost_in_a_finalizer_is_raised_again() -> None:
     began = time.monotonic()
     command = [sys.executable, "-c", SWALLOWED]

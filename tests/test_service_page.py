@@ -34,7 +34,7 @@ from bench.fake_openai import serve as fake_endpoint  # noqa: E402
 from summarizer.local import free_port  # noqa: E402
 from summarizer.service import render_html  # noqa: E402
 
-pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+pytestmark = [pytest.mark.system, pytest.mark.block_network(allowed_hosts=["127.0.0.1"])]
 SEED = (ROOT / "seeds" / "000_576e96b86ee510dd.txt").read_text(encoding="utf-8").strip()
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 

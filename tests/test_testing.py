@@ -102,6 +102,7 @@ def recorded_plain_project(pytester: pytest.Pytester, plain_endpoint: Any) -> Pa
     return root
 
 
+@pytest.mark.system
 def test_plain_project_replays_unchanged_with_our_plugin(
     pytester: pytest.Pytester, recorded_plain_project: Path, plain_endpoint: Any
 ):
@@ -109,6 +110,7 @@ def test_plain_project_replays_unchanged_with_our_plugin(
     assert plain_endpoint.requests == 1  # replayed, not fetched again
 
 
+@pytest.mark.system
 def test_plain_project_records_as_pytest_recording_does_with_our_plugin(
     pytester: pytest.Pytester, plain_endpoint: Any
 ):
@@ -120,6 +122,7 @@ def test_plain_project_records_as_pytest_recording_does_with_our_plugin(
     assert recorded_authorization(cassette) == ["Bearer plain-token"]
 
 
+@pytest.mark.system
 def test_plain_project_keeps_vcrpys_own_error_on_a_changed_request(
     pytester: pytest.Pytester,
     recorded_plain_project: Path,
@@ -133,6 +136,7 @@ def test_plain_project_keeps_vcrpys_own_error_on_a_changed_request(
     assert OUR_MESSAGE not in result.stdout.str()
 
 
+@pytest.mark.system
 @pytest.mark.parametrize(
     "opt_in",
     [
@@ -186,10 +190,12 @@ def change_events_prompt(user_project: Path) -> None:
     template.write_text(template.read_text().replace("List the events", "List all the events"))
 
 
+@pytest.mark.system
 def test_users_example_replays_offline(pytester: pytest.Pytester, user_project: Path):
     run(pytester, "--block-network").assert_outcomes(passed=1)
 
 
+@pytest.mark.system
 def test_users_changed_prompt_fails_with_the_re_record_message(pytester: pytest.Pytester, user_project: Path):
     change_events_prompt(user_project)
     result = run(pytester, "--block-network")
@@ -202,6 +208,7 @@ def test_users_changed_prompt_fails_with_the_re_record_message(pytester: pytest.
     )
 
 
+@pytest.mark.system
 def test_users_example_re_records_with_the_command_the_message_gives(
     pytester: pytest.Pytester,
     user_project: Path,

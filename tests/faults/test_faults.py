@@ -27,7 +27,7 @@ from summarizer.settings import resolve_settings
 from tests.faults import kit
 from tests.faults.conftest import check_batch, cli, last_line, start_cli
 
-pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+pytestmark = [pytest.mark.system, pytest.mark.block_network(allowed_hosts=["127.0.0.1"])]
 Rows = list[tuple[str, str, int, int]]
 
 
