@@ -7,7 +7,9 @@ Side by side, in one run, against the same fixture (in a process of its own):
    sequential rounds (an article's three tasks run concurrently, so one round per article slot);
 2. a plain loop of instructor calls (the same three calls per article, same concurrency, nothing else):
    our per-article overhead is the difference;
-3. the same batch again from a warm response cache: model calls made, and time per article.
+3. the same batch again from a warm response cache: model calls made, and time per article;
+4. our checks alone, outside any batch (segmenting, the article's indexes, citations, names, dates and
+   support scores of the three answers): the part of our overhead that is work the plain loop never does.
 """
 
 from __future__ import annotations
@@ -27,15 +29,17 @@ import openai
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fake_openai import serve_process
+from bench.fake_openai import answer_for, serve_process
 from summarizer.article import article_from_text
 from summarizer.batch import BatchInput, run_batch
 from summarizer.cache import ResponseCache
 from summarizer.client import make_client
+from summarizer.ground import Grounding
 from summarizer.local import free_port
 from summarizer.pipeline import Summarizer
 from summarizer.prompts import PromptSet
 from summarizer.schemas import TASK_MODELS, TASKS
+from summarizer.segment import split_sentences
 from summarizer.settings import resolve_settings
 
 ARTICLE = (Path(__file__).resolve().parent / "article.txt").read_text()
@@ -99,6 +103,21 @@ async def plain_loop(url: str, n: int, concurrency: int) -> float:
     return elapsed
 
 
+def checks_ms(n: int) -> float:
+    """Milliseconds per article of what grounding does with the fixture's three answers, in one thread."""
+    answers = {"summary": "Summary", "stances": "StanceList", "events": "EventList"}
+    started = time.perf_counter()
+    for i in range(n):
+        article = article_from_text(f"Report {i}.\n{ARTICLE}")
+        grounding = Grounding(article, split_sentences(article.text))
+        numbers = [s.number for s in grounding.sentences]
+        for task, tool in answers.items():
+            output = grounding.request_model(task, numbers).model_validate(answer_for(tool, None))
+            grounding.review(output)
+            getattr(grounding, task)(output)  # Grounding.summary, .stances, .events
+    return (time.perf_counter() - started) / n * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -126,6 +145,8 @@ def main() -> None:
     )
     per_article = cached / n * 1000
     print(f"cached re-run:          {cached:.2f} s, {cached_calls} model calls, {per_article:.2f} ms/article")
+    checks = checks_ms(n)
+    print(f"our checks alone:       {checks:.2f} ms/article (segmenting, indexes, every check)")
 
 
 if __name__ == "__main__":
