@@ -11,22 +11,19 @@ equal and they cite a sentence in common, have the same resolved date, or near-i
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 
 from rapidfuzz import fuzz
 
 from .schemas import CheckedEvent, CheckedStance, CheckedSummary, Citation
+from .text import plain
 
 _MAX_RECIPIENTS = 4
-_FOLD = str.maketrans(
-    {**dict.fromkeys("‘’‚‛′‹›", "'"), **dict.fromkeys("“”„‟«»″", '"'), **dict.fromkeys("‐‑‒–—―−", "-")}
-)
 
 
 def normalise(text: str) -> str:
     """Text compared loosely: NFKC, curly quotes and dashes made plain, case folded, whitespace collapsed."""
-    return " ".join(unicodedata.normalize("NFKC", text).translate(_FOLD).casefold().split())
+    return " ".join(plain(text).casefold().split())
 
 
 def _key(name: str) -> str:

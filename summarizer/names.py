@@ -37,10 +37,11 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from collections.abc import Iterator
 from functools import cache, cached_property, lru_cache
 from itertools import product
+
+from .text import plain
 
 MAX_GAP = 2
 """At most this many words between two words of a name found "in order within one sentence"."""
@@ -50,9 +51,6 @@ name, and each part costs up to MAX_RUN**2 / 2 look-ups)."""
 MAX_VARIANTS = 64
 """At most this many spellings of one name are tried (a name with two countries in it has many)."""
 
-_QUOTES_DASHES = str.maketrans(
-    {**dict.fromkeys("‘’‚‛′`´", "'"), **dict.fromkeys("“”„‟«»″", '"'), **dict.fromkeys("‐‑‒–—―−", "-")}
-)
 # "U.S." / "U.N." -> "US" / "UN" before the full stops separate them (and before sentences are split).
 _DOTTED_ACRONYM = re.compile(r"\b((?:[A-Za-z]\.){2,})(?!\w)")
 _POSSESSIVE = re.compile(r"(?<=\w)'s\b|(?<=s)'(?!\w)", re.IGNORECASE)
@@ -130,7 +128,7 @@ def normalise(text: str) -> str:
 def _light(text: str) -> str:
     """The normalisation that keeps a text readable (entities decoded, NFKC, plain quotes and dashes):
     what `unsupported` quotes back."""
-    return unicodedata.normalize("NFKC", html.unescape(text)).translate(_QUOTES_DASHES)
+    return plain(html.unescape(text))
 
 
 def _is_acronym(token: str) -> bool:
