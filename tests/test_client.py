@@ -156,3 +156,25 @@ async def _call_model(settings, model):
         return await call_model(client, settings, model, MESSAGES, Attempts())
     finally:
         await client.close()
+
+
+async def test_a_problem_the_review_finds_is_reasked_and_kept_on_the_last_attempt(stub_endpoint):
+    # A valid answer whose name is not in the article: the schema cannot say so, the review does.
+    answer = {"headline": "Bruce Bennett", "summary": "s.", "key_points": [{"text": "k.", "sentences": [1]}]}
+    stub = stub_endpoint(200, tool_call_completion(json.dumps(answer)))
+    settings = _settings(stub.base_url, max_retries=1)
+    client = make_client(settings, http_retries=0)
+    attempts = Attempts()
+    reviewed = []
+
+    def review(output: Summary) -> list[str]:
+        reviewed.append(output.headline)
+        return ["summary: 'Bruce Bennett' not named in the article"]
+
+    output = await call_model(client, settings, Summary, MESSAGES, attempts, review)
+    await client.close()
+    assert output.headline == "Bruce Bennett"  # the last attempt keeps it, for the checks to flag
+    assert (stub.requests, attempts.count, len(reviewed)) == (2, 2, 1)  # no review on the last attempt
+    _, excerpt, errors = stub.bodies[-1]["messages"]
+    assert json.loads(excerpt["content"]) == answer  # the model's own answer, as it wrote it
+    assert "'Bruce Bennett' not named in the article" in errors["content"]
