@@ -246,20 +246,25 @@ def make_app(
 
 
 @contextmanager
-def serve(port: int, delay: float, **options: Any) -> Iterator[str]:
-    """Run the fixture in a thread; yields its base URL."""
-    app = make_app(delay, **options)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", backlog=1024)
-    server = uvicorn.Server(config)
+def in_thread(app: Any, port: int = 0, **config: Any) -> Iterator[int]:
+    """Run an ASGI app with uvicorn in a thread on loopback (`port` 0: a free one); yields its port."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
-        threading.Event().wait(0.05)
+        threading.Event().wait(0.02)
     try:
-        yield f"http://127.0.0.1:{port}/v1"
+        yield server.servers[0].sockets[0].getsockname()[1]
     finally:
         server.should_exit = True
         thread.join()
+
+
+@contextmanager
+def serve(port: int, delay: float, **options: Any) -> Iterator[str]:
+    """Run the fixture in a thread; yields its base URL."""
+    with in_thread(make_app(delay, **options), port, backlog=1024):
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 def start_process(port: int, delay: float) -> subprocess.Popen[bytes]:

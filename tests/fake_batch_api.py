@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,13 +31,12 @@ from email import policy
 from email.parser import BytesParser
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bench.fake_openai import answer_for
+from bench.fake_openai import answer_for, in_thread
 
 Body = dict[str, Any]
 CREATED = 1_700_000_000
@@ -312,15 +310,6 @@ class FakeBatchAPI:
 @contextmanager
 def serve(api: FakeBatchAPI) -> Iterator[FakeBatchAPI]:
     """Run the fixture in a thread on a free loopback port; sets and yields `api` with its base_url."""
-    server = uvicorn.Server(uvicorn.Config(api.app(), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    api.base_url = f"http://127.0.0.1:{port}/v1"
-    try:
+    with in_thread(api.app()) as port:
+        api.base_url = f"http://127.0.0.1:{port}/v1"
         yield api
-    finally:
-        server.should_exit = True
-        thread.join()

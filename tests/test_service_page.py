@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +29,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for bench/, when run as a script
 
+from bench.fake_openai import in_thread  # noqa: E402
 from bench.fake_openai import serve as fake_endpoint  # noqa: E402
 from summarizer.local import free_port  # noqa: E402
 from summarizer.service import render_html  # noqa: E402
@@ -258,24 +258,16 @@ def test_self_contained_file_shows_the_evidence_and_fetches_nothing(browser: Any
 
 @contextmanager
 def running_service(base_url: str) -> Iterator[str]:
-    import uvicorn
-
     from summarizer.service.app import ServiceConfig, create_app
     from summarizer.settings import resolve_settings
 
     settings = resolve_settings(base_url=base_url, model="bench-model", max_retries=0, env={})
     jobs = tempfile.TemporaryDirectory()
     app = create_app(settings, ServiceConfig(cache=False, prices={}, jobs_db=Path(jobs.name) / "jobs.sqlite"))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.05)
     try:
-        yield f"http://127.0.0.1:{server.config.port}/"
+        with in_thread(app) as port:
+            yield f"http://127.0.0.1:{port}/"
     finally:
-        server.should_exit = True
-        thread.join()
         jobs.cleanup()
 
 
