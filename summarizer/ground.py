@@ -3,7 +3,7 @@
 - Citations: an item cites sentence numbers; code copies the sentences' text and offsets, so evidence
   always equals the article at its offsets. The numbers the model may use are an `enum` in the schema it
   is sent (`request_model`): llama.cpp's grammar and OpenAI's strict mode enforce it, and a server that
-  enforces nothing gets a validation error, so instructor asks again.
+  enforces nothing gets a validation error, so the client asks again.
 - Names: actors, targets, recipients and locations must be in the article (`names.NameIndex`). The
   review (`Grounding.review`) names an unknown one and the client asks again; on the last attempt it
   passes, and the item is kept with `unknown_names` (`--strict` drops it in assemble). The review stays
