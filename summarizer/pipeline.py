@@ -25,9 +25,9 @@ from .assemble import ChunkResult, assemble, combine_runs
 from .budget import chunk_budget, token_counter
 from .cache import CachedResponse, ResponseCache, cache_key
 from .client import Attempts, call_model, make_client
-from .errors import ConfigError, ModelOutputError, SummarizerError
+from .errors import ConfigError, EndpointError, LocalModelError, ModelOutputError, SummarizerError
 from .ground import Grounding
-from .local import LocalServer
+from .local import LocalServer, plan_engine
 from .merge import cited_numbers, merge_events, merge_stances, reduce_notes
 from .prompts import PromptPhrases, PromptSet, fence_tag, prompt_phrases, schema_of
 from .schemas import (
@@ -124,10 +124,12 @@ class Summarizer:
         self.prompts = prompts or PromptSet.load(self.settings.prompts_dir)
         self.strict = strict
         self.cache = cache
-        # Requests in flight at once, over every article and chunk. The embedded server answers one at a
-        # time: more would only queue there, and time out while queued.
+        # Requests in flight at once, over every article and chunk. The embedded engine serves as many as it
+        # has slots: more would only queue there, and time out while queued.
         embedded = self.settings.endpoint == "embedded"
-        self._requests = asyncio.Semaphore(max_requests or (1 if embedded else DEFAULT_MAX_REQUESTS))
+        self._plan = plan_engine() if embedded else None
+        limit = self._plan.slots if self._plan is not None else DEFAULT_MAX_REQUESTS
+        self._requests = asyncio.Semaphore(max_requests or limit)
         self._client = client
         self._http_retries = http_retries
         self._notice = notice or (lambda message: print(message, file=sys.stderr))
@@ -145,7 +147,7 @@ class Summarizer:
                 settings = self.settings
                 if settings.endpoint == "embedded":
                     self._notice(EMBEDDED_NOTICE.format(model=settings.model))
-                    self._server = LocalServer()
+                    self._server = LocalServer(plan=self._plan)
                     try:
                         await asyncio.to_thread(self._server.start)
                     except BaseException:  # an interrupt too: the thread's start() returns once stopped
@@ -153,7 +155,9 @@ class Summarizer:
                         raise
                     settings = settings.with_overrides(base_url=self._server.base_url)
                 self._used = settings
-                self._client = make_client(settings, http_retries=self._http_retries)
+                # The embedded engine is on loopback: a failed request is its death, which no retry mends.
+                retries = 0 if self._server is not None else self._http_retries
+                self._client = make_client(settings, http_retries=retries)
             return self._client
 
     async def aclose(self) -> None:
@@ -368,9 +372,14 @@ class Summarizer:
                     client, self._used, response_model, messages, attempts, grounding.review
                 )
             except SummarizerError as exc:
-                exc.task, exc.prompt_version = name, prompt_version
-                exc.run = _task_run(prompt_version, attempts, started)  # what the failed piece cost
-                raise
+                error = exc
+                if isinstance(exc, EndpointError) and (crashed := self._crash()):
+                    error = LocalModelError(crashed)
+                error.task, error.prompt_version = name, prompt_version
+                error.run = _task_run(prompt_version, attempts, started)  # what the failed piece cost
+                if error is exc:
+                    raise
+                raise error from exc
         run = _task_run(prompt_version, attempts, started)
         if key is not None and self.cache is not None:
             u = attempts.usage
@@ -379,6 +388,11 @@ class Summarizer:
             )
             self.cache.put(key, stored)
         return output, run
+
+    def _crash(self) -> str | None:
+        """How the embedded engine died, if it did: a request to a dead engine fails as a connection
+        error, which would hide it."""
+        return self._server.crash() if self._server is not None else None
 
     def _from_cache(self, key: str, response_model: type[BaseModel]) -> BaseModel | None:
         """A cached answer, validated again by today's schema (a stale entry is a miss)."""
