@@ -56,14 +56,16 @@ class Result:
     wall: float = 0.0
 
 
-def requests_for(texts: list[str]) -> list[tuple[list[dict[str, str]], dict[str, Any]]]:
-    """(messages, schema) of every first-round request the pipeline makes for these articles."""
+Request = tuple[list[dict[str, str]], dict[str, Any]]
+
+
+def requests_for(texts: list[str]) -> list[list[Request]]:
+    """Per article, (messages, schema) of every first-round request the pipeline makes for it."""
     summarizer = Summarizer(notice=lambda _: None)
-    out = []
-    for text in texts:
-        for call in summarizer.plan(article_from_text(text)):
-            out.append((call.messages, schema_of(call.response_model)))
-    return out
+    return [
+        [(call.messages, schema_of(call.response_model)) for call in summarizer.plan(article_from_text(text))]
+        for text in texts
+    ]
 
 
 def body(messages: list[dict[str, str]], schema: dict[str, Any], engine: str) -> dict[str, Any]:
@@ -96,11 +98,19 @@ def send(base_url: str, payload: dict[str, Any]) -> tuple[float, dict[str, Any] 
     return time.perf_counter() - began, answer
 
 
-def run(base_url: str, bodies: list[dict[str, Any]], slots: int) -> Result:
+def run(base_url: str, articles: list[list[dict[str, Any]]], slots: int, in_order: bool) -> Result:
+    """`slots` requests in flight: every request at once, or (`in_order`) each article's one after another,
+    `slots` articles side by side, as the pipeline does on the embedded engine."""
     result = Result()
     began = time.perf_counter()
     with ThreadPoolExecutor(max_workers=slots) as pool:
-        for seconds, answer in pool.map(lambda b: send(base_url, b), bodies):
+        if in_order:
+            answers = [
+                a for group in pool.map(lambda g: [send(base_url, b) for b in g], articles) for a in group
+            ]
+        else:
+            answers = list(pool.map(lambda b: send(base_url, b), [b for group in articles for b in group]))
+        for seconds, answer in answers:
             result.latencies.append(seconds)
             if answer is None:
                 result.errors += 1
@@ -174,17 +184,20 @@ def main() -> None:
     dev = requests_for(dev_texts) if dev_texts else []
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"command: python bench/bench_engine.py {' '.join(sys.argv[1:])}")
-    print(f"requests: seed {len(seed)}, dev {len(dev)} ({len(dev_texts)} articles), max_tokens {MAX_TOKENS}")
+    count = sum(len(group) for group in dev)
+    print(f"requests: seed {len(seed[0])}, dev {count} ({len(dev)} articles), max_tokens {MAX_TOKENS}")
     print()
     print(
         "| engine | workload | start | wall | requests | prompt / completion tokens | completion tok/s "
         "| prompt eval / decode (summed) | p50 / p99 per request |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    configs: list[tuple[str, int]] = [("xllamacpp", n) for n in options.slots]
+    configs = [
+        ("xllamacpp", n, order) for n in options.slots for order in ((True, False) if n > 1 else (True,))
+    ]
     if options.old_python:
-        configs.append(("llama-cpp-python", 1))
-    for engine, slots in configs:
+        configs.append(("llama-cpp-python", 1, True))
+    for engine, slots, in_order in configs:
         began = time.perf_counter()
         server: Any = (
             LocalServer(plan=EnginePlan(slots=slots, threads=options.threads))
@@ -194,10 +207,13 @@ def main() -> None:
         with server:
             start = time.perf_counter() - began
             name = f"{engine}, {slots} slot{'s' if slots > 1 else ''}, {options.threads} threads"
-            for workload, requests in (("seed", seed), ("dev", dev)):
-                if requests:
-                    result = run(server.base_url, [body(m, s, engine) for m, s in requests], slots)
-                    print(row(name, workload, result, start), flush=True)
+            name += ", tasks in order" if in_order else ", tasks at once"
+            for workload, articles in (("seed", seed), ("dev", dev)):
+                if articles:
+                    bodies = [[body(m, s, engine) for m, s in group] for group in articles]
+                    print(
+                        row(name, workload, run(server.base_url, bodies, slots, in_order), start), flush=True
+                    )
 
 
 if __name__ == "__main__":

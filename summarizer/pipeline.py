@@ -117,6 +117,7 @@ class Summarizer:
         strict: bool = False,
         cache: ResponseCache | None = None,
         max_requests: int | None = None,
+        tasks_in_order: bool | None = None,
         notice: Callable[[str], None] | None = None,
         **overrides: Any,
     ):
@@ -130,6 +131,10 @@ class Summarizer:
         self._plan = plan_engine() if embedded else None
         limit = self._plan.slots if self._plan is not None else DEFAULT_MAX_REQUESTS
         self._requests = asyncio.Semaphore(max_requests or limit)
+        # On the embedded engine an article's tasks run in order, and articles run side by side on its
+        # slots: evaluating the numbered article once per slot costs more than decoding the tasks' short
+        # answers one after another (bench/bench_engine.py). Elsewhere every request goes out at once.
+        self._in_order = embedded if tasks_in_order is None else tasks_in_order
         self._client = client
         self._http_retries = http_retries
         self._notice = notice or (lambda message: print(message, file=sys.stderr))
@@ -313,7 +318,15 @@ class Summarizer:
         tasks: Sequence[TaskName],
     ) -> ChunkResult:
         text = chunk.numbered_text()
-        outputs = await _all(*(self._piece(client, t, text, chunk, article, grounding) for t in tasks))
+        if self._in_order:
+            # One permit for the chunk's tasks, one after another: the engine's slot keeps the numbered
+            # article from the first task, and the next ones evaluate only their own instructions.
+            async with self._requests:
+                outputs = [
+                    await self._piece(client, t, text, chunk, article, grounding, gated=False) for t in tasks
+                ]
+        else:
+            outputs = await _all(*(self._piece(client, t, text, chunk, article, grounding) for t in tasks))
         result = ChunkResult(runs={t: run for t, (_, run, _) in zip(tasks, outputs, strict=True)})
         result.missing = [missing for _, _, missing in outputs if missing is not None]
         for output, _, _ in outputs:
@@ -333,11 +346,15 @@ class Summarizer:
         chunk: Chunk,
         article: Article,
         grounding: Grounding,
+        *,
+        gated: bool = True,
     ) -> tuple[Any, TaskRun, MissingPiece | None]:
         """One task for one chunk. Output that stays invalid after the retries costs this piece only: the
         rest of the article goes on, and the piece is listed as missing. Endpoint errors still end it."""
         try:
-            output, run = await self._run_prompt(client, name, text, chunk.numbers, article, grounding)
+            output, run = await self._run_prompt(
+                client, name, text, chunk.numbers, article, grounding, gated=gated
+            )
         except ModelOutputError as exc:
             run = exc.run or TaskRun(
                 prompt_version=exc.prompt_version or "", attempts=0, usage=Usage(), seconds=0
@@ -353,6 +370,8 @@ class Summarizer:
         numbers: Sequence[int],
         article: Article,
         grounding: Grounding,
+        *,
+        gated: bool = True,
     ) -> tuple[Any, TaskRun]:
         """One model call for one prompt (or a cache hit), its answer validated against the article."""
         attempts = Attempts()
@@ -365,7 +384,7 @@ class Summarizer:
             return hit, TaskRun(
                 prompt_version=prompt_version, attempts=0, usage=Usage(), seconds=0.0, cached=True
             )
-        async with self._requests:
+        async with self._requests if gated else contextlib.nullcontext():
             started = time.perf_counter()
             try:
                 output = await call_model(
