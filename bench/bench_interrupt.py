@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +162,15 @@ def crash_engine_run(delay: float, *, signum: int = signal.SIGILL) -> Outcome:
     while not engines and cli.poll() is None and time.monotonic() < deadline:
         engines = [line for line in processes_with_marker(tag) if "summarizer.engine" in line]
         time.sleep(0.05)
+    # Until it answers /health it is still loading; the command's first request follows at once.
+    port = engines[0].split("--port ")[1].split()[0] if engines else "0"
+    while cli.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.05)
     time.sleep(delay)
     sent = time.monotonic()
     for line in engines:

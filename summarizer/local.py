@@ -142,6 +142,10 @@ def describe_exit(returncode: int) -> str:
     return f"exit status {returncode}"
 
 
+def _hint(returncode: int) -> str | None:
+    return CRASH_HINTS.get(signal.Signals(-returncode)) if -returncode in signal.valid_signals() else None
+
+
 class LocalServer:
     """A running engine. Use as a context manager, or call `start()` and `stop()`."""
 
@@ -225,9 +229,11 @@ class LocalServer:
                 raise ServerStopped("the embedded model server was stopped while starting")
             if (code := process.poll()) is not None:
                 self.returncode = code
-                how = describe_exit(code)
+                hint = _hint(code)
                 raise LocalModelError(
-                    f"the embedded model server exited at start-up ({how}): {self._log_tail()}"
+                    f"the embedded model server exited at start-up ({describe_exit(code)})"
+                    + (f"; {hint}" if hint else "")
+                    + f": {self._log_tail()}"
                 )
             if self._healthy():
                 return
@@ -261,7 +267,7 @@ class LocalServer:
         if code is None or self._stopping.is_set():
             return None
         self.returncode = code
-        hint = CRASH_HINTS.get(signal.Signals(-code)) if -code in signal.valid_signals() else None
+        hint = _hint(code)
         return f"the embedded model crashed: {describe_exit(code)}" + (f"; {hint}" if hint else "")
 
     def stop(self) -> None:
