@@ -171,13 +171,45 @@ def row(name: str, workload: str, r: Result, start: float) -> str:
     )
 
 
+def batch_rounds(old_python: str | None, rounds: int, dev: int) -> None:
+    """`summarizer batch` on the dev articles, end to end (start-up, every task, re-asks, checks, writes),
+    this checkout against another interpreter's installed summarizer (the old engine), alternated."""
+    import tempfile
+
+    lines = DEV.read_text().splitlines()[:dev]
+    print(f"\n`summarizer batch` on {len(lines)} dev articles, --no-cache, {rounds} round(s), alternated\n")
+    print("| engine | round | wall | articles/minute | exit |")
+    print("| --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "dev.jsonl"
+        source.write_text("\n".join(lines) + "\n")
+        runs = [("this checkout", sys.executable)] + ([("old engine", old_python)] if old_python else [])
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SUMMARIZER_"))}
+        for n in range(rounds):
+            for name, python in runs:
+                out = Path(tmp) / f"{name.replace(' ', '-')}-{n}.jsonl"
+                command = [python, "-m", "summarizer", "batch", str(source), "-o", str(out), "--no-cache"]
+                began = time.perf_counter()
+                done = subprocess.run(command, capture_output=True, env=env, check=False, cwd=tmp)
+                wall = time.perf_counter() - began
+                rate = len(lines) / wall * 60
+                print(f"| {name} | {n + 1} | {wall:.0f} s | {rate:.2f} | {done.returncode} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--slots", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--dev", type=int, default=20, help="how many dev articles (0: the seed only)")
     parser.add_argument("--old-python", help="an interpreter with llama-cpp-python[server] (portable build)")
+    parser.add_argument(
+        "--batch-rounds", type=int, default=0, help="also run `summarizer batch` end to end, this many rounds"
+    )
+    parser.add_argument("--batch-old-python", help="an interpreter with the old summarizer installed")
     options = parser.parse_args()
+    if options.batch_rounds:
+        batch_rounds(options.batch_old_python, options.batch_rounds, options.dev or 20)
+        return
 
     seed = requests_for([SEED.read_text(encoding="utf-8")])
     dev_texts = [json.loads(line)["article"] for line in DEV.read_text().splitlines()[: options.dev]]
