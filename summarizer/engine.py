@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing := missing_cpu_features():
         print(f"this CPU lacks {', '.join(missing)}, which the engine needs", file=sys.stderr)
         return 3
+    # Read by OpenMP when the library loads: spinning waits starve the working thread on a busy machine.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import xllamacpp  # here, after the check: loading it on such a CPU could already trap
 
     params = xllamacpp.CommonParams()

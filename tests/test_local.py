@@ -30,6 +30,7 @@ from summarizer.local import (
     LocalServer,
     ServerStopped,
     describe_exit,
+    engine_environment,
     plan_engine,
 )
 from summarizer.settings import EMBEDDED_MODEL
@@ -217,6 +218,12 @@ def test_a_cpu_without_the_engines_instructions_is_refused_before_it_starts(
     monkeypatch.setattr(local.engine, "missing_cpu_features", lambda: ["avx2"])
     with pytest.raises(LocalModelError, match="this CPU lacks avx2"):
         LocalServer().start()
+
+
+def test_the_engines_openmp_threads_wait_passively_unless_told_otherwise() -> None:
+    # Spinning OpenMP waits made 2 threads on 2 busy cores 10x slower than 1 (bench/README.md).
+    assert engine_environment({})["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert engine_environment({"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
 def test_describe_exit() -> None:
