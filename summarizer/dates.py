@@ -486,6 +486,9 @@ def _resolve(
     at: int,
 ) -> ResolvedDate | None:
     text, future = P.in_sentence(text, sentence, at)
+    # White space as one space, as resolve_date's callers write it: a found expression can hold any run of
+    # it ("January" + 40 KB of spaces + "5"), which the phrase patterns and dateparser would each rescan.
+    text = " ".join(text.split())
     if not text:
         return None
     resolved = _resolve_in(text, _Context(published, article_text, _languages(language), future))

@@ -32,7 +32,8 @@ _ESCAPES = re.compile(
 # C0 but tab and newline, DEL, C1; and the bidi embeddings, overrides and isolates, which reorder what is
 # shown (the marks U+200E/U+200F stay: right-to-left text needs them).
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_LINE_BREAKS = re.compile(r"\s*\n\s*")
+# Starts only where a run of white space starts: tried from each space of a long run, it was quadratic.
+_LINE_BREAKS = re.compile(r"(?<!\s)\s*\n\s*")
 # What makes the start of a Markdown line a block of its own: a heading, quote, list, rule, fence, table.
 _BLOCK_START = re.compile(r"[#>*+=\-`~|]|\d+[.)]")
 
