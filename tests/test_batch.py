@@ -107,6 +107,23 @@ def test_torn_last_line_is_cut_and_that_article_runs_again(tmp_path: Path):
     assert len(done_ids(out)) == 2 and all(json.loads(line) for line in out.read_text().splitlines())
 
 
+def test_a_line_torn_inside_a_multibyte_character_is_cut_too(tmp_path: Path):
+    # The watchdog's os._exit can stop a write anywhere, also between the bytes of one character.
+    inputs = collect_inputs([str(write_articles(tmp_path / "news", 2, marker="Café née à Zürich"))])
+    with serve(free_port(), 0.0) as url:
+        run(inputs, summarizer_for(url), tmp_path)
+        out = tmp_path / "out.jsonl"
+        data = out.read_bytes()
+        last = data.rstrip(b"\n").rfind(b"\n") + 1
+        cut = data.find("é".encode(), last) + 1  # after the first byte of "é" in the last line
+        assert last < cut < len(data)
+        out.write_bytes(data[:cut])
+        assert len(done_ids(out)) == 1  # the whole line only, without a UnicodeDecodeError
+        report = run(inputs, summarizer_for(url), tmp_path)
+    assert report.done == 1
+    assert len(done_ids(out)) == 2 and all(json.loads(line) for line in out.read_text().splitlines())
+
+
 def test_failures_are_recorded_while_the_batch_goes_on(tmp_path: Path):
     folder = write_articles(tmp_path / "news", 4, marker="FAIL-ME")
     (folder / "empty.txt").write_text("   \n")
