@@ -16,8 +16,8 @@ import dataclasses
 import datetime as dt
 import functools
 import glob
-import os
 import hashlib
+import os
 import signal
 import threading
 import time

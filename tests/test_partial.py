@@ -77,7 +77,9 @@ def summarizer(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Summa
 
 # A middle chunk, and the first one, whose result the merge once took as the sign that a task was asked.
 @pytest.mark.parametrize("broken_line", [90, 0], ids=["middle-chunk", "first-chunk"])
-def test_one_broken_chunk_gives_a_partial_result_with_the_rest(summarizer: Summarizer, broken_line: int) -> None:
+def test_one_broken_chunk_gives_a_partial_result_with_the_rest(
+    summarizer: Summarizer, broken_line: int
+) -> None:
     text = long_article(broken_line)
     article = article_from_text(text)
     chunks = summarizer.segment(article).chunks
