@@ -9,6 +9,7 @@ Markdown keeps each piece on its line. JSON needs none of this: it escapes contr
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from typing import Literal
@@ -45,8 +46,12 @@ def clean_text(text: str) -> str:
 
 
 def _md(text: str | None) -> str:
-    """A piece of text for Markdown: clean, and on one line, so it cannot start a heading or a list."""
-    return _LINE_BREAKS.sub(" ", clean_text(text or "")).strip()
+    """A piece of text for Markdown: clean, and on one line, so it cannot start a heading or a list. Raw
+    HTML is escaped, as the eval report does (Markdown viewers render it: "<script>", "<img onerror>"),
+    and so are brackets, so that no link or image ("[x](javascript:...)") is made from article text."""
+    line = html.escape(_LINE_BREAKS.sub(" ", clean_text(text or "")).strip(), quote=False)
+    # The backslash first: else "\\[" in the text would become an escaped backslash and a bare bracket.
+    return line.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
 
 
 def _md_block(text: str | None) -> str:
