@@ -18,6 +18,7 @@ the embedded model once per session.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,8 +179,21 @@ def _items(analysis: ArticleAnalysis) -> list[CheckedStance | CheckedEvent]:
 
 
 def assert_schema_valid(analysis: ArticleAnalysis) -> None:
-    """The analysis survives a JSON round trip through its own schema."""
-    ArticleAnalysis.model_validate_json(analysis.model_dump_json())
+    """The JSON a user gets (`-f json`) is valid against the JSON Schema `summarizer schema` publishes,
+    checked by jsonschema, not by pydantic (which would re-read its own dump, and leniently)."""
+    try:
+        import jsonschema
+    except ImportError:  # pragma: no cover - a dev dependency
+        raise AssertionError("assert_schema_valid needs jsonschema: pip install jsonschema") from None
+    from .render import to_json
+
+    schema = ArticleAnalysis.model_json_schema()
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(json.loads(to_json(analysis)))
+    )
+    if error is not None:  # the deepest error inside unions ("list or null"), where the fault is
+        where = "/".join(map(str, error.absolute_path)) or "(top)"
+        raise AssertionError(f"not valid against `summarizer schema`: {where}: {error.message[:200]}")
 
 
 def assert_evidence_in_article(analysis: ArticleAnalysis, *, min_items: int = 1) -> None:
