@@ -231,6 +231,7 @@ class NameIndex:
         self._cased = " | ".join(" ".join(keys) for keys in self._sentences).join("  ")
         self._lower = self._cased.casefold()
         self._values = {value_key(v) for _, _, v in find_numbers(norm, english=self.english)}
+        self._memo: dict[tuple[str, ...], bool] = {}
 
     @cached_property
     def _where(self) -> dict[str, list[tuple[int, int]]]:
@@ -300,11 +301,27 @@ class NameIndex:
                 yield variant
 
     def _found(self, keys: list[str]) -> bool:
+        # Remembered: each look-up below reads the whole article, and the runs of a text repeat their
+        # phrases ("U.S.Ж<p>" * n was quadratic). One word is a set look-up.
+        memo = tuple(keys)
+        if (known := self._memo.get(memo)) is not None:
+            return known
         cased = any(_is_acronym(k) for k in keys)
-        phrase = " ".join(keys).join("  ")
-        if phrase in (self._cased if cased else self._lower):
-            return True
-        return len(keys) > 1 and self._in_order(keys, cased)
+        if len(keys) == 1:
+            found = keys[0] in (self._cased_keys if cased else self._lower_keys)
+        else:
+            phrase = " ".join(keys).join("  ")
+            found = phrase in (self._cased if cased else self._lower) or self._in_order(keys, cased)
+        self._memo[memo] = found
+        return found
+
+    @cached_property
+    def _cased_keys(self) -> frozenset[str]:
+        return frozenset(k for keys in self._sentences for k in keys)
+
+    @cached_property
+    def _lower_keys(self) -> frozenset[str]:
+        return frozenset(k.casefold() for k in self._cased_keys)
 
     def _in_order(self, keys: list[str], cased: bool) -> bool:
         """Every word of the name in one sentence, in order, at most MAX_GAP words between neighbours."""
