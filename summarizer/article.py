@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
 from .schemas import ArticleInfo
+from .text import lone_surrogate
 
 if TYPE_CHECKING:
     from trafilatura.settings import Document
@@ -25,7 +26,11 @@ MAX_BYTES: int = 5_000_000
 """Larger input is refused: no news article is this long, and it would blow any context window anyway."""
 
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
-_HTML_START = re.compile(r"\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
+# Comments are taken possessively, each up to its own "-->": with backtracking, a comment's ".*?" could also
+# run across the next ones, and 24 empty comments before a non-HTML text took 15 s (doubling with each).
+_HTML_START = re.compile(
+    r"\s*+(?:<\?xml[^>]*+>\s*+)?+(?:<!--.*?-->\s*+)*+<(?:!doctype\s+html|html)\b", re.I | re.S
+)
 _HTML_EARLY = re.compile(r"<(?:head|body)\b", re.I)
 _SNIFF_CHARS = 2048
 # C0 controls and DEL, except the whitespace that text files legitimately contain.
@@ -150,6 +155,10 @@ def _check_text(text: str, name: str) -> None:
         raise InputError(f"{name}: is empty" if not text else f"{name}: contains only whitespace")
     if "\x00" in text:
         raise InputError(f"{name}: looks like a binary file (contains NUL bytes), not an article")
+    if (surrogate := lone_surrogate(text)) is not None:  # as bytes that are not UTF-8 are, for a file
+        raise InputError(f"{name}: not valid Unicode text: {surrogate}")
+    if not any(c.isalnum() for c in text):  # ".", "!!!", "-", "。": no sentence to cite
+        raise InputError(f"{name}: has no words (not one letter or digit), so nothing to summarise")
     controls = len(text) - len(text.translate(_CONTROL))
     if controls > _BINARY_RATIO * len(text):
         share = f"{controls / len(text):.0%}"

@@ -17,6 +17,7 @@ import datetime as dt
 import functools
 import glob
 import hashlib
+import os
 import signal
 import threading
 import time
@@ -75,9 +76,9 @@ def collect_inputs(specs: Iterable[str]) -> list[BatchInput]:
 
 
 def _expand(spec: str) -> Iterator[BatchInput]:
-    paths = (
-        [Path(p) for p in sorted(glob.glob(spec, recursive=True))] if glob.has_magic(spec) else [Path(spec)]
-    )
+    # A path that exists is that path, even when it holds glob characters ("news/[2023] story.txt").
+    literal = not glob.has_magic(spec) or os.path.lexists(spec)
+    paths = [Path(spec)] if literal else [Path(p) for p in sorted(glob.glob(spec, recursive=True))]
     if not paths:
         raise InputError(f"{spec}: no file matches this pattern")
     for path in paths:

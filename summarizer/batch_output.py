@@ -140,9 +140,12 @@ def done_ids(path: Path) -> set[str]:
     if not path.exists():
         return set()
     ids: set[str] = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
+    data = path.read_bytes()
+    # Whole lines only, each decoded alone: a line torn by a kill can end inside a multi-byte character,
+    # and decoding the whole file strictly failed on it before the Appender could cut it off.
+    for line in data[: data.rfind(b"\n") + 1].splitlines():
         try:
-            record = json.loads(line)
+            record = json.loads(line)  # bytes: bad UTF-8 is a UnicodeDecodeError, a ValueError
             complete = record.get("analysis", {}).get("complete", True) is not False
             (ids.add if complete else ids.discard)(str(record["id"]))
         except (ValueError, KeyError, TypeError, AttributeError):

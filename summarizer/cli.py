@@ -27,9 +27,10 @@ from .cache import ResponseCache
 from .errors import ConfigError, PartialResultError, SummarizerError
 from .files import same_file, write_atomic
 from .pipeline import Summarizer, parse_tasks
-from .prompts import PromptSet, schema_of
+from .prompts import PromptSet, fence_tag, schema_of
 from .render import Format, render, to_terminal
 from .schemas import PROMPT_MODELS, TASK_MODELS, ArticleAnalysis
+from .segment import split_sentences
 from .settings import Settings, resolve_settings
 
 app = typer.Typer(
@@ -239,10 +240,13 @@ def prompts_show(
     article: Annotated[str, typer.Option(help="Render with this article (a file or -).")],
     prompts_dir: PromptsDirOpt = None,
 ) -> None:
-    """Show the rendered messages a task would send."""
+    """Show the rendered messages a task sends for an article that fits one request: its sentences
+    numbered, inside the fence tagged with the article's hash, as the pipeline sends them."""
     prompts = PromptSet.load(prompts_dir)
     a = read_article(article)
-    for message in prompts.render(name, text=a.text, title=a.title, published=a.published):
+    numbered = "\n".join(s.numbered() for s in split_sentences(a.text, a.language))
+    tag = fence_tag(a.text)
+    for message in prompts.render(name, text=numbered, title=a.title, published=a.published, tag=tag):
         sys.stdout.write(f"--- {message['role']} ---\n{message['content']}\n")
 
 

@@ -73,6 +73,7 @@ _RANGE_DASH = re.compile(r"\s*[-\u2013\u2014]\s*")
 # Newswire reports the recent past; measured on TimeML (bench/bench_dates.py), see the module docstring.
 _AHEAD = 61
 _AHEAD_MARKED = 183  # when the sentence marks the future
+_MAX_DATE_TEXT = 200
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class DateFinder:
         self.spans: list[tuple[int, int]] = sorted(kept)
         self._sentences = P.sentences(text)
         self._sentence_starts = [a for a, _ in self._sentences]
+        self._year = _article_year(text)
 
     def resolve(self, start: int, end: int) -> DateMention:
         """The expression at `spans`' [start, end), resolved with its sentence (so "will ... Tuesday" looks
@@ -131,7 +133,7 @@ class DateFinder:
         # search_dates takes in neighbouring words ("em 26 de julho de 2023 em"): the longest that resolves
         resolved = None
         for a, b in tries:
-            resolved = _resolve(text[a:b], self.published, text, self.language, sentence, a - s_start)
+            resolved = _resolve(text[a:b], self.published, self._year, self.language, sentence, a - s_start)
             if resolved is not None:
                 start, end = a, b
                 break
@@ -168,8 +170,11 @@ class _Unparsed(Exception):
 
 @dataclass(frozen=True)
 class _Context:
+    """What a resolution depends on besides the date text: small, so that a cache keyed on it holds no
+    article (keyed on whole texts, 4,096 entries could hold gigabytes)."""
+
     published: dt.date | None
-    article_text: str | None
+    article_year: int | None  # the article's most frequent year (_article_year), for a date without one
     langs: tuple[str, ...]
     future: bool = False  # the sentence marks the future ("will", "scheduled"): see _marks_future
 
@@ -238,7 +243,6 @@ def _result(
     )
 
 
-@lru_cache(maxsize=16)
 def _article_year(article_text: str | None) -> int | None:
     """The most frequent 4-digit year in the article, if exactly one year is the most frequent."""
     ranked = Counter(_YEAR.findall(article_text or "")).most_common(2)
@@ -323,7 +327,7 @@ def _without_year(reading: _Reading, ctx: _Context, qualifier: str | None = None
         year = _year_for(month, day, reading.precision, ctx.published, qualifier, future=ctx.future)
         method, inferred = "relative to publication", False
     else:
-        found = _article_year(ctx.article_text)
+        found = ctx.article_year
         if found is None or qualifier is not None:
             return None  # never fall back to the current year
         year, method, inferred = found, "year inferred from article", True
@@ -474,21 +478,26 @@ def resolve_date(
     text = " ".join((date_text or "").split())
     context = " ".join((sentence or "").split())
     at = context.find(text)
-    return _resolve(text, published, article_text, language, context, max(at, 0))
+    return _resolve(text, published, _article_year(article_text), language, context, max(at, 0))
 
 
 def _resolve(
     text: str,
     published: dt.date | None,
-    article_text: str | None,
+    article_year: int | None,
     language: str | None,
     sentence: str,
     at: int,
 ) -> ResolvedDate | None:
     text, future = P.in_sentence(text, sentence, at)
-    if not text:
+    # White space as one space, as resolve_date's callers write it: a found expression can hold any run of
+    # it ("January" + 40 KB of spaces + "5"), which the phrase patterns and dateparser would each rescan.
+    text = " ".join(text.split())
+    # No date is written in more than _MAX_DATE_TEXT characters: longer text is not parsed (dateparser's
+    # time grows with it), and so the caches keyed on date texts stay small in bytes, not only entries.
+    if not text or len(text) > _MAX_DATE_TEXT:
         return None
-    resolved = _resolve_in(text, _Context(published, article_text, _languages(language), future))
+    resolved = _resolve_in(text, _Context(published, article_year, _languages(language), future))
     return None if resolved is None else resolved.model_copy()  # the cached one stays as it was
 
 

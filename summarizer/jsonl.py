@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .errors import InputError
+from .text import lone_surrogate
 
 
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, str, dict[str, Any]]]:
@@ -26,6 +27,9 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, str, dict[st
                     raise InputError(f"{where}: not valid JSON ({exc.msg})") from exc
                 if not isinstance(record, dict):
                     raise InputError(f"{where}: not a JSON object")
+                # Any string of the record (text, id, title) is written out again: it must be text.
+                if (surrogate := lone_surrogate(json.dumps(record, ensure_ascii=False))) is not None:
+                    raise InputError(f"{where}: not valid Unicode text: {surrogate.split(' at ')[0]}")
                 yield number, where, record
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {name}: {exc}") from exc

@@ -37,9 +37,10 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from functools import cache, cached_property, lru_cache
-from itertools import product
+from itertools import accumulate, product
 
 from .numbers import find_numbers, value_key
 from .text import plain
@@ -53,7 +54,9 @@ MAX_VARIANTS = 64
 """At most this many spellings of one name are tried (a name with two countries in it has many)."""
 
 # "U.S." / "U.N." -> "US" / "UN" before the full stops separate them (and before sentences are split).
-_DOTTED_ACRONYM = re.compile(r"\b((?:[A-Za-z]\.){2,})(?!\w)")
+# Linear: a match starts only where a run of "x." starts (not after a "x." that could itself start one),
+# and the run is taken possessively; else "a." * n + "ab" retried the whole run from each of its letters.
+_DOTTED_ACRONYM = re.compile(r"\b(?<!\b[A-Za-z]\.)((?:[A-Za-z]\.){2,}+)(?!\w)")
 _POSSESSIVE = re.compile(r"(?<=\w)'s\b|(?<=s)'(?!\w)", re.IGNORECASE)
 _DIGIT_GROUP = re.compile(r"(?<=\d)[,\u00a0\u202f ](?=\d{3}(?!\d))")
 _WORD = re.compile(r"\w+")
@@ -64,6 +67,7 @@ _NAME_WORD = re.compile(r"\b(?:[A-Za-z]\.){2,}|[^\W\d_]\w*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
 _TITLE_WORDS = "mr mrs ms dr st jr sr gen sen rep gov lt col sgt capt prof no vs etc inc ltd co corp"
 _TITLES = frozenset(_TITLE_WORDS.split())
+_LOOK_BACK = 64
 
 # English function words: a sentence-initial capitalised one is not a name, and a name made only of them
 # names no one. Kept short on purpose: a content word is judged by the article instead.
@@ -141,14 +145,29 @@ def split_sentences(text: str) -> list[str]:
     assembled across two sentences (not a general-purpose segmenter)."""
     out, start = [], 0
     for m in _SENTENCE_END.finditer(text):
-        before = text[start : m.start()].rstrip("\"')]")
-        last = before.rsplit(None, 1)[-1].rstrip(".").casefold() if before.split() else ""
-        if "\n" not in m.group() and (last in _TITLES or len(last) == 1):
+        if "\n" not in m.group() and _after_title(text, start, m.start()):
             continue
         out.append(text[start : m.start()])
         start = m.end()
     out.append(text[start:])
     return [s for s in out if s.strip()]
+
+
+def _after_title(text: str, start: int, end: int) -> bool:
+    """Whether the last word of text[start:end] is a title ("Mr.") or one letter ("J."): only the last
+    `_LOOK_BACK` characters are read, so that a run of such words stays linear ("a. " * n was quadratic)."""
+    window = text[max(start, end - _LOOK_BACK) : end].rstrip("\"')]")
+    words = window.split()
+    if not words or (len(words) == 1 and end - _LOOK_BACK > start and not window[0].isspace()):
+        return False  # no word, or one longer than the window: neither a title nor one letter
+    last = words[-1].rstrip(".").casefold()
+    return last in _TITLES or len(last) == 1
+
+
+def _inside(at: int, starts: list[int], ends: list[int]) -> bool:
+    """Whether `at` falls in one of the spans (starts sorted, ends[i] the furthest end of spans[:i + 1])."""
+    i = bisect_right(starts, at)
+    return i > 0 and at < ends[i - 1]
 
 
 def _usable_alias(alias: str, codes: set[str]) -> bool:
@@ -212,6 +231,7 @@ class NameIndex:
         self._cased = " | ".join(" ".join(keys) for keys in self._sentences).join("  ")
         self._lower = self._cased.casefold()
         self._values = {value_key(v) for _, _, v in find_numbers(norm, english=self.english)}
+        self._memo: dict[tuple[str, ...], bool] = {}
 
     @cached_property
     def _where(self) -> dict[str, list[tuple[int, int]]]:
@@ -281,11 +301,27 @@ class NameIndex:
                 yield variant
 
     def _found(self, keys: list[str]) -> bool:
+        # Remembered: each look-up below reads the whole article, and the runs of a text repeat their
+        # phrases ("U.S.Ж<p>" * n was quadratic). One word is a set look-up.
+        memo = tuple(keys)
+        if (known := self._memo.get(memo)) is not None:
+            return known
         cased = any(_is_acronym(k) for k in keys)
-        phrase = " ".join(keys).join("  ")
-        if phrase in (self._cased if cased else self._lower):
-            return True
-        return len(keys) > 1 and self._in_order(keys, cased)
+        if len(keys) == 1:
+            found = keys[0] in (self._cased_keys if cased else self._lower_keys)
+        else:
+            phrase = " ".join(keys).join("  ")
+            found = phrase in (self._cased if cased else self._lower) or self._in_order(keys, cased)
+        self._memo[memo] = found
+        return found
+
+    @cached_property
+    def _cased_keys(self) -> frozenset[str]:
+        return frozenset(k for keys in self._sentences for k in keys)
+
+    @cached_property
+    def _lower_keys(self) -> frozenset[str]:
+        return frozenset(k.casefold() for k in self._cased_keys)
 
     def _in_order(self, keys: list[str], cased: bool) -> bool:
         """Every word of the name in one sentence, in order, at most MAX_GAP words between neighbours."""
@@ -356,7 +392,12 @@ class NameIndex:
         """Runs of capitalised words (with connectors such as "of" inside), less a sentence-initial
         ordinary word. In a title-cased headline every capitalised word is tested as sentence-initial."""
         lowercase_in_text = {_key(w, self.english) for w in _WORD.findall(light) if w.islower()}
-        words = [m for m in _NAME_WORD.finditer(light) if not any(a <= m.start() < b for a, b in taken)]
+        # A word inside a number is not a name word. By bisection: testing every word against every number
+        # was quadratic ("Kim 1 " * n).
+        spans = sorted(taken)
+        starts = [a for a, _ in spans]
+        ends = list(accumulate((b for _, b in spans), max))  # the furthest a number before reaches
+        words = [m for m in _NAME_WORD.finditer(light) if not _inside(m.start(), starts, ends)]
         capitals = [m.group()[0].isupper() for m in words]
         long_words = [c for m, c in zip(words, capitals, strict=True) if len(m.group()) > 3]
         title_case = len(long_words) >= 3 and sum(long_words) >= 0.8 * len(long_words)

@@ -36,7 +36,7 @@ from pydantic import BaseModel
 from .batch import run_to_end
 from .budget import estimate_tokens
 from .cache import CachedResponse, ResponseCache
-from .client import as_summarizer_error, describe_error
+from .client import _strict_tools, as_summarizer_error, describe_error
 from .errors import ConfigError, SummarizerError
 from .files import write_atomic
 from .pricing import Price, cost
@@ -103,6 +103,8 @@ def request_body(call: PlannedCall, settings: Settings) -> tuple[type[BaseModel]
         max_tokens=settings.max_tokens,
     )
     assert prepared is not None
+    if settings.strict_output:  # the hook the ordinary path runs on its request: the tool marked strict
+        _strict_tools(**body)
     return prepared, body
 
 

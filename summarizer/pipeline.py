@@ -435,9 +435,10 @@ class Summarizer:
         """One result: stances and events without duplicates; a long article's chunk summaries reduced by
         the model to one, its key points citing sentences the chunks' key points cited."""
         merged = ChunkResult(runs=combine_runs([p.runs for p in parts]))
-        if parts[0].stances is not None:
+        # Any chunk, not the first: a failed chunk 0 must not drop the stances and events of the others.
+        if any(p.stances is not None for p in parts):
             merged.stances = merge_stances([p.stances or [] for p in parts])
-        if parts[0].events is not None:
+        if any(p.events is not None for p in parts):
             merged.events = merge_events([p.events or [] for p in parts])
         merged.missing = [m for p in parts for m in p.missing]
         summaries = [(c.span, p.summary) for c, p in zip(chunks, parts, strict=True) if p.summary]

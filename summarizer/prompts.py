@@ -58,8 +58,9 @@ def _read_version(path: Path, mtime_ns: int, size: int) -> str:
 
 def fence_tag(text: str) -> str:
     """The tag on the fence lines around one article: a hash of its text, so an article cannot know the
-    line that closes its own fence, and the same article always gives the same prompt (cassettes)."""
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    line that closes its own fence, and the same article always gives the same prompt (cassettes). 64 bits:
+    with 32, a text could be varied until its own hash closed its fence (a few billion tries)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def one_line(value: object) -> str | None:

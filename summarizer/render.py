@@ -9,6 +9,7 @@ Markdown keeps each piece on its line. JSON needs none of this: it escapes contr
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from typing import Literal
@@ -32,7 +33,8 @@ _ESCAPES = re.compile(
 # C0 but tab and newline, DEL, C1; and the bidi embeddings, overrides and isolates, which reorder what is
 # shown (the marks U+200E/U+200F stay: right-to-left text needs them).
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_LINE_BREAKS = re.compile(r"\s*\n\s*")
+# Starts only where a run of white space starts: tried from each space of a long run, it was quadratic.
+_LINE_BREAKS = re.compile(r"(?<!\s)\s*\n\s*")
 # What makes the start of a Markdown line a block of its own: a heading, quote, list, rule, fence, table.
 _BLOCK_START = re.compile(r"[#>*+=\-`~|]|\d+[.)]")
 
@@ -44,8 +46,12 @@ def clean_text(text: str) -> str:
 
 
 def _md(text: str | None) -> str:
-    """A piece of text for Markdown: clean, and on one line, so it cannot start a heading or a list."""
-    return _LINE_BREAKS.sub(" ", clean_text(text or "")).strip()
+    """A piece of text for Markdown: clean, and on one line, so it cannot start a heading or a list. Raw
+    HTML is escaped, as the eval report does (Markdown viewers render it: "<script>", "<img onerror>"),
+    and so are brackets, so that no link or image ("[x](javascript:...)") is made from article text."""
+    line = html.escape(_LINE_BREAKS.sub(" ", clean_text(text or "")).strip(), quote=False)
+    # The backslash first: else "\\[" in the text would become an escaped backslash and a bare bracket.
+    return line.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
 
 
 def _md_block(text: str | None) -> str:

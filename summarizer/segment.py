@@ -9,16 +9,21 @@ sentences by `sentencex` (rule-based, many languages, nothing to download).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import sentencex
+
+from .errors import InputError
 
 TokenCounter = Callable[[str], int]
 
 _LINES = re.compile(r"[^\n]+")
 _SPACE = re.compile(r"\s+")
 _WORDS = re.compile(r"\S+")
+_LONG_RUN_PIECE = 256
+# Starts only at the start of a run (the look-behind), so that runs just short of it are read once.
+_LONG_RUN = re.compile(rf"(?<!\S)\S{{{_LONG_RUN_PIECE},}}+")
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ def split_sentences(text: str, language: str | None = None) -> list[Sentence]:
     spans: list[tuple[int, int]] = []
     for line in _LINES.finditer(text):
         pos = line.start()
-        for piece in sentencex.segment(lang, line.group()):
+        for piece in _segment_line(lang, line.group()):
             piece = piece.strip()
             if not piece:
                 continue
@@ -73,6 +78,20 @@ def split_sentences(text: str, language: str | None = None) -> list[Sentence]:
         for n, (s, e) in enumerate(spans, 1)
         if any(c.isalnum() for c in text[s:e])
     ]
+
+
+def _segment_line(lang: str, line: str) -> Iterator[str]:
+    """sentencex's sentences of one line, but a run of `_LONG_RUN` or more characters without a space
+    is not given to it: sentencex is quadratic in such a run when it holds many terminators ("!-" * n:
+    100 KB took 2 s). The run is cut into pieces of its own; no word of an article is that long."""
+    pos = 0
+    for run in _LONG_RUN.finditer(line):
+        yield from sentencex.segment(lang, line[pos : run.start()])
+        yield from (
+            line[at : min(at + _LONG_RUN_PIECE, run.end())] for at in range(*run.span(), _LONG_RUN_PIECE)
+        )
+        pos = run.end()
+    yield from sentencex.segment(lang, line[pos:])
 
 
 def _renumber(sentences: Sequence[Sentence]) -> list[Sentence]:
@@ -103,6 +122,8 @@ def segment(
     if max_tokens < 1:
         raise ValueError("max_tokens must be at least 1")
     sentences = split_sentences(text, language)
+    if not sentences:  # an Article built by hand: reading refuses such text already
+        raise InputError("the article has no sentence (not one letter or digit): nothing to summarise")
     if any(count(s.numbered()) > max_tokens for s in sentences):
         pieces = [p for s in sentences for p in _split_long(s, text, max_tokens - 8, count)]
         sentences = _renumber(pieces)

@@ -18,6 +18,7 @@ the embedded model once per session.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,14 +179,29 @@ def _items(analysis: ArticleAnalysis) -> list[CheckedStance | CheckedEvent]:
 
 
 def assert_schema_valid(analysis: ArticleAnalysis) -> None:
-    """The analysis survives a JSON round trip through its own schema."""
-    ArticleAnalysis.model_validate_json(analysis.model_dump_json())
+    """The JSON a user gets (`-f json`) is valid against the JSON Schema `summarizer schema` publishes,
+    checked by jsonschema, not by pydantic (which would re-read its own dump, and leniently)."""
+    try:
+        import jsonschema
+    except ImportError:  # pragma: no cover - a dev dependency
+        raise AssertionError("assert_schema_valid needs jsonschema: pip install jsonschema") from None
+    from .render import to_json
+
+    schema = ArticleAnalysis.model_json_schema()
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(json.loads(to_json(analysis)))
+    )
+    if error is not None:  # the deepest error inside unions ("list or null"), where the fault is
+        where = "/".join(map(str, error.absolute_path)) or "(top)"
+        raise AssertionError(f"not valid against `summarizer schema`: {where}: {error.message[:200]}")
 
 
 def assert_evidence_in_article(analysis: ArticleAnalysis, *, min_items: int = 1) -> None:
-    """Every citation's text is the article's text at its offsets, and at least `min_items` stances,
-    events and key points cite something."""
+    """Every citation is the article's sentence of that number (text and offsets), every event's date
+    is in one of its cited sentences, and at least `min_items` stances, events and key points cite
+    something."""
     text = analysis.article.text or ""
+    spans = analysis.article.sentences  # sentence n is spans[n - 1]
     points = analysis.summary.key_points if analysis.summary else []
     items = [*_items(analysis), *points]
     for item in items:
@@ -193,6 +209,18 @@ def assert_evidence_in_article(analysis: ArticleAnalysis, *, min_items: int = 1)
             assert text[c.start : c.end] == c.text, (
                 f"sentence [{c.sentence}] is not the article at its offsets"
             )
+            # The number and the offsets come from two places (the model's citation, the segmentation).
+            assert not spans or tuple(spans[c.sentence - 1]) == (c.start, c.end), (
+                f"sentence [{c.sentence}] is cited at {c.start}-{c.end}, but the article's sentence"
+                f" {c.sentence} is at {spans[c.sentence - 1][0]}-{spans[c.sentence - 1][1]}"
+            )
+    # A date is found by code in the event's own sentences: one of them must hold it, as written.
+    for event in analysis.events or []:
+        if event.date is not None:
+            assert any(
+                c.start <= event.date.start and event.date.end <= c.end and event.date.text in c.text
+                for c in event.evidence
+            ), f"the date {event.date.text!r} of {event.description!r} is in none of its cited sentences"
     cited = sum(1 for item in items if item.evidence)
     assert cited >= min_items, f"{cited} item(s) cite a sentence, expected at least {min_items}"
 

@@ -72,6 +72,20 @@ def test_inputs_from_folders_globs_and_jsonl(tmp_path: Path):
     assert {i.id for i in again} <= set(by_id)  # ids are stable across runs
 
 
+# Each with a decoy that the name, read as a pattern, would match as well (or instead).
+@pytest.mark.parametrize(
+    ("name", "decoy"),
+    [("[2023] story.txt", "2 story.txt"), ("what? story.txt", "whatX story.txt"), ("a * b.txt", "a X b.txt")],
+)
+def test_a_literal_path_with_glob_characters_wins_over_the_glob(tmp_path: Path, name: str, decoy: str):
+    path = tmp_path / name
+    path.write_text("Kim Jong Un met Sergei Shoigu in Pyongyang.", encoding="utf-8")
+    (tmp_path / decoy).write_text("Another article.", encoding="utf-8")
+    assert [i.source for i in collect_inputs([str(path)])] == [str(path)]
+    # A pattern that names no existing file is still a pattern.
+    assert {Path(i.source).name for i in collect_inputs([str(tmp_path / "*.txt")])} == {name, decoy}
+
+
 def test_resume_after_an_interrupted_run_loses_and_repeats_nothing(tmp_path: Path):
     inputs = collect_inputs([str(write_articles(tmp_path / "news", 6))])
     with serve(free_port(), 0.05) as url:
@@ -102,6 +116,23 @@ def test_torn_last_line_is_cut_and_that_article_runs_again(tmp_path: Path):
         out = tmp_path / "out.jsonl"
         data = out.read_bytes()
         out.write_bytes(data[: len(data) - 40])  # a kill -9 in the middle of the second line
+        report = run(inputs, summarizer_for(url), tmp_path)
+    assert report.done == 1
+    assert len(done_ids(out)) == 2 and all(json.loads(line) for line in out.read_text().splitlines())
+
+
+def test_a_line_torn_inside_a_multibyte_character_is_cut_too(tmp_path: Path):
+    # The watchdog's os._exit can stop a write anywhere, also between the bytes of one character.
+    inputs = collect_inputs([str(write_articles(tmp_path / "news", 2, marker="Café née à Zürich"))])
+    with serve(free_port(), 0.0) as url:
+        run(inputs, summarizer_for(url), tmp_path)
+        out = tmp_path / "out.jsonl"
+        data = out.read_bytes()
+        last = data.rstrip(b"\n").rfind(b"\n") + 1
+        cut = data.find("é".encode(), last) + 1  # after the first byte of "é" in the last line
+        assert last < cut < len(data)
+        out.write_bytes(data[:cut])
+        assert len(done_ids(out)) == 1  # the whole line only, without a UnicodeDecodeError
         report = run(inputs, summarizer_for(url), tmp_path)
     assert report.done == 1
     assert len(done_ids(out)) == 2 and all(json.loads(line) for line in out.read_text().splitlines())

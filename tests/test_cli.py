@@ -7,6 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from summarizer.cli import app
+from summarizer.pipeline import Summarizer
+from summarizer.settings import resolve_settings
 
 from .conftest import SEED, tool_call_completion
 
@@ -125,3 +127,14 @@ def test_schema_and_prompts_commands():
     shown = run("prompts", "show", "events", "--article", str(SEED)).stdout
     assert "--- system ---" in shown and "Kim Jong Un" in shown
     _assert_one_line_error(run("prompts", "show", "nope", "--article", str(SEED)), 2, "no prompt named")
+
+
+def test_prompts_show_prints_the_messages_the_pipeline_sends():
+    # Numbered sentences inside the tagged fence, as sent; it once showed the raw text instead.
+    from summarizer.article import read_article
+
+    settings = resolve_settings(base_url="http://127.0.0.1:9/v1", model="x", env={})
+    with Summarizer(settings) as s:
+        (call,) = [c for c in s.plan(read_article(SEED), "events")]
+    expected = "".join(f"--- {m['role']} ---\n{m['content']}\n" for m in call.messages)
+    assert run("prompts", "show", "events", "--article", str(SEED)).stdout == expected

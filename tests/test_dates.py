@@ -427,3 +427,29 @@ def test_a_marker_in_the_previous_sentence_does_not_move_a_date():
     text = "The envoy will return. Rebels attacked on Tuesday."
     (mention,) = find_dates(text, PUBLISHED)
     assert mention.resolved is not None and mention.resolved.start == D(2023, 7, 25)
+
+
+def test_the_resolution_cache_holds_no_article_text() -> None:
+    # It was keyed on whole article texts: 4,096 entries of up to 5 MB each. Now on the date text and a
+    # small context, so resolving dates in many large articles keeps (almost) none of their bytes.
+    import gc
+    import tracemalloc
+
+    from summarizer.dates import DateFinder
+
+    def resolve_in(i: int) -> None:
+        text = f"Kim met Shoigu on Tuesday, day {i} of 2023. " + "x" * 400_000
+        finder = DateFinder(text, dt.date(2023, 7, 28))
+        assert finder.resolve(*finder.spans[0]).resolved is not None
+        resolve_date("Tuesday", dt.date(2023, 7, 28), article_text=text)
+
+    resolve_in(-1)  # parsers and patterns, built once
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(12):
+        resolve_in(i)
+    gc.collect()
+    kept = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert kept < 1_000_000, f"{kept:,} bytes kept after 12 articles of 400 KB"

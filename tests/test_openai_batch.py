@@ -121,6 +121,24 @@ def test_request_lines_are_what_the_ordinary_path_sends(
         assert "{{ price }}" in json.dumps(line["body"]["messages"])
 
 
+def test_strict_request_lines_are_what_the_ordinary_path_sends(
+    api: FakeBatchAPI, cache: ResponseCache
+) -> None:
+    # OpenAI's own mode: the ordinary path marks the forced tool "strict": true, so that OpenAI enforces
+    # the enums; a batch line must carry it too.
+    settings = resolve_settings(
+        model="gpt-4o-mini", base_url=api.base_url, api_key="test-key", mode="tools_strict", env={}
+    )
+    with Summarizer(settings, client=make_client(settings, http_retries=0), notice=lambda _: None) as s:
+        run(s, [item(ARTICLE, "a")], cache)
+    lines = uploaded_lines(api)
+    assert [line["body"]["tools"][0]["function"].get("strict") for line in lines] == [True] * 3
+    with Summarizer(settings, client=make_client(settings, http_retries=0), notice=lambda _: None) as plain:
+        plain.summarize(ARTICLE)
+    sent = sorted(api.chat_bodies, key=tool_name)
+    assert sorted((line["body"] for line in lines), key=tool_name) == sent
+
+
 def test_request_body_is_a_forced_tool_call(summarizer: Summarizer) -> None:
     """The body written down: what OpenAI's chat completions API gets in TOOLS mode."""
     for call in planned(summarizer, ARTICLE):

@@ -21,9 +21,9 @@ pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 BROKEN = "Zebras"  # the chunk holding this word gets invalid JSON, on every attempt
 
 
-def long_article() -> str:
+def long_article(broken_line: int = 90) -> str:
     lines = [f"Kim Jong Un met Sergei Shoigu in Pyongyang on day {i} of the talks." for i in range(1, 121)]
-    lines[90] = f"{BROKEN} crossed the river in Pyongyang."
+    lines[broken_line] = f"{BROKEN} crossed the river in Pyongyang."
     return "\n".join(lines)
 
 
@@ -75,8 +75,12 @@ def summarizer(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Summa
         yield s
 
 
-def test_one_broken_chunk_gives_a_partial_result_with_the_rest(summarizer: Summarizer) -> None:
-    text = long_article()
+# A middle chunk, and the first one, whose result the merge once took as the sign that a task was asked.
+@pytest.mark.parametrize("broken_line", [90, 0], ids=["middle-chunk", "first-chunk"])
+def test_one_broken_chunk_gives_a_partial_result_with_the_rest(
+    summarizer: Summarizer, broken_line: int
+) -> None:
+    text = long_article(broken_line)
     article = article_from_text(text)
     chunks = summarizer.segment(article).chunks
     assert len(chunks) >= 3

@@ -183,8 +183,25 @@ def test_markdown_text_that_would_start_a_block_stays_a_paragraph():
     lines = md.splitlines()
     assert r"\# Pwned ## Stances - fake" in lines
     assert [line for line in lines if line.startswith("- ")][:3] == [
-        r"- \> quoted [2]",
+        "- &gt; quoted [2]",
         r"- 1\. numbered [2]",
         "- ok [2]",
     ]
     assert sum(line == "## Stances" for line in lines) == 1  # only ours
+
+
+def test_markdown_escapes_raw_html_and_makes_no_link_from_article_text():
+    from markdown_it import MarkdownIt  # rich's own Markdown parser: CommonMark, raw HTML on
+
+    a = _analysis()
+    assert a.summary is not None and a.stances is not None
+    attack = '<script>alert(1)</script> <img src=x onerror="alert(2)"> [click](javascript:alert(3))'
+    sneaky = r"\[more\](javascript:alert(4)) ![i](x.png) <https://evil.example>"
+    point = a.summary.key_points[0].model_copy(update={"text": sneaky})
+    summary = a.summary.model_copy(update={"summary": attack, "key_points": [point]})
+    evidence = [Citation(sentence=1, start=0, end=0, text=attack)]
+    stance = a.stances[0].model_copy(update={"position": attack, "evidence": evidence})
+    md = to_markdown(a.model_copy(update={"summary": summary, "stances": [stance]}))
+    shown = MarkdownIt("commonmark").render(md)
+    assert "<script" not in shown and "<img" not in shown and "<a " not in shown, shown
+    assert "&lt;script&gt;alert(1)" in shown and "[click](javascript:alert(3))" in shown  # shown as text

@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import shlex
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -351,6 +352,28 @@ def test_helpers_fail_with_a_message_on_what_does_not(analysis: ArticleAnalysis)
         AssertionError, match=f"sentence \\[{first.sentence}\\] is not the article at its offsets"
     ):
         assert_evidence_in_article(analysis.model_copy(update={"events": [shifted, *analysis.events[1:]]}))
+    # A citation whose number is not its sentence's (offsets and text of sentence 5, number 4).
+    renumbered = first.model_copy(update={"sentence": first.sentence - 1})
+    misnumbered = analysis.events[0].model_copy(update={"evidence": [renumbered]})
+    with pytest.raises(AssertionError, match=f"sentence \\[{first.sentence - 1}\\] is cited at"):
+        assert_evidence_in_article(
+            analysis.model_copy(update={"events": [misnumbered, *analysis.events[1:]]})
+        )
+    # An event whose date is in none of its cited sentences (the second event's sentence, not the first's).
+    other = analysis.events[1].evidence
+    undated = analysis.events[0].model_copy(update={"evidence": other, "sentences": [other[0].sentence]})
+    with pytest.raises(AssertionError, match=r"the date .July 26. .* is in none of its cited sentences"):
+        assert_evidence_in_article(analysis.model_copy(update={"events": [undated, *analysis.events[1:]]}))
+    # JSON the published schema refuses, though pydantic would read its own dump back leniently: a sentence
+    # number written as a string, a polarity the enum does not have (pydantic warns as it dumps them).
+    loose = analysis.events[0].model_copy(update={"sentences": ["1"]})
+    odd = analysis.stances[0].model_copy(update={"polarity": "maybe"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(AssertionError, match=r"`summarizer schema`: events/0/sentences/0: '1' is not"):
+            assert_schema_valid(analysis.model_copy(update={"events": [loose, *analysis.events[1:]]}))
+        with pytest.raises(AssertionError, match=r"`summarizer schema`: stances/0/polarity: 'maybe' is not"):
+            assert_schema_valid(analysis.model_copy(update={"stances": [odd]}))
     # A description that copies the prompt's instructions.
     copied = analysis.events[0].model_copy(
         update={"description": "the numbers of the 1 to 3 story sentences that report it"}
