@@ -109,7 +109,9 @@ def test_batch_job_resumes_after_kill_9_without_losing_or_repeating_articles(tmp
     db = tmp_path / "jobs.sqlite"
     with fake_endpoint(free_port(), 0.3) as endpoint:
         with serve_process(endpoint, db, "--batch-concurrency", "4") as (url, process):
-            job = httpx.post(url + "/v1/batches", content=body).json()
+            job = httpx.post(
+                url + "/v1/batches", content=body, headers={"content-type": "application/x-ndjson"}
+            ).json()
             status = job
             while status["done"] < 6:
                 time.sleep(0.1)
