@@ -75,6 +75,16 @@ def serve(
     keep_alive: Annotated[
         int, typer.Option(min=1, help="Seconds an idle kept-alive connection is held.")
     ] = 5,
+    max_request_tokens: Annotated[
+        int, typer.Option(min=0, help="Tokens one analysis may be estimated to use (413 above; 0: no bound).")
+    ] = 200_000,
+    max_key_tokens_per_day: Annotated[
+        int, typer.Option(min=0, help="Tokens one key may use a UTC day (429 above; 0: no bound).")
+    ] = 5_000_000,
+    keep_days: Annotated[
+        float,
+        typer.Option(min=0, help="Finished jobs and cache entries older than this are removed (0: kept)."),
+    ] = 30.0,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     api_key_env: ApiKeyEnvOpt = None,
@@ -90,6 +100,7 @@ def serve(
 
         from .service import server as service_server
         from .service.app import ServiceConfig, create_app
+        from .service.budget import Budget
         from .service.guard import Limits, check_exposure, load_keys
     except ImportError as exc:
         raise ConfigError(
@@ -110,6 +121,7 @@ def serve(
         running_jobs=running_jobs,
         max_jobs_per_key=max_jobs_per_key,
         max_articles_per_key=max_articles_per_key,
+        budget=Budget(max_request_tokens, max_key_tokens_per_day, keep_days),
     )
     # Our access log (no keys, no article text, no query values) replaces uvicorn's.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)

@@ -4,6 +4,7 @@ the access log cannot be forged through the path."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -116,3 +117,79 @@ async def test_the_access_log_escapes_the_path(endpoint: str, caplog: pytest.Log
     for line in lines:
         assert "\n" not in line and "\x1b" not in line and " 401 " in line, line
     assert "%0A" in lines[0] and "%1B" in lines[1]
+
+
+# --- item 9: spend bounds and pruning -------------------------------------------------------------------
+
+
+async def test_spend_is_bounded_per_request_and_per_key(endpoint: str, tmp_path: Path) -> None:
+    from summarizer.service.budget import Budget
+
+    other = "other-key-0123456789abcdef"
+    keys = frozenset({digest(KEY), digest(other)})
+    a, b = ({"authorization": f"Bearer {k}"} for k in (KEY, other))
+    # The fake answers 900 prompt + 60 completion tokens a call: three calls are 2,880 tokens.
+    budget = Budget(request_tokens=20_000, key_tokens_per_day=3_000)
+    async with service(endpoint, keys=keys, budget=budget, jobs_db=tmp_path / "jobs.sqlite") as client:
+        before = calls(endpoint)
+        huge = await client.post("/v1/analyses", json={"text": ARTICLE * 12}, headers=a)
+        assert calls(endpoint) == before, "an analysis over the request budget reached the model"
+        first = await client.post("/v1/analyses", json={"text": ARTICLE}, headers=a)
+        second = await client.post("/v1/analyses", json={"text": ARTICLE + " again"}, headers=a)
+        third = await client.post("/v1/analyses", json={"text": ARTICLE + " and again"}, headers=a)
+        batch = await client.post(
+            "/v1/batches", content=jsonl(1), headers={**a, "content-type": "application/x-ndjson"}
+        )
+        others = await client.post("/v1/analyses", json={"text": ARTICLE}, headers=b)
+    assert_problem(huge, 413, "one request may use 20,000")
+    assert first.status_code == 200 and second.status_code == 200  # 2,880 < 3,000 before the second
+    assert_problem(third, 429, "3,000 tokens for today")
+    assert 1 <= int(third.headers["retry-after"]) <= 86400
+    assert_problem(batch, 429, "tokens for today")
+    assert others.status_code == 200
+
+
+async def test_a_batch_job_stops_when_its_keys_budget_is_spent(tmp_path: Path) -> None:
+    from bench.fake_openai import serve as fake_endpoint
+    from summarizer.local import free_port
+    from summarizer.service.budget import Budget
+
+    with fake_endpoint(free_port(), 0.05) as slow:
+        budget = Budget(key_tokens_per_day=3 * 2_880)
+        async with service(
+            slow, budget=budget, jobs_db=tmp_path / "jobs.sqlite", batch_concurrency=1
+        ) as client:
+            job = (
+                await client.post(
+                    "/v1/batches", content=jsonl(10), headers={"content-type": "application/x-ndjson"}
+                )
+            ).json()
+            status = await wait_for(client, job["id"], ("failed", "done"))
+    assert status["state"] == "failed" and "tokens for today" in status["error"]
+    assert 3 <= status["done"] < 10
+
+
+async def test_old_finished_jobs_are_pruned_with_their_files(endpoint: str, tmp_path: Path) -> None:
+    import sqlite3
+    import time
+
+    from summarizer.service.budget import Budget
+
+    db = tmp_path / "jobs.sqlite"
+    async with service(endpoint, jobs_db=db) as client:
+        old = (
+            await client.post(
+                "/v1/batches", content=jsonl(1), headers={"content-type": "application/x-ndjson"}
+            )
+        ).json()
+        await wait_for(client, old["id"], ("done",))
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time() - 40 * 86400, old["id"]))
+    async with service(endpoint, jobs_db=db, budget=Budget(keep_days=30)) as client:
+        for _ in range(100):
+            gone = await client.get(f"/v1/batches/{old['id']}")
+            if gone.status_code == 404:
+                break
+            await asyncio.sleep(0.05)
+    assert gone.status_code == 404
+    assert not (tmp_path / "jobs" / old["id"]).exists()

@@ -86,11 +86,14 @@ def create_app(
         response_model=ArticleAnalysis,
         tags=["analyses"],
         responses=documented(400, 413, 415, 422, 429, 502, 503, 504),
+        operation_id="create_analysis",
     )
     async def analyses(body: AnalysisRequest, who: Caller) -> Response:
         """Analyse one article: returns the same ArticleAnalysis JSON as `summarizer summarize -f json`."""
         tasks = parse_tasks(body.tasks)
         article = await asyncio.to_thread(article_of, body)  # HTML extraction is CPU-bound
+        service.spend.check_request(article.text, len(tasks))
+        service.spend.check_key(who)
         service.guard.admit(who)
         try:
             analysis = await service.analyse(who, article, tasks, body.strict)

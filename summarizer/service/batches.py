@@ -79,6 +79,7 @@ def add_batch_routes(app: FastAPI, service: Any) -> None:
         restarts."""
         chosen: list[str] = list(parse_tasks(tasks))
         body = await request.body()
+        service.spend.check_key(who)
         service.guard.admit(who)
         try:
             job = await asyncio.to_thread(runner.store.create, who, body, chosen, caps)

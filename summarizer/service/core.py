@@ -24,6 +24,7 @@ from ..pipeline import Summarizer
 from ..pricing import Price, load_prices
 from ..schemas import ArticleAnalysis
 from ..settings import Settings
+from .budget import Budget, Spend
 from .engine import Engine
 from .guard import Guard, Limits
 from .metrics import Metrics
@@ -47,6 +48,7 @@ class ServiceConfig:
     max_jobs_per_key: int = 20  # queued or running batch jobs of one key (429 above)
     max_articles_per_key: int = 10_000  # articles waiting in one key's jobs (429 above)
     running_jobs: int = 2  # jobs run at once, each of another key (a large job does not block the rest)
+    budget: Budget = field(default_factory=Budget)
 
 
 class AnalysisRequest(BaseModel):
@@ -111,6 +113,7 @@ class Service:
         self.settings, self.config = settings, config
         self.guard = Guard(config.keys, config.limits)
         self.metrics = Metrics()
+        self.spend = Spend(config.budget)
         self.prices = config.prices if config.prices is not None else load_prices()
         self.engine = Engine()
         self._given = summarizer
@@ -168,6 +171,9 @@ class Service:
             self.metrics.articles.labels("failed").inc()
             raise
         self.metrics.observe_analysis(analysis, self.prices)
+        self.spend.spend(
+            owner, analysis.metadata.usage.prompt_tokens + analysis.metadata.usage.completion_tokens
+        )
         return analysis
 
     async def ready(self) -> str | None:

@@ -30,10 +30,12 @@ from typing import Any
 from ..batch import BatchReport, collect_inputs, run_batch
 from ..errors import SummarizerError
 from ..files import drop_torn_tail
+from .budget import KeyBudgetSpent, prune_cache
 from .problems import public
 from .store import JobStore, Tally
 
 log = logging.getLogger("summarizer.service")
+PRUNE_EVERY = 3600.0
 
 
 class JobRunner:
@@ -50,6 +52,7 @@ class JobRunner:
         self._served: dict[str, float] = {}  # owner -> when a job of theirs last started
         self._dead: str | None = None
         self._stopping = False
+        self._pruned = -PRUNE_EVERY  # at start, then every PRUNE_EVERY seconds
 
     @property
     def store(self) -> JobStore:
@@ -110,9 +113,24 @@ class JobRunner:
 
     # --- scheduling --------------------------------------------------------------------------------
 
+    async def _prune(self) -> None:
+        keep = self._service.config.budget.keep_days
+        removed = await asyncio.to_thread(self.store.prune, keep)
+        cache = getattr(self._service.summarizer, "cache", None)
+        entries = await asyncio.to_thread(prune_cache, cache.path, keep) if cache is not None else 0
+        if removed or entries:
+            log.info("pruned %d jobs and %d cache entries older than %g days", removed, entries, keep)
+        self._pruned = time.monotonic()
+
     async def _work(self) -> None:
         while True:
             self._wake.clear()
+            if time.monotonic() - self._pruned > PRUNE_EVERY:
+                try:
+                    await self._prune()
+                except Exception:
+                    log.exception("batch worker: pruning failed; trying again later")
+                    self._pruned = time.monotonic()
             try:
                 while len(self._running) < self.slots and (row := await asyncio.to_thread(self._next)):
                     self._served[row["owner"]] = time.monotonic()
@@ -125,7 +143,10 @@ class JobRunner:
                 continue
             if self._dead is not None:
                 return
-            await self._wake.wait()
+            # asyncio.timeout, not wait_for: 3.11's wait_for can miss a cancel that meets a wake-up.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PRUNE_EVERY):
+                    await self._wake.wait()
 
     def _ended(self, job_id: str, task: asyncio.Task[None]) -> None:
         self._running.pop(job_id, None)
@@ -189,15 +210,20 @@ class JobRunner:
         # Tokens and cost of earlier runs of this job (before a restart), plus this run's so far.
         base = (row["prompt_tokens"], row["completion_tokens"], row["cost"])
         counted = BatchReport()  # what the metrics have counted of this run so far
+        owner = row["owner"]
+        spend = self._service.spend
 
         def progress(report: BatchReport) -> None:
+            spend.spend(owner, report.tokens - counted.prompt_tokens - counted.completion_tokens)
             self._count(report, counted)
             spent = None if report.cost is None else (base[2] or 0.0) + report.cost
             tokens = (base[0] + report.prompt_tokens, base[1] + report.completion_tokens)
             self.store.record(job_id, tally.update(), tokens, spent)
             self._update_gauge()
+            if spend.over(owner) and report.done + report.failed < len(inputs):
+                # Raised inside the batch code: its other articles stop, what finished stays.
+                raise KeyBudgetSpent("this key's tokens for today (UTC) are spent: the job stopped")
 
-        owner = row["owner"]
         tasks = json.loads(row["tasks"]) or None
         report = await run_batch(
             inputs,

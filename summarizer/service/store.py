@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import shutil
 import sqlite3
 import threading
 import time
@@ -200,6 +201,19 @@ class JobStore:
             " cost = ?, updated = ? WHERE id = ?",
             (*counts, *tokens, cost, time.time(), job_id),
         )
+
+    def prune(self, keep_days: float) -> int:
+        """Remove the finished jobs not updated for `keep_days`, with their files; how many."""
+        if not keep_days:
+            return 0
+        cutoff = time.time() - keep_days * 86400
+        old = self._run(
+            "SELECT id FROM jobs WHERE state NOT IN ('queued', 'running') AND updated < ?", (cutoff,)
+        ).fetchall()
+        for row in old:
+            shutil.rmtree(self.dir / row["id"], ignore_errors=True)
+            self._run("DELETE FROM jobs WHERE id = ?", (row["id"],))
+        return len(old)
 
     def pending_articles(self) -> int:
         row = self._run(
