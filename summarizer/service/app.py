@@ -19,12 +19,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ..errors import SummarizerError
 from ..pipeline import Summarizer, parse_tasks
 from ..prompts import schema_of
 from ..schemas import PROMPT_MODELS, ArticleAnalysis
 from ..settings import Settings
+from . import openapi
 from .core import AnalysisRequest, Service, ServiceConfig, article_of
 from .guard import BodyLimit, Caller
 from .middleware import Gate, RequestContext
@@ -90,7 +92,7 @@ def create_app(
     )
     async def analyses(body: AnalysisRequest, who: Caller) -> Response:
         """Analyse one article: returns the same ArticleAnalysis JSON as `summarizer summarize -f json`."""
-        tasks = parse_tasks(body.tasks)
+        tasks = parse_tasks(body.tasks or None)  # "" or []: the default tasks
         article = await asyncio.to_thread(article_of, body)  # HTML extraction is CPU-bound
         service.spend.check_request(article.text, len(tasks))
         service.spend.check_key(who)
@@ -102,12 +104,12 @@ def create_app(
         # pydantic's own serializer: the same JSON as model_dump(mode="json"), without a dict in between.
         return Response(analysis.model_dump_json(), media_type="application/json")
 
-    @app.get("/v1/schema", tags=["about"])
+    @app.get("/v1/schema", tags=["about"], operation_id="get_schema", responses=documented())
     async def schema(who: Caller) -> dict[str, Any]:
         """The JSON Schema of an analysis."""
         return ArticleAnalysis.model_json_schema()
 
-    @app.get("/v1/prompts", tags=["about"])
+    @app.get("/v1/prompts", tags=["about"], operation_id="get_prompts", responses=documented())
     async def prompts(who: Caller) -> dict[str, Any]:
         """The prompts and their versions (a version changes with the template or the schema it fills)."""
         s = service.pick(who)
@@ -118,19 +120,19 @@ def create_app(
             ]
         }
 
-    @app.get("/healthz", tags=["probes"])
+    @app.get("/healthz", tags=["probes"], operation_id="healthz")
     async def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["probes"])
+    @app.get("/readyz", tags=["probes"], operation_id="readyz", responses={503: documented(503)[503]})
     async def readyz() -> dict[str, str]:
         """The model endpoint answers (checked at most every 5 s)."""
         if (reason := await service.ready()) is not None:
             raise Problem(503, reason, kind="endpoint-unavailable", headers={"Retry-After": "5"})
         return {"status": "ready", "model": settings.model, "endpoint": settings.endpoint}
 
-    @app.get("/metrics", tags=["probes"])
+    @app.get("/metrics", tags=["probes"], operation_id="metrics", responses=documented())
     async def metrics(who: Caller) -> Response:
         """Prometheus text format."""
         return Response(service.metrics.text(), media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -147,6 +149,7 @@ def create_app(
         return Response(data, media_type=media, headers={"Cache-Control": "no-cache"})
 
     _add_docs(app)
+    openapi.install(app, keyed=bool(config.keys))
     from .batches import add_batch_routes
 
     add_batch_routes(app, service)
@@ -202,10 +205,19 @@ def _error_handlers(app: FastAPI) -> None:
     handler(Problem, lambda request, exc: exc)
     handler(SummarizerError, _error_problem)
     handler(RequestValidationError, _validation_problem)
-    handler(
-        StarletteHTTPException,
-        lambda request, exc: Problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {})),
-    )
+    handler(StarletteHTTPException, _http_problem)
+
+
+def _http_problem(request: Request, exc: StarletteHTTPException) -> Problem:
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route that matched the path only (GET, not DELETE).
+        allowed: set[str] = set()
+        for route in request.app.routes:
+            if route.matches(request.scope)[0] != Match.NONE:
+                allowed |= getattr(route, "methods", None) or set()
+        headers["Allow"] = ", ".join(sorted(allowed))
+    return Problem(exc.status_code, str(exc.detail), headers=headers)
 
 
 def _error_problem(request: Request, exc: SummarizerError) -> Problem:

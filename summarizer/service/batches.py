@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..pipeline import parse_tasks
+from .core import TASKS_PARAM
 from .guard import Caller
 from .jobs import JobRunner
 from .problems import Problem, documented
@@ -44,13 +45,31 @@ class BatchJob(BaseModel):
     error: str | None = Field(description="Why the job failed, when it did.")
 
 
+class BatchLine(BaseModel):
+    """One line of a batch body, as `summarizer batch` reads it (`article` is accepted for `text` too).
+    The reader takes any JSON value for the optional fields and reads it as text, so the schema leaves
+    them open."""
+
+    text: str = Field(min_length=1, description="The article as plain text.")
+    id: Any = Field(default=None, description="Default: a hash of the text.")
+    title: Any = None
+    url: Any = None
+    published: Any = Field(default=None, description="YYYY-MM-DD.")
+
+
 _BODY = {
-    "description": "One article a line, as `summarizer batch` reads: `text` (or `article`), optional `id`,"
-    " `title`, `url`, `published` (YYYY-MM-DD).",
+    "description": "One JSON object a line (NDJSON): the items below, each on a line of its own.",
     "required": True,
-    "content": {
-        NDJSON: {"schema": {"type": "string", "example": '{"id": "a1", "text": "The minister said ..."}\n'}}
-    },
+    "content": {NDJSON: {"schema": {"type": "array", "minItems": 1, "items": BatchLine.model_json_schema()}}},
+}
+# Where a client (or schemathesis' stateful tests) goes from a new job.
+_LINKS = {
+    name: {"operationId": op, "parameters": {"job_id": "$response.body#/id"}}
+    for name, op in (
+        ("GetBatch", "get_batch"),
+        ("GetBatchResults", "get_batch_results"),
+        ("CancelBatch", "cancel_batch"),
+    )
 }
 _RESULTS = {
     "description": 'The finished articles, one `{"id", "analysis"}` a line, in the order they finished.',
@@ -71,13 +90,17 @@ def add_batch_routes(app: FastAPI, service: Any) -> None:
         tags=["batches"],
         operation_id="create_batch",
         response_model=BatchJob,
-        responses=documented(400, 413, 415, 422, 429),
+        responses={202: {"description": "Queued.", "links": _LINKS}, **documented(400, 413, 415, 422, 429)},
         openapi_extra={"requestBody": _BODY},
     )
-    async def submit(request: Request, who: Caller, tasks: str | None = None) -> JSONResponse:
+    async def submit(
+        request: Request,
+        who: Caller,
+        tasks: str | None = Query(None, json_schema_extra=TASKS_PARAM, description="Default: all three."),
+    ) -> JSONResponse:
         """Queue a batch job. Answered at once with the job; it runs in the background and survives
         restarts."""
-        chosen: list[str] = list(parse_tasks(tasks))
+        chosen: list[str] = list(parse_tasks(tasks or None))
         body = await request.body()
         service.spend.check_key(who)
         service.guard.admit(who)

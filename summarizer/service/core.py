@@ -9,18 +9,19 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import openai
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..article import MAX_BYTES, Article, article_from_html, article_from_text
 from ..cache import CachedResponse, ResponseCache
 from ..errors import SummarizerError
-from ..pipeline import Summarizer
+from ..pipeline import TASKS, Summarizer
 from ..pricing import Price, load_prices
 from ..schemas import ArticleAnalysis
 from ..settings import Settings
@@ -51,18 +52,56 @@ class ServiceConfig:
     budget: Budget = field(default_factory=Budget)
 
 
+# What `tasks` may name, as the OpenAPI document says it (the server's own message names a wrong one);
+# empty means the default.
+TASKS_PARAM: dict[str, Any] = {
+    "type": "string",
+    "pattern": f"^(({'|'.join(TASKS)})(,({'|'.join(TASKS)}))*)?$",
+}
+
+
 class AnalysisRequest(BaseModel):
     """One article: `text` or `html` (a saved page), with what the caller knows about it."""
 
-    model_config = ConfigDict(extra="forbid")
+    # One of `text` and `html` is needed (checked in `article_of`, with a message naming the field): said
+    # here for the OpenAPI document and the clients generated from it.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["text"], "properties": {"text": {"type": "string"}, "html": {"type": "null"}}},
+                {"required": ["html"], "properties": {"html": {"type": "string"}, "text": {"type": "null"}}},
+            ]
+        },
+    )
 
-    text: str | None = Field(default=None, description="The article as plain text. Send `text` or `html`.")
-    html: str | None = Field(default=None, description="The article as a saved HTML page.")
+    text: str | None = Field(
+        default=None,
+        description="The article as plain text. Send `text` or `html`.",
+        json_schema_extra={"minLength": 1},
+    )
+    html: str | None = Field(
+        default=None, description="The article as a saved HTML page.", json_schema_extra={"minLength": 1}
+    )
     title: str | None = Field(default=None, max_length=1000)
     published: dt.date | None = Field(default=None, description="Publication date, YYYY-MM-DD.")
     language: str | None = Field(default=None, max_length=35)
-    tasks: list[str] | str | None = Field(default=None, description="Default: summary, stances, events.")
+    tasks: list[str] | str | None = Field(
+        default=None,
+        description="Default: summary, stances, events.",
+        json_schema_extra={
+            "anyOf": [{"type": "array", "items": {"enum": list(TASKS)}}, TASKS_PARAM, {"type": "null"}]
+        },
+    )
     strict: bool = Field(default=False, description="Drop the items the article does not support.")
+
+    @field_validator("published", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        # Only what the document says: pydantic's lax dates would take numbers and timestamps too.
+        if value is not None and not (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+            raise ValueError("a date as YYYY-MM-DD")
+        return value
 
 
 def article_of(request: AnalysisRequest) -> Article:
@@ -81,6 +120,9 @@ def article_of(request: AnalysisRequest) -> Article:
         )
     read = article_from_text if field_name == "text" else article_from_html
     article = read(value, source=field_name, published=request.published)
+    if not any(ch.isalnum() for ch in article.text):
+        # Nothing to cite: the pipeline would find no sentence (and fail on a model that cites one anyway).
+        raise Problem(400, f"{field_name}: has no words", kind="bad-input")
     # `source` only named the field in error messages; the caller's own metadata wins over the page's.
     return dataclasses.replace(
         article,

@@ -101,21 +101,26 @@ def from_error(exc: SummarizerError) -> Problem:
     return Problem(500, detail, kind="internal")
 
 
-_SCHEMA = {
+PROBLEM_REF = "#/components/schemas/Problem"
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details.",
     "type": "object",
     "properties": {
         "type": {"type": "string", "example": _TYPE + "bad-input"},
         "title": {"type": "string", "example": "Bad input"},
         "status": {"type": "integer", "example": 400},
         "detail": {"type": "string", "example": "text: is empty"},
+        "request_id": {"type": "string", "description": "Quote it to the operator: the server log has it."},
     },
     "required": ["type", "title", "status", "detail"],
 }
 
 
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these problem statuses (401 always): what /docs shows a client to expect."""
+    """OpenAPI `responses` for these problem statuses (401 always, dropped by openapi.py on a keyless
+    server): what /docs shows a client to expect."""
     return {
-        status: {"description": TITLES[status], "content": {PROBLEM_JSON: {"schema": _SCHEMA}}}
+        status: {"description": TITLES[status], "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}}
         for status in sorted({401, *statuses})
     }
