@@ -91,11 +91,11 @@ async def polite(
             seen[type(exc).__name__] += 1  # type: ignore[index]
 
 
-async def hostile(url: str, until: float, seen: Counter[int]) -> None:
-    auth = {"authorization": f"Bearer {KEYS['h']}"}
-    port = int(url.rsplit(":", 1)[1])
-    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
-    attacks = [
+def attacks() -> list[tuple[str, str, bytes, dict[str, str]]]:
+    """What the hostile client sends, built once (building a 2 MB body in the loop would stall the
+    generator, and its /healthz prober with it)."""
+    tiny = "".join(json.dumps({"text": f"x{k}."}) + "\n" for k in range(50_000)).encode()
+    return [
         ("POST", "/v1/batches", b'{"id":"\\ud800","text":"The minister spoke."}\n', NDJSON),
         (
             "POST",
@@ -103,15 +103,7 @@ async def hostile(url: str, until: float, seen: Counter[int]) -> None:
             json.dumps({"text": "a. " * 333_000}).encode(),
             {"content-type": "application/json"},
         ),
-        (
-            "POST",
-            "/v1/batches",
-            "".join(json.dumps({"text": f"x{k}."}) + "\n" for k in range(50_000))
-            .encode()[:1_990_000]
-            .rsplit(b"\n", 1)[0]
-            + b"\n",
-            NDJSON,
-        ),
+        ("POST", "/v1/batches", tiny[:1_990_000].rsplit(b"\n", 1)[0] + b"\n", NDJSON),
         ("POST", "/v1/batches", b'{"text": "a"}\n' + b"[" * 100_000 + b"]" * 100_000 + b"\n", NDJSON),
         (
             "GET",
@@ -123,9 +115,16 @@ async def hostile(url: str, until: float, seen: Counter[int]) -> None:
         ("GET", "/v1/schema", b"", {"host": "attacker.example"}),
         ("POST", "/v1/analyses", b'{"text": "x"}', {"content-type": "text/plain"}),
     ]
+
+
+async def hostile(url: str, until: float, seen: Counter[int]) -> None:
+    auth = {"authorization": f"Bearer {KEYS['h']}"}
+    port = int(url.rsplit(":", 1)[1])
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+    sent = await asyncio.to_thread(attacks)
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
         while time.monotonic() < until:
-            for method, path, body, headers in attacks:
+            for method, path, body, headers in sent:
                 try:
                     r = await client.request(method, path, content=body, headers={**auth, **headers})
                     seen[r.status_code] += 1
@@ -138,13 +137,25 @@ async def hostile(url: str, until: float, seen: Counter[int]) -> None:
         s.close()
 
 
-async def prober(url: str, until: float, latencies: list[float]) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+def probe(url: str, seconds: float) -> list[float]:
+    """/healthz every 50 ms, in a process of its own: the generator's busy loop (and its GIL) must not
+    delay the probe and count as the server's latency."""
+    latencies = []
+    until = time.monotonic() + seconds
+    with httpx.Client(base_url=url, timeout=10) as client:
         while time.monotonic() < until:
             started = time.perf_counter()
-            await client.get("/healthz")
+            client.get("/healthz")
             latencies.append(time.perf_counter() - started)
-            await asyncio.sleep(0.05)
+            time.sleep(0.05)
+    return latencies
+
+
+async def prober(url: str, seconds: float, latencies: list[float]) -> None:
+    command = [sys.executable, __file__, "--probe", url, "--seconds", str(seconds)]
+    process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
+    out, _ = await process.communicate()
+    latencies.extend(json.loads(out))
 
 
 async def main(url: str, clients: int, seconds: float) -> dict[str, object]:
@@ -158,7 +169,7 @@ async def main(url: str, clients: int, seconds: float) -> dict[str, object]:
         await asyncio.gather(
             *(polite(client, "ab"[n % 2], n, until, seen, jobs) for n in range(clients - 1)),
             hostile(url, until, bad),
-            prober(url, until, health),
+            prober(url, seconds, health),
         )
         deadline = time.monotonic() + 300
         states: Counter[str] = Counter()
@@ -179,7 +190,11 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--delay-ms", type=float, default=200)
+    parser.add_argument("--probe", metavar="URL", help=argparse.SUPPRESS)  # the prober's own process
     args = parser.parse_args()
+    if args.probe:
+        print(json.dumps(probe(args.probe, args.seconds)))
+        sys.exit(0)
     with tempfile.TemporaryDirectory() as tmp, fixture(free_port(), args.delay_ms / 1000) as model:
         url, process = start_server(model, Path(tmp) / "jobs.sqlite")
         try:
@@ -188,6 +203,9 @@ if __name__ == "__main__":
             process.terminate()
             process.wait()
         log = (Path(tmp) / "server.log").read_text(errors="replace")
+        if os.environ.get("PYTHONASYNCIODEBUG"):  # what held the server's loop (asyncio's debug mode)
+            slow = [line for line in log.splitlines() if " took " in line]
+            print("\n".join(line[:100] + " ... " + line[-30:] for line in slow[-40:]))
     polite_counts, hostile_counts = out["polite"], out["hostile"]
     health = out["health"]
     assert (
