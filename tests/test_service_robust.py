@@ -303,3 +303,36 @@ async def test_a_second_server_on_the_same_jobs_database_is_refused(endpoint: st
             async with service(endpoint, jobs_db=db):
                 pass
         assert (await first.get("/healthz")).status_code == 200
+
+
+def test_a_job_is_claimed_once(tmp_path: Path) -> None:
+    """Item 7: claiming is one conditional UPDATE: of two claims of one queued job, one wins."""
+    from summarizer.service.store import JobStore
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    try:
+        job = store.create("k", b'{"text": "The minister spoke."}\n', [], (10, 100))
+        assert store.claim(job["id"]) is not None
+        assert store.claim(job["id"]) is None
+    finally:
+        store.close()
+
+
+def test_the_tally_counts_each_article_once_and_reads_only_what_was_appended(tmp_path: Path) -> None:
+    """Item 3 and 7: counts kept incrementally (not by reading the whole file after every article), an
+    article counted once (done, partial or failed), a line being written not counted yet."""
+    from summarizer.service.store import Tally
+
+    results, failures = tmp_path / "results.jsonl", tmp_path / "failures.jsonl"
+    tally = Tally(results, failures)
+    line = lambda i, complete: json.dumps({"id": i, "analysis": {"complete": complete}}) + "\n"  # noqa: E731
+    results.write_text(line("a", True) + line("b", False))
+    failures.write_text(json.dumps({"id": "b"}) + "\n" + json.dumps({"id": "c"}) + "\n")
+    assert tally.update() == (1, 1, 1)  # a done, b partial (not also failed), c failed
+    offset = tally._offsets[0]
+    with results.open("a") as f:
+        f.write(line("d", True) + '{"id": "e", "analy')  # e is still being written
+    assert tally.update() == (2, 1, 1)
+    assert tally._offsets[0] == offset + len(line("d", True))
+    failures.write_text(json.dumps({"id": "c"}) + "\n")  # pruned: rewritten shorter
+    assert tally.update() == (2, 1, 1)
