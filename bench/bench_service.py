@@ -149,7 +149,9 @@ def batch_with_kill(base_url: str, texts: list[str], jobs_db: Path) -> dict[str,
     body = "".join(json.dumps({"id": f"a{i:04d}", "text": t}) + "\n" for i, t in enumerate(texts))
     started = time.perf_counter()
     with server(base_url, jobs_db) as (url, process):
-        job = httpx.post(url + "/v1/batches", content=body).json()
+        job = httpx.post(
+            url + "/v1/batches", content=body, headers={"content-type": "application/x-ndjson"}
+        ).json()
         while (status := httpx.get(f"{url}/v1/batches/{job['id']}").json())["done"] < len(texts) // 2:
             time.sleep(0.05)
         os.killpg(process.pid, signal.SIGKILL)

@@ -59,6 +59,32 @@ def serve(
         Path | None, typer.Option(help="SQLite file of batch jobs. Default: in the user's data directory.")
     ] = None,
     batch_concurrency: Annotated[int, typer.Option(min=1, help="Batch articles in flight at once.")] = 4,
+    running_jobs: Annotated[
+        int, typer.Option(min=1, help="Batch jobs run at once, each of another key (fair between keys).")
+    ] = 2,
+    max_jobs_per_key: Annotated[int, typer.Option(min=1, help="Queued or running jobs per key (429).")] = 20,
+    max_articles_per_key: Annotated[
+        int, typer.Option(min=1, help="Articles waiting in one key's jobs (429 above).")
+    ] = 10_000,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1, help="Seconds a client may take to send its request headers, or pause in its body."
+        ),
+    ] = 10.0,
+    keep_alive: Annotated[
+        int, typer.Option(min=1, help="Seconds an idle kept-alive connection is held.")
+    ] = 5,
+    max_request_tokens: Annotated[
+        int, typer.Option(min=0, help="Tokens one analysis may be estimated to use (413 above; 0: no bound).")
+    ] = 200_000,
+    max_key_tokens_per_day: Annotated[
+        int, typer.Option(min=0, help="Tokens one key may use a UTC day (429 above; 0: no bound).")
+    ] = 5_000_000,
+    keep_days: Annotated[
+        float,
+        typer.Option(min=0, help="Finished jobs and cache entries older than this are removed (0: kept)."),
+    ] = 30.0,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     api_key_env: ApiKeyEnvOpt = None,
@@ -72,7 +98,9 @@ def serve(
     try:
         import uvicorn
 
+        from .service import server as service_server
         from .service.app import ServiceConfig, create_app
+        from .service.budget import Budget
         from .service.guard import Limits, check_exposure, load_keys
     except ImportError as exc:
         raise ConfigError(
@@ -90,6 +118,10 @@ def serve(
         cache=not no_cache,
         jobs_db=jobs_db,
         batch_concurrency=batch_concurrency,
+        running_jobs=running_jobs,
+        max_jobs_per_key=max_jobs_per_key,
+        max_articles_per_key=max_articles_per_key,
+        budget=Budget(max_request_tokens, max_key_tokens_per_day, keep_days),
     )
     # Our access log (no keys, no article text, no query values) replaces uvicorn's.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
@@ -104,15 +136,13 @@ def serve(
     # A start-up failure (the embedded model would not start) is our one-line error, not uvicorn's traceback.
     logging.getLogger("uvicorn.error").addFilter(lambda record: service_app.state.startup_error is None)
     server = uvicorn.Server(
-        uvicorn.Config(
+        service_server.config(
             service_app,
-            host=host,
-            port=port,
-            access_log=False,
-            log_level="warning",
-            # SIGINT/SIGTERM: stop accepting, let requests in flight finish, then cancel what remains.
-            timeout_graceful_shutdown=GRACEFUL_SECONDS,
-            lifespan="on",
+            host,
+            port,
+            read_timeout=read_timeout,
+            keep_alive=keep_alive,
+            graceful=GRACEFUL_SECONDS,
         )
     )
     # The interrupt watchdog (entry.py) would end the process 1.5 s after SIGTERM: give the requests in

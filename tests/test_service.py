@@ -62,7 +62,7 @@ async def service(
     app = create_app(settings, ServiceConfig(cache=False, prices={}, **config), summarizer=summarizer)
     async with summarizer, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
     jobs.cleanup()
@@ -186,8 +186,11 @@ async def test_endpoint_failure_down_and_timeout(endpoint: str) -> None:
     with fake_endpoint(free_port(), 2.0) as slow_url:
         async with service(slow_url, request_timeout=0.3) as client:
             slow = await client.post("/v1/analyses", json={"text": ARTICLE})
-    assert_problem(failed, 502, "answered HTTP 500")
-    assert_problem(down, 503, "cannot reach the endpoint")
+    assert_problem(failed, 502, "the model endpoint answered HTTP 500")
+    assert_problem(down, 503, "cannot reach the model endpoint")
+    # Where the model endpoint is stays in the server's log (issue 19, item 10).
+    for r in (failed, down):
+        assert "127.0.0.1" not in r.text and "http://" not in r.text, r.text
     assert_problem(not_ready, 503, "does not answer")
     assert_problem(slow, 504, "longer than 0 s")
 

@@ -18,6 +18,7 @@ from tests.test_service import ARTICLE, KEY, assert_problem, endpoint, service
 
 pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 __all__ = ["endpoint"]  # the module's fake endpoint fixture, used here too
+NDJSON = {"content-type": "application/x-ndjson"}
 
 
 def jsonl(n: int, *, start: int = 0) -> str:
@@ -39,7 +40,7 @@ async def wait_for(
 
 async def test_a_job_runs_and_its_results_stream_with_after(endpoint: str, tmp_path: Path) -> None:
     async with service(endpoint, jobs_db=tmp_path / "jobs.sqlite") as client:
-        submitted = await client.post("/v1/batches?tasks=summary,stances", content=jsonl(5))
+        submitted = await client.post("/v1/batches?tasks=summary,stances", content=jsonl(5), headers=NDJSON)
         assert submitted.status_code == 202, submitted.text
         job = submitted.json()
         assert submitted.headers["location"] == f"/v1/batches/{job['id']}"
@@ -77,7 +78,7 @@ async def test_bad_batches_are_problems(
 ) -> None:
     content = body.encode("latin-1") if "binary" in body else body.encode()
     async with service(endpoint, jobs_db=tmp_path / "jobs.sqlite") as client:
-        r = await client.post(f"/v1/batches{query}", content=content)
+        r = await client.post(f"/v1/batches{query}", content=content, headers=NDJSON)
     assert_problem(r, status, detail)
 
 
@@ -86,8 +87,8 @@ async def test_jobs_belong_to_their_key_and_unknown_ids_are_404(endpoint: str, t
     mine, theirs = {"authorization": f"Bearer {KEY}"}, {"authorization": f"Bearer {other}"}
     keys = frozenset({digest(KEY), digest(other)})
     async with service(endpoint, jobs_db=tmp_path / "jobs.sqlite", keys=keys) as client:
-        no_key = await client.post("/v1/batches", content=jsonl(1))
-        job = (await client.post("/v1/batches", content=jsonl(1), headers=mine)).json()
+        no_key = await client.post("/v1/batches", content=jsonl(1), headers=NDJSON)
+        job = (await client.post("/v1/batches", content=jsonl(1), headers={**mine, **NDJSON})).json()
         seen_by_other = await client.get(f"/v1/batches/{job['id']}", headers=theirs)
         results_by_other = await client.get(f"/v1/batches/{job['id']}/results", headers=theirs)
         cancel_by_other = await client.delete(f"/v1/batches/{job['id']}", headers=theirs)
@@ -101,7 +102,7 @@ async def test_jobs_belong_to_their_key_and_unknown_ids_are_404(endpoint: str, t
 async def test_cancel_stops_a_running_job_and_keeps_what_finished(tmp_path: Path) -> None:
     with fake_endpoint(free_port(), 0.2) as slow:
         async with service(slow, jobs_db=tmp_path / "jobs.sqlite", batch_concurrency=2) as client:
-            job = (await client.post("/v1/batches", content=jsonl(20))).json()
+            job = (await client.post("/v1/batches", content=jsonl(20), headers=NDJSON)).json()
             await wait_for(client, job["id"], ("running",))
             while (await client.get(f"/v1/batches/{job['id']}")).json()["done"] < 1:  # some finished first
                 await asyncio.sleep(0.05)
@@ -120,7 +121,7 @@ async def test_a_job_interrupted_by_shutdown_resumes_on_the_next_start(tmp_path:
     db = tmp_path / "jobs.sqlite"
     with fake_endpoint(free_port(), 0.2) as slow:
         async with service(slow, jobs_db=db, batch_concurrency=2) as client:
-            job = (await client.post("/v1/batches", content=jsonl(12))).json()
+            job = (await client.post("/v1/batches", content=jsonl(12), headers=NDJSON)).json()
             while (await client.get(f"/v1/batches/{job['id']}")).json()["done"] < 3:
                 await asyncio.sleep(0.05)
         # Stopped mid-job; a new app on the same database picks it up.

@@ -109,7 +109,9 @@ def test_batch_job_resumes_after_kill_9_without_losing_or_repeating_articles(tmp
     db = tmp_path / "jobs.sqlite"
     with fake_endpoint(free_port(), 0.3) as endpoint:
         with serve_process(endpoint, db, "--batch-concurrency", "4") as (url, process):
-            job = httpx.post(url + "/v1/batches", content=body).json()
+            job = httpx.post(
+                url + "/v1/batches", content=body, headers={"content-type": "application/x-ndjson"}
+            ).json()
             status = job
             while status["done"] < 6:
                 time.sleep(0.1)
@@ -126,3 +128,39 @@ def test_batch_job_resumes_after_kill_9_without_losing_or_repeating_articles(tmp
     assert status["done"] == n and status["failed"] == 0 and status["pending"] == 0
     # Three calls an article; only the (at most 4) articles in flight at the kill ran twice.
     assert 3 * n <= model_calls <= 3 * (n + 4), model_calls
+
+
+def test_idle_and_trickling_connections_are_closed_after_the_read_timeout(tmp_path: Path) -> None:
+    """Issue 19, item 4: sockets that send nothing, or headers a byte at a time, are not held for ever."""
+    import socket
+
+    def closed_within(sock: socket.socket, seconds: float) -> bool:
+        sock.settimeout(seconds)
+        try:
+            return sock.recv(1024) == b""  # the server closed it (no answer to a request never sent)
+        except TimeoutError:
+            return False
+        except ConnectionResetError:
+            return True
+
+    with (
+        fake_endpoint(free_port(), 0.01) as endpoint,
+        serve_process(endpoint, tmp_path / "jobs.sqlite", "--read-timeout", "1") as (url, _),
+    ):
+        port = int(url.rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+        trickling = socket.create_connection(("127.0.0.1", port))
+        started = time.monotonic()
+        for byte in b"GET /healthz HTTP/1.1\r\n":  # a byte every 0.2 s: headers never complete in time
+            try:
+                trickling.send(bytes([byte]))
+            except OSError:
+                break
+            time.sleep(0.2)
+            if time.monotonic() - started > 3:
+                break
+        assert all(closed_within(s, 3) for s in idle)
+        assert closed_within(trickling, 3)
+        assert httpx.get(url + "/healthz").status_code == 200  # and it still serves the others
+        for s in [*idle, trickling]:
+            s.close()

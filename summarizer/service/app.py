@@ -1,171 +1,41 @@
-"""The routes, over ONE `Summarizer` shared by every request (one client, one embedded server, one cache).
+"""The routes, over ONE `Summarizer` shared by every request (core.Service).
 
 `create_app(settings, config)` builds the app; `summarizer serve` runs it under uvicorn. The summarizer
-starts with the app (the embedded model, when used, starts once here) and stops with it.
+starts with the app (the embedded model, when used, starts once here) and stops with it. A summarizer
+given to `create_app` is used on the service's engine loop and closed with the app.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
-import dataclasses
-import datetime as dt
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import openai
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from ..article import MAX_BYTES, Article, article_from_html, article_from_text
-from ..cache import ResponseCache
 from ..errors import SummarizerError
 from ..pipeline import Summarizer, parse_tasks
-from ..pricing import Price, load_prices
 from ..prompts import schema_of
 from ..schemas import PROMPT_MODELS, ArticleAnalysis
 from ..settings import Settings
-from .guard import AccessLog, BodyLimit, Caller, Guard, Limits
-from .metrics import Metrics
+from . import openapi
+from .core import AnalysisRequest, Service, ServiceConfig, article_of
+from .guard import BodyLimit, Caller
+from .middleware import Gate, RequestContext
 from .page import STATIC, page_html
-from .problems import Problem, documented, from_error, problem_response
+from .problems import Problem, documented, from_error, problem_response, request_id
+
+__all__ = ["AnalysisRequest", "ServiceConfig", "create_app"]
 
 log = logging.getLogger("summarizer.service")
-
-
-@dataclass
-class ServiceConfig:
-    """How the service is exposed. `keys` are SHA-256 digests (see `guard.load_keys`)."""
-
-    keys: frozenset[str] = frozenset()
-    limits: Limits = field(default_factory=Limits)
-    cors_origins: tuple[str, ...] = ()
-    request_timeout: float = 600.0  # one analysis, every chunk and re-ask included: then 504
-    cache: bool = True
-    jobs_db: Path | None = None  # None: the user's data directory
-    batch_concurrency: int = 4
-    prices: dict[str, Price] | None = None
-
-
-class AnalysisRequest(BaseModel):
-    """One article: `text` or `html` (a saved page), with what the caller knows about it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    text: str | None = Field(default=None, description="The article as plain text.")
-    html: str | None = Field(default=None, description="The article as a saved HTML page.")
-    title: str | None = Field(default=None, max_length=1000)
-    published: dt.date | None = Field(default=None, description="Publication date, YYYY-MM-DD.")
-    language: str | None = Field(default=None, max_length=35)
-    tasks: list[str] | str | None = Field(default=None, description="Default: summary, stances, events.")
-    strict: bool = Field(default=False, description="Drop the items the article does not support.")
-
-
-def article_of(request: AnalysisRequest) -> Article:
-    """The same checks as the CLI's (empty, binary, too large), with messages naming the field."""
-    if (request.text is None) == (request.html is None):
-        raise Problem(
-            422, "send exactly one of 'text' (plain text) or 'html' (a saved page)", kind="bad-request"
-        )
-    field_name, value = ("text", request.text) if request.text is not None else ("html", request.html)
-    assert value is not None
-    size = len(value.encode("utf-8", "surrogatepass"))
-    if size > MAX_BYTES:
-        raise Problem(
-            413, f"{field_name}: too large: {size:,} bytes (the limit is {MAX_BYTES:,})", kind="too-large"
-        )
-    read = article_from_text if field_name == "text" else article_from_html
-    article = read(value, source=field_name, published=request.published)
-    # `source` only named the field in error messages; the caller's own metadata wins over the page's.
-    return dataclasses.replace(
-        article,
-        source=None,
-        title=request.title or article.title,
-        language=request.language or article.language,
-    )
-
-
-class Service:
-    """What the routes share: the summarizer (and its strict twin), the guard, metrics, the config."""
-
-    def __init__(self, settings: Settings, config: ServiceConfig, summarizer: Summarizer | None = None):
-        self.settings, self.config = settings, config
-        self.guard = Guard(config.keys, config.limits)
-        self.metrics = Metrics()
-        self.prices = config.prices if config.prices is not None else load_prices()
-        self._given = summarizer
-        self.summarizer: Summarizer | None = None
-        self.strict_twin: Summarizer | None = None
-        self.jobs: Any = None  # jobs.JobRunner, when batches are enabled
-        self._ready: tuple[float, str | None] = (0.0, "not checked yet")
-
-    async def start(self) -> None:
-        cache = ResponseCache() if self.config.cache else None
-        s = self._given or Summarizer(self.settings, cache=cache, notice=log.warning)
-        # Start the client (and the embedded model) now, once, rather than inside the first request.
-        await s._ensure_client()
-        self.summarizer = s
-        # `strict` is a per-request choice but a Summarizer attribute: a shallow copy shares the client,
-        # the request semaphore and the cache, and differs only in it. Only the original is ever closed.
-        self.strict_twin = copy.copy(s)
-        self.strict_twin.strict = True
-
-    async def stop(self) -> None:
-        if self.summarizer is not None and self._given is None:
-            await self.summarizer.aclose()
-        self.summarizer = None
-
-    def pick(self, strict: bool) -> Summarizer:
-        chosen = self.strict_twin if strict else self.summarizer
-        if chosen is None:
-            raise Problem(503, "the service is starting or stopping", kind="unavailable")
-        return chosen
-
-    async def analyse(self, article: Article, tasks: Any, strict: bool) -> ArticleAnalysis:
-        summarizer = self.pick(strict)
-        try:
-            async with asyncio.timeout(self.config.request_timeout):
-                analysis = await summarizer.asummarize(article, tasks=tasks)
-        except TimeoutError:
-            self.metrics.articles.labels("failed").inc()
-            raise Problem(
-                504,
-                f"the analysis took longer than {self.config.request_timeout:.0f} s: "
-                "the model endpoint is slow or overloaded",
-                kind="endpoint-timeout",
-            ) from None
-        except SummarizerError:
-            self.metrics.articles.labels("failed").inc()
-            raise
-        self.metrics.observe_analysis(analysis, self.prices)
-        return analysis
-
-    async def ready(self) -> str | None:
-        """None when the model endpoint answers, else why not. Checked at most every 5 s: a probe that
-        polls often should not turn into load on the endpoint."""
-        checked, reason = self._ready
-        if time.monotonic() - checked < 5:
-            return reason
-        reason = None
-        try:
-            client = await self.pick(False)._ensure_client()
-            await client.with_options(timeout=5, max_retries=0).models.list()
-        except openai.APIStatusError:
-            pass  # it answered: a server without /models (many compatible ones) is still up
-        except (openai.APIConnectionError, SummarizerError) as exc:
-            reason = f"the model endpoint does not answer: {type(exc).__name__}"
-        self._ready = (time.monotonic(), reason)
-        return reason
 
 
 def create_app(
@@ -178,11 +48,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             await service.start()
+            if service.jobs is not None:
+                await service.jobs.start(service)
         except SummarizerError as exc:
             app.state.startup_error = exc
+            await service.stop()
             raise
-        if service.jobs is not None:
-            await service.jobs.start(service.pick(False))
         try:
             yield
         finally:
@@ -198,6 +69,9 @@ def create_app(
     )
     app.state.service = service
     app.state.startup_error = None
+    # The last added is the outermost: RequestContext sees every answer, CORS headers go on the Gate's too.
+    app.add_middleware(BodyLimit, max_body=config.limits.max_body)
+    app.add_middleware(Gate, guard=service.guard, cors_origins=config.cors_origins)
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -205,8 +79,7 @@ def create_app(
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(BodyLimit, max_body=config.limits.max_body)
-    app.add_middleware(AccessLog, observe=service.metrics.observe_request)
+    app.add_middleware(RequestContext, observe=service.metrics.observe_request)
     _error_handlers(app)
 
     @app.post(
@@ -215,28 +88,31 @@ def create_app(
         response_model=ArticleAnalysis,
         tags=["analyses"],
         responses=documented(400, 413, 415, 422, 429, 502, 503, 504),
+        operation_id="create_analysis",
     )
     async def analyses(body: AnalysisRequest, who: Caller) -> Response:
         """Analyse one article: returns the same ArticleAnalysis JSON as `summarizer summarize -f json`."""
-        tasks = parse_tasks(body.tasks)
-        article = article_of(body)
+        tasks = parse_tasks(body.tasks or None)  # "" or []: the default tasks
+        article = await asyncio.to_thread(article_of, body)  # HTML extraction is CPU-bound
+        service.spend.check_request(article.text, len(tasks))
+        service.spend.check_key(who)
         service.guard.admit(who)
         try:
-            analysis = await service.analyse(article, tasks, body.strict)
+            analysis = await service.analyse(who, article, tasks, body.strict)
         finally:
             service.guard.release(who)
         # pydantic's own serializer: the same JSON as model_dump(mode="json"), without a dict in between.
         return Response(analysis.model_dump_json(), media_type="application/json")
 
-    @app.get("/v1/schema", tags=["about"])
+    @app.get("/v1/schema", tags=["about"], operation_id="get_schema", responses=documented())
     async def schema(who: Caller) -> dict[str, Any]:
         """The JSON Schema of an analysis."""
         return ArticleAnalysis.model_json_schema()
 
-    @app.get("/v1/prompts", tags=["about"])
+    @app.get("/v1/prompts", tags=["about"], operation_id="get_prompts", responses=documented())
     async def prompts(who: Caller) -> dict[str, Any]:
         """The prompts and their versions (a version changes with the template or the schema it fills)."""
-        s = service.pick(False)
+        s = service.pick(who)
         names = [n for n in s.prompts.names() if n in PROMPT_MODELS]
         return {
             "prompts": [
@@ -244,19 +120,19 @@ def create_app(
             ]
         }
 
-    @app.get("/healthz", tags=["probes"])
+    @app.get("/healthz", tags=["probes"], operation_id="healthz")
     async def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["probes"])
+    @app.get("/readyz", tags=["probes"], operation_id="readyz", responses={503: documented(503)[503]})
     async def readyz() -> dict[str, str]:
         """The model endpoint answers (checked at most every 5 s)."""
         if (reason := await service.ready()) is not None:
             raise Problem(503, reason, kind="endpoint-unavailable", headers={"Retry-After": "5"})
         return {"status": "ready", "model": settings.model, "endpoint": settings.endpoint}
 
-    @app.get("/metrics", tags=["probes"])
+    @app.get("/metrics", tags=["probes"], operation_id="metrics", responses=documented())
     async def metrics(who: Caller) -> Response:
         """Prometheus text format."""
         return Response(service.metrics.text(), media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -273,7 +149,8 @@ def create_app(
         return Response(data, media_type=media, headers={"Cache-Control": "no-cache"})
 
     _add_docs(app)
-    from .jobs import add_batch_routes
+    openapi.install(app, keyed=bool(config.keys))
+    from .batches import add_batch_routes
 
     add_batch_routes(app, service)
     return app
@@ -326,12 +203,29 @@ def _error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, handle)
 
     handler(Problem, lambda request, exc: exc)
-    handler(SummarizerError, lambda request, exc: from_error(exc))
+    handler(SummarizerError, _error_problem)
     handler(RequestValidationError, _validation_problem)
-    handler(
-        StarletteHTTPException,
-        lambda request, exc: Problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {})),
-    )
+    handler(StarletteHTTPException, _http_problem)
+
+
+def _http_problem(request: Request, exc: StarletteHTTPException) -> Problem:
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route that matched the path only (GET, not DELETE).
+        allowed: set[str] = set()
+        for route in request.app.routes:
+            if route.matches(request.scope)[0] != Match.NONE:
+                allowed |= getattr(route, "methods", None) or set()
+        headers["Allow"] = ", ".join(sorted(allowed))
+    return Problem(exc.status_code, str(exc.detail), headers=headers)
+
+
+def _error_problem(request: Request, exc: SummarizerError) -> Problem:
+    problem = from_error(exc)
+    if problem.detail != str(exc) or problem.status >= 500:
+        # The caller's copy hides URLs and paths; the operator's has them, under the request's id.
+        log.warning("request %s: %s", request_id.get(), exc)
+    return problem
 
 
 def _validation_problem(request: Request, exc: RequestValidationError) -> Problem:

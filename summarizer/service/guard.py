@@ -1,5 +1,4 @@
-"""Who may call the service, and how much: API keys, the body size, per-key rate and concurrency limits,
-and an access log that never holds a key, an article or model output.
+"""Who may call the service, and how much: API keys, the body size, per-key rate and concurrency limits.
 
 Keys are kept as SHA-256 digests only and compared with `hmac.compare_digest` against every stored digest,
 so neither the keys nor the time a comparison takes leak through memory dumps or timing.
@@ -7,16 +6,14 @@ so neither the keys nor the time a comparison takes leak through memory dumps or
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import ipaddress
-import logging
 import math
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -29,7 +26,6 @@ from .problems import Problem, problem_response
 
 KEYS_ENV = "SUMMARIZER_SERVER_KEYS"
 ANONYMOUS = "anonymous"
-access_log = logging.getLogger("summarizer.access")
 
 
 def digest(key: str) -> str:
@@ -201,37 +197,3 @@ class BodyLimit:
             await send(message)
 
         await self.app(scope, limited_receive, tracking_send)
-
-
-class AccessLog:
-    """ASGI middleware: one line per request: method, path, status, milliseconds. Never headers, query
-    values, bodies or answers: those carry keys, articles and model output. `observe(route, status,
-    seconds)` gets the route's template (`/v1/batches/{job_id}`), so metrics do not grow per id."""
-
-    def __init__(self, app: ASGIApp, observe: Callable[[str, int, float], None] | None = None):
-        self.app, self.observe = app, observe
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording_send)
-        except asyncio.CancelledError:
-            status = 499  # the client went away, or the server is shutting down
-            raise
-        finally:
-            seconds = time.perf_counter() - started
-            access_log.info("%s %s %d %.0fms", scope["method"], scope["path"], status, seconds * 1000)
-            if self.observe is not None:
-                route = getattr(scope.get("route"), "path", None) or "unmatched"
-                self.observe(route, status, seconds)

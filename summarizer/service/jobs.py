@@ -1,192 +1,97 @@
-"""Batch jobs: a JSONL body in `summarizer batch`'s format, run by the batch code (`batch.run_batch`), one
-job at a time, its articles concurrently.
+"""Batch jobs: a JSONL body in `summarizer batch`'s format, run by the batch code (`batch.run_batch`) on the
+engine loop, its articles concurrently.
 
-The job table lives in SQLite (`jobs.sqlite` under the user's data directory, or `--jobs-db`); each job's
-input and its results are the batch code's own files beside it (`jobs/<id>/input.jsonl`, `results.jsonl`,
-`failures.jsonl`), appended as each article finishes. So the batch code's guarantees are the service's:
-after a restart, even after kill -9, a job that was running is queued again and resumes, skipping the
-articles already in its results (none lost, none done twice), and only the articles in flight at the kill
-run again.
+The job table lives in SQLite (store.py); each job's input and its results are the batch code's own files
+beside it (`jobs/<id>/input.jsonl`, `results.jsonl`, `failures.jsonl`), appended as each article finishes.
+After a restart, even after kill -9, a job that was running is queued again and resumes with the articles
+that have no outcome yet: each article of a job runs to one outcome (done, partial or failed), and only the
+articles in flight at the kill run again.
+
+Scheduling: up to `running_jobs` jobs at once, never two of one key, the key served longest ago first; so
+one key's 50,000-article job does not hold back another key's one-article job. Each key may have a bounded
+number of jobs and articles waiting (429 above).
+
+The runner survives whatever one job does: an exception fails that job, with a reason, and the next one
+runs. A job the server dies running twice is failed, not run again. A worker that has stopped anyway makes
+`/readyz` answer 503.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
+import functools
 import json
-import os
-import secrets
-import sqlite3
+import logging
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-from fastapi import FastAPI, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
-
 from ..batch import BatchReport, collect_inputs, run_batch
-from ..errors import InputError, SummarizerError
-from ..files import drop_torn_tail, write_atomic
-from ..pipeline import Summarizer, parse_tasks
-from .guard import Caller
-from .problems import Problem, documented
+from ..errors import SummarizerError
+from ..files import drop_torn_tail
+from .budget import KeyBudgetSpent, prune_cache
+from .problems import public
+from .store import JobStore, Tally
 
-ACTIVE = ("queued", "running")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY, owner TEXT NOT NULL, state TEXT NOT NULL, tasks TEXT NOT NULL,
-    created REAL NOT NULL, updated REAL NOT NULL, total INTEGER NOT NULL,
-    done INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
-    prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
-    cost REAL, error TEXT
-)
-"""
-_COLUMNS = ("id", "state", "tasks", "created", "updated", "total", "done", "failed")
-
-
-def default_jobs_db() -> Path:
-    return Path(platformdirs.user_data_dir("summarizer")) / "jobs.sqlite"
-
-
-class JobStore:
-    """The job table. One connection, used from the event loop's thread only (each call is milliseconds)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.dir = path.parent / "jobs"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute(_SCHEMA)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def files(self, job_id: str) -> tuple[Path, Path, Path]:
-        """input.jsonl, results.jsonl, failures.jsonl of a job."""
-        d = self.dir / job_id
-        return d / "input.jsonl", d / "results.jsonl", d / "failures.jsonl"
-
-    def create(self, owner: str, body: bytes, tasks: list[str]) -> dict[str, Any]:
-        job_id = secrets.token_hex(8)
-        source, _, _ = self.files(job_id)
-        source.parent.mkdir(parents=True)
-        write_atomic(source, body.decode("utf-8"), what="the job's input")
-        try:
-            total = len(collect_inputs([str(source)]))
-        except InputError as exc:
-            _remove(source.parent)
-            # The batch reader names the temporary file; the caller knows it as the request body.
-            raise Problem(400, str(exc).replace(str(source), "body"), kind="bad-input") from None
-        now = time.time()
-        self._db.execute(
-            "INSERT INTO jobs (id, owner, state, tasks, created, updated, total)"
-            " VALUES (?, ?, 'queued', ?, ?, ?, ?)",
-            (job_id, owner, json.dumps(tasks), now, now, total),
-        )
-        return self.get(job_id, owner)
-
-    def get(self, job_id: str, owner: str) -> dict[str, Any]:
-        """A job of this caller's key (another key's job is as unknown as a missing one)."""
-        row = self._db.execute("SELECT * FROM jobs WHERE id = ? AND owner = ?", (job_id, owner)).fetchone()
-        if row is None:
-            raise Problem(404, f"no batch job {job_id!r}", kind="not-found")
-        return _public(row)
-
-    def next_queued(self) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._db.execute(
-            "SELECT * FROM jobs WHERE state = 'queued' ORDER BY created LIMIT 1"
-        ).fetchone()
-        return row
-
-    def set_state(self, job_id: str, state: str, error: str | None = None) -> None:
-        self._db.execute(
-            "UPDATE jobs SET state = ?, error = ?, updated = ? WHERE id = ?",
-            (state, error, time.time(), job_id),
-        )
-
-    def record(
-        self, job_id: str, done: int, failed: int, prompt: int, completion: int, cost: float | None
-    ) -> None:
-        self._db.execute(
-            "UPDATE jobs SET done = ?, failed = ?, prompt_tokens = ?, completion_tokens = ?, cost = ?,"
-            " updated = ? WHERE id = ?",
-            (done, failed, prompt, completion, cost, time.time(), job_id),
-        )
-
-    def requeue_running(self) -> int:
-        """After a restart: what was running when the process ended goes on."""
-        cursor = self._db.execute("UPDATE jobs SET state = 'queued' WHERE state = 'running'")
-        return cursor.rowcount
-
-    def pending_articles(self) -> int:
-        row = self._db.execute(
-            "SELECT COALESCE(SUM(total - done - failed), 0) FROM jobs WHERE state IN ('queued', 'running')"
-        ).fetchone()
-        return int(row[0])
-
-
-def _public(row: sqlite3.Row) -> dict[str, Any]:
-    job = {k: row[k] for k in _COLUMNS}
-    for stamp in ("created", "updated"):
-        job[stamp] = dt.datetime.fromtimestamp(row[stamp], dt.UTC).isoformat(timespec="seconds")
-    job["tasks"] = json.loads(job["tasks"])
-    job["pending"] = max(row["total"] - row["done"] - row["failed"], 0)
-    job["tokens"] = {"prompt": row["prompt_tokens"], "completion": row["completion_tokens"]}
-    job["cost_usd"] = row["cost"]
-    job["error"] = row["error"]
-    return job
-
-
-def _remove(directory: Path) -> None:
-    for child in directory.iterdir():
-        child.unlink()
-    directory.rmdir()
-
-
-def _lines(path: Path) -> int:
-    if not path.exists():
-        return 0
-    with path.open("rb") as f:
-        return sum(1 for line in f if line.endswith(b"\n"))
+log = logging.getLogger("summarizer.service")
+PRUNE_EVERY = 3600.0
 
 
 class JobRunner:
-    """Runs queued jobs one after another on the service's summarizer; cancellable per job."""
-
-    def __init__(self, db: Path, concurrency: int, prices: dict[str, Any], metrics: Any):
+    def __init__(
+        self, db: Path, concurrency: int, prices: dict[str, Any], metrics: Any, running_jobs: int = 2
+    ):
         self.db, self.concurrency, self.prices, self.metrics = db, concurrency, prices, metrics
+        self.slots = running_jobs
         self._store: JobStore | None = None
+        self._service: Any = None
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
-        self._current: tuple[str, asyncio.Task[BatchReport]] | None = None
-        self._summarizer: Summarizer | None = None
+        self._running: dict[str, tuple[str, asyncio.Task[None]]] = {}  # job id -> (owner, its task)
+        self._served: dict[str, float] = {}  # owner -> when a job of theirs last started
+        self._dead: str | None = None
+        self._stopping = False
+        self._pruned = -PRUNE_EVERY  # at start, then every PRUNE_EVERY seconds
 
     @property
     def store(self) -> JobStore:
         if self._store is None:
+            from .problems import Problem
+
             raise Problem(503, "the service is starting or stopping", kind="unavailable")
         return self._store
 
-    async def start(self, summarizer: Summarizer) -> None:
-        self._summarizer = summarizer
-        self._store = JobStore(self.db)
-        self.store.requeue_running()
+    async def start(self, service: Any) -> None:
+        self._service = service
+        self._store = await asyncio.to_thread(JobStore, self.db)
+        for job_id in self.store.recover():
+            log.error("batch job %s failed: the server stopped while running it, again", job_id)
         self._update_gauge()
         self._worker = asyncio.create_task(self._work(), name="batch-jobs")
+        self._worker.add_done_callback(self._on_worker_end)
+
+    def _on_worker_end(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and self._dead is None:
+            self._dead = f"the batch worker stopped: {type(task.exception()).__name__}"
+
+    def dead(self) -> str | None:
+        """Why the batch worker is not running (None while it is)."""
+        if self._dead is None and self._worker is not None and self._worker.done() and not self._stopping:
+            self._dead = "the batch worker stopped"
+        return self._dead
 
     async def stop(self) -> None:
-        """On shutdown the running job is interrupted, stays `running` in the table, and resumes on the
-        next start (its finished articles are in its results file already)."""
+        """On shutdown the running jobs are interrupted and queued again (their finished articles are in
+        their results files already): they resume on the next start."""
+        self._stopping = True
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
+        for _, task in list(self._running.values()):
+            task.cancel()
+        await asyncio.gather(*(task for _, task in self._running.values()), return_exceptions=True)
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -195,11 +100,142 @@ class JobRunner:
         self._update_gauge()
         self._wake.set()
 
-    def cancel(self, job_id: str) -> None:
-        self.store.set_state(job_id, "cancelled")
-        if self._current is not None and self._current[0] == job_id:
-            self._current[1].cancel()
+    def cancel(self, job_id: str) -> bool:
+        if not self.store.cancel(job_id):
+            return False
+        if job_id in self._running:
+            self._running[job_id][1].cancel()
         self._update_gauge()
+        return True
+
+    def _update_gauge(self) -> None:
+        self.metrics.queue.set(self.store.pending_articles())
+
+    # --- scheduling --------------------------------------------------------------------------------
+
+    async def _prune(self) -> None:
+        keep = self._service.config.budget.keep_days
+        removed = await asyncio.to_thread(self.store.prune, keep)
+        cache = getattr(self._service.summarizer, "cache", None)
+        entries = await asyncio.to_thread(prune_cache, cache.path, keep) if cache is not None else 0
+        if removed or entries:
+            log.info("pruned %d jobs and %d cache entries older than %g days", removed, entries, keep)
+        self._pruned = time.monotonic()
+
+    async def _work(self) -> None:
+        while True:
+            self._wake.clear()
+            if time.monotonic() - self._pruned > PRUNE_EVERY:
+                try:
+                    await self._prune()
+                except Exception:
+                    log.exception("batch worker: pruning failed; trying again later")
+                    self._pruned = time.monotonic()
+            try:
+                while len(self._running) < self.slots and (row := await asyncio.to_thread(self._next)):
+                    self._served[row["owner"]] = time.monotonic()
+                    task = asyncio.create_task(self._run(row), name=f"batch-job-{row['id']}")
+                    self._running[row["id"]] = (row["owner"], task)
+                    task.add_done_callback(functools.partial(self._ended, row["id"]))
+            except Exception:  # the database, busy or broken: try again shortly rather than stop for good
+                log.exception("batch worker: cannot read the job table; retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            if self._dead is not None:
+                return
+            # asyncio.timeout, not wait_for: 3.11's wait_for can miss a cancel that meets a wake-up.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PRUNE_EVERY):
+                    await self._wake.wait()
+
+    def _ended(self, job_id: str, task: asyncio.Task[None]) -> None:
+        self._running.pop(job_id, None)
+        self._wake.set()
+
+    def _next(self) -> Any:
+        """The first queued job of the key served longest ago that has no job running, claimed."""
+        busy = {owner for owner, _ in self._running.values()}
+        firsts: dict[str, str] = {}
+        for row in self.store.queued():
+            if row["owner"] not in busy:
+                firsts.setdefault(row["owner"], row["id"])
+        for owner in sorted(firsts, key=lambda o: self._served.get(o, 0.0)):
+            if (claimed := self.store.claim(firsts[owner])) is not None:
+                return claimed
+        return None
+
+    # --- one job -----------------------------------------------------------------------------------
+
+    async def _run(self, row: Any) -> None:
+        job_id = row["id"]
+        try:
+            await self._service.engine.run(self._batch(row))
+        except asyncio.CancelledError:
+            if self._stopping:
+                self.store.release(job_id)  # shutdown: it resumes on the next start
+            raise  # else DELETE: already marked cancelled
+        except (SummarizerError, OSError) as exc:
+            log.warning("batch job %s failed: %s", job_id, exc)
+            self.store.finish(job_id, "failed", public(str(exc)))
+        except Exception as exc:  # a bug, or a library's surprise: this job fails, the next one runs
+            log.exception("batch job %s failed on an unexpected error", job_id)
+            self.store.finish(
+                job_id,
+                "failed",
+                f"unexpected error ({type(exc).__name__}); the server log has the details under job {job_id}",
+            )
+        except BaseException as exc:
+            # What ends a process (SystemExit, KeyboardInterrupt, a crash's stand-in): the job stays
+            # `running`, as after a kill, and the worker takes no more. The next start counts it.
+            log.critical("batch worker stopped by job %s: %r", job_id, exc)
+            self._dead = f"the batch worker stopped: {type(exc).__name__}"
+            self._wake.set()
+            raise
+        else:
+            self.store.finish(job_id, "done")
+        finally:
+            self._update_gauge()
+
+    async def _batch(self, row: Any) -> None:
+        """On the engine loop: run what is left of the job, recording progress as each article ends."""
+        job_id = row["id"]
+        source, results, failures = self.store.files(job_id)
+        for path in (results, failures):  # a kill -9 mid-write leaves a torn last line: it runs again
+            if path.exists():
+                drop_torn_tail(path)
+        tally = Tally(results, failures)
+        tally.update()
+        seen = tally.seen()
+        inputs = [item for item in collect_inputs([str(source)]) if item.id not in seen]
+        # Tokens and cost of earlier runs of this job (before a restart), plus this run's so far.
+        base = (row["prompt_tokens"], row["completion_tokens"], row["cost"])
+        counted = BatchReport()  # what the metrics have counted of this run so far
+        owner = row["owner"]
+        spend = self._service.spend
+
+        def progress(report: BatchReport) -> None:
+            spend.spend(owner, report.tokens - counted.prompt_tokens - counted.completion_tokens)
+            self._count(report, counted)
+            spent = None if report.cost is None else (base[2] or 0.0) + report.cost
+            tokens = (base[0] + report.prompt_tokens, base[1] + report.completion_tokens)
+            self.store.record(job_id, tally.update(), tokens, spent)
+            self._update_gauge()
+            if spend.over(owner) and report.done + report.failed < len(inputs):
+                # Raised inside the batch code: its other articles stop, what finished stays.
+                raise KeyBudgetSpent("this key's tokens for today (UTC) are spent: the job stopped")
+
+        tasks = json.loads(row["tasks"]) or None
+        report = await run_batch(
+            inputs,
+            self._service.pick(owner),
+            results=results,
+            failures=failures,
+            concurrency=self.concurrency,
+            tasks=tasks,
+            prices=self.prices,
+            on_progress=progress,
+        )
+        progress(report)
 
     def _count(self, report: BatchReport, seen: BatchReport) -> None:
         """The batch's model calls, cache hits, tokens and cost since the last progress, into the metrics."""
@@ -221,140 +257,3 @@ class JobRunner:
             "failed",
         ):
             setattr(seen, name, getattr(report, name))
-
-    def _update_gauge(self) -> None:
-        self.metrics.queue.set(self.store.pending_articles())
-
-    async def _work(self) -> None:
-        while True:
-            row = self.store.next_queued()
-            if row is None:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            await self._run(row)
-
-    async def _run(self, row: Any) -> None:
-        assert self._summarizer is not None
-        job_id = row["id"]
-        source, results, failures = self.store.files(job_id)
-        self.store.set_state(job_id, "running")
-        for path in (results, failures):  # a kill -9 mid-write leaves a torn last line: it runs again
-            if path.exists():
-                drop_torn_tail(path)
-
-        # Tokens and cost of earlier runs of this job (before a restart), plus this run's so far.
-        base_prompt, base_completion, base_cost = row["prompt_tokens"], row["completion_tokens"], row["cost"]
-
-        seen = BatchReport()  # what the metrics have counted of this run so far
-
-        def progress(report: BatchReport) -> None:
-            self._count(report, seen)
-            spent = None if report.cost is None else (base_cost or 0.0) + report.cost
-            self.store.record(
-                job_id,
-                _lines(results),
-                _lines(failures),
-                base_prompt + report.prompt_tokens,
-                base_completion + report.completion_tokens,
-                spent,
-            )
-            self._update_gauge()
-
-        work = run_batch(
-            collect_inputs([str(source)]),
-            self._summarizer,
-            results=results,
-            failures=failures,
-            concurrency=self.concurrency,
-            tasks=json.loads(row["tasks"]) or None,
-            prices=self.prices,
-            on_progress=progress,
-        )
-        task = asyncio.ensure_future(work)
-        self._current = (job_id, task)
-        try:
-            report = await task
-        except asyncio.CancelledError:
-            if self._worker is not None and self._worker.cancelling():
-                raise  # shutdown: the job stays `running` and resumes on the next start
-            return  # DELETE: already marked cancelled
-        except (SummarizerError, OSError) as exc:
-            self.store.set_state(job_id, "failed", str(exc))
-            return
-        finally:
-            self._current = None
-            self._update_gauge()
-        progress(report)
-        self.store.set_state(job_id, "done")
-        self._update_gauge()
-
-
-def add_batch_routes(app: FastAPI, service: Any) -> None:
-    db = Path(service.config.jobs_db or default_jobs_db())
-    runner = JobRunner(db, service.config.batch_concurrency, service.prices, service.metrics)
-    service.jobs = runner
-
-    @app.post("/v1/batches", status_code=202, tags=["batches"], responses=documented(400, 413, 422, 429))
-    async def submit(request: Request, who: Caller, tasks: str | None = None) -> JSONResponse:
-        """A JSONL body, one article a line (`text` or `article`, optional `id`, `title`, `url`,
-        `published`), as `summarizer batch` reads. Answered at once with the job's id; it runs in the
-        background and survives restarts."""
-        chosen: list[str] = list(parse_tasks(tasks))
-        body = await request.body()
-        if not body.strip():
-            raise Problem(400, "the body is empty: send one JSON object per line", kind="bad-input")
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise Problem(400, f"the body is not UTF-8 (byte {exc.start})", kind="bad-input") from None
-        service.guard.admit(who)
-        try:
-            job = runner.store.create(who, body, chosen)
-        finally:
-            service.guard.release(who)
-        runner.submitted()
-        return JSONResponse(job, status_code=202, headers={"Location": f"/v1/batches/{job['id']}"})
-
-    @app.get("/v1/batches/{job_id}", tags=["batches"], responses=documented(404))
-    async def status(job_id: str, who: Caller) -> dict[str, Any]:
-        """State (queued, running, done, cancelled, failed), counts, tokens and cost so far."""
-        return runner.store.get(job_id, who)
-
-    @app.get("/v1/batches/{job_id}/results", tags=["batches"], responses=documented(404))
-    async def results(job_id: str, who: Caller, after: int = Query(0, ge=0)) -> Response:
-        """The finished articles as JSONL (`{"id", "analysis"}`), in the order they finished, streamed.
-        `?after=N` skips the first N lines: pass the number of lines already read to continue."""
-        runner.store.get(job_id, who)
-        _, path, _ = runner.store.files(job_id)
-        return StreamingResponse(_stream(path, after), media_type="application/x-ndjson")
-
-    @app.delete("/v1/batches/{job_id}", tags=["batches"], responses=documented(404, 409))
-    async def cancel(job_id: str, who: Caller) -> dict[str, Any]:
-        """Cancel a queued or running job; its finished articles stay available."""
-        job = runner.store.get(job_id, who)
-        if job["state"] not in ACTIVE:
-            raise Problem(409, f"batch job {job_id} is already {job['state']}", kind="conflict")
-        runner.cancel(job_id)
-        return runner.store.get(job_id, who)
-
-
-async def _stream(path: Path, after: int) -> AsyncIterator[bytes]:
-    """Complete lines only (one being appended right now is not finished), read in blocks."""
-    if not path.exists():
-        return
-    size = os.path.getsize(path)
-    seen = 0
-    with path.open("rb") as f:
-        pending = b""
-        while f.tell() < size:
-            block = pending + f.read(min(1 << 16, size - f.tell()))
-            *lines, pending = block.split(b"\n")
-            out = []
-            for line in lines:
-                seen += 1
-                if seen > after:
-                    out.append(line + b"\n")
-            if out:
-                yield b"".join(out)
-            await asyncio.sleep(0)

@@ -6,6 +6,8 @@ too large 413, the model endpoint refusing or answering garbage 502, unreachable
 
 from __future__ import annotations
 
+import contextvars
+import re
 from typing import Any
 
 import openai
@@ -21,11 +23,13 @@ _TYPE = "urn:summarizer:problem:"
 TITLES = {
     400: "Bad input",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
     413: "Content too large",
     415: "Unsupported media type",
+    421: "Misdirected request",
     422: "Unprocessable request",
     429: "Too many requests",
     500: "Internal error",
@@ -33,6 +37,11 @@ TITLES = {
     503: "Model endpoint unavailable",
     504: "Model endpoint timed out",
 }
+
+
+# The id of the request being answered (set by middleware.RequestContext): in every problem document, and
+# in the server log beside what the caller is not shown.
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 
 class Problem(Exception):
@@ -54,12 +63,28 @@ def problem_response(problem: Problem, **extra: Any) -> JSONResponse:
         "detail": problem.detail,
         **extra,
     }
+    if (rid := request_id.get()) is not None:
+        body["request_id"] = rid
     return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
 
 
+# What a caller must not learn from an error: where the model endpoint is (an internal URL), and the
+# server's file paths. The server log keeps the whole message.
+_ENDPOINT = re.compile(r"(the embedded model at|the endpoint) \S+?(?=[:,;)]?(?:\s|$))")
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+?(?=[:,;)]?(?:\s|$))", re.IGNORECASE)
+_PATH = re.compile(r"(?<![\w:/.])/(?:[^\s/:'\"]+/)+[^\s/:'\"]*")
+
+
+def public(detail: str) -> str:
+    """`detail` without URLs and absolute paths."""
+    detail = _ENDPOINT.sub("the model endpoint", detail)
+    detail = _URL.sub("<url>", detail)
+    return _PATH.sub("<path>", detail)
+
+
 def from_error(exc: SummarizerError) -> Problem:
-    """Our one-line errors, with the status a client can act on."""
-    detail = str(exc)
+    """Our one-line errors, with the status a client can act on, without internal URLs or paths."""
+    detail = public(str(exc))
     if isinstance(exc, InputError):
         return Problem(413 if "too large" in detail else 400, detail, kind="bad-input")
     if isinstance(exc, ConfigError):
@@ -76,21 +101,26 @@ def from_error(exc: SummarizerError) -> Problem:
     return Problem(500, detail, kind="internal")
 
 
-_SCHEMA = {
+PROBLEM_REF = "#/components/schemas/Problem"
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details.",
     "type": "object",
     "properties": {
         "type": {"type": "string", "example": _TYPE + "bad-input"},
         "title": {"type": "string", "example": "Bad input"},
         "status": {"type": "integer", "example": 400},
         "detail": {"type": "string", "example": "text: is empty"},
+        "request_id": {"type": "string", "description": "Quote it to the operator: the server log has it."},
     },
     "required": ["type", "title", "status", "detail"],
 }
 
 
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these problem statuses (401 always): what /docs shows a client to expect."""
+    """OpenAPI `responses` for these problem statuses (401 always, dropped by openapi.py on a keyless
+    server): what /docs shows a client to expect."""
     return {
-        status: {"description": TITLES[status], "content": {PROBLEM_JSON: {"schema": _SCHEMA}}}
+        status: {"description": TITLES[status], "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}}
         for status in sorted({401, *statuses})
     }
