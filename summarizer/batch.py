@@ -38,7 +38,7 @@ from .schemas import Metadata
 # BatchOutput, batch_settings and done_ids live in batch_output.py; they are part of this module's interface.
 __all__ = [
     "BatchInput", "BatchOutput", "BatchReport", "Outcome", "ResultWriter", "batch_settings", "collect_inputs",
-    "done_ids", "run_batch", "run_to_end", "summarize_item",
+    "done_ids", "failure_record", "run_batch", "run_to_end", "summarize_item",
 ]  # fmt: skip
 T = TypeVar("T")
 ARTICLE_SUFFIXES = {".txt", ".md", ".html", ".htm", ".xhtml"}
@@ -256,7 +256,7 @@ async def summarize_item(
     """One article through the summarizer; its errors become its failure record, never the batch's."""
 
     def failure(reason: str, exit_code: int) -> dict[str, Any]:
-        return {"id": item.id, "source": item.source, "error": reason, "exit_code": exit_code}
+        return failure_record(item, reason, exit_code)
 
     try:
         analysis = await summarizer.asummarize(item.load(), tasks=tasks)
@@ -271,6 +271,11 @@ async def summarize_item(
         missing = "; ".join(f"{m.task} for {m.sentences}: {m.error}" for m in analysis.missing)
         outcome.failure = failure(f"partial result: {missing}", PartialResultError.exit_code)
     return outcome
+
+
+def failure_record(item: BatchInput, reason: str, exit_code: int) -> dict[str, Any]:
+    """A failures-file line: the id, where the article came from, a one-line reason, the exit code."""
+    return {"id": item.id, "source": item.source, "error": reason, "exit_code": exit_code}
 
 
 class ResultWriter:
