@@ -86,6 +86,7 @@ class RayReport(BatchReport):
     workers: int = 0
     started_ray: bool = False
     first_outcome_seconds: float | None = None
+    worker_cpu_seconds: float = 0.0  # the actors' own CPU time in their batches (the driver's is not in it)
 
     @property
     def where(self) -> str:
@@ -140,12 +141,15 @@ class ArticleWorker:
                 await asyncio.gather(*(summarize_item(self.summarizer, it, self.tasks) for it in items))
             )
 
+        cpu = time.process_time()
         outcomes = self.summarizer.run_sync(every())
+        cpu = time.process_time() - cpu
         return {
             "id": [o.id for o in outcomes],
             "line": [json.dumps(o.line, ensure_ascii=False) if o.line is not None else "" for o in outcomes],
             "failure": [json.dumps(o.failure) if o.failure is not None else "" for o in outcomes],
             "node": [self.node] * len(outcomes),
+            "cpu": [cpu] + [0.0] * (len(outcomes) - 1),  # the batch's, counted once
         }
 
     def __del__(self) -> None:
@@ -245,6 +249,7 @@ def run_batch_ray(
                         if report.first_outcome_seconds is None:
                             report.first_outcome_seconds = time.perf_counter() - started
                         report.nodes[str(row["node"])] += 1
+                        report.worker_cpu_seconds += row["cpu"]
                         writer.write(outcome_of(row))
                         progress()
                     if max_cost is not None and report.cost is not None and report.cost >= max_cost:
