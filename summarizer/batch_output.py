@@ -59,6 +59,8 @@ def _show(key: str, value: Any) -> str:
 
 
 def _nonempty(path: Path) -> bool:
+    if path.is_dir():  # a Parquet output (`batch --ray --format parquet`) is a directory
+        return any(path.iterdir())
     return path.is_file() and path.stat().st_size > 0
 
 

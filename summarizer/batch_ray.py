@@ -25,7 +25,7 @@ import os
 import pickle
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -111,12 +111,16 @@ class ArticleWorker:
         http_retries: int,
         tasks: tuple[str, ...],
         expected: dict[str, Any],
+        columns: Columns | None = None,
     ):
         # With no endpoint configured (`settings.endpoint == "embedded"`), the Summarizer starts its own
         # embedded model on first use, on this actor's node: a cluster of CPU machines needs no endpoint.
+        # No close() at the end: Ray ends its actors with a kill, and the embedded server dies with its
+        # parent process (local.py); a finalizer closing the loop there crashed a worker in Ray's core.
         cache = ResponseCache() if use_cache else None  # this node's cache dir, or SUMMARIZER_CACHE_DIR
         self.summarizer = Summarizer(settings, strict=strict, cache=cache, http_retries=http_retries)
         self.tasks = tasks
+        self.columns = columns or stream_columns
         # A node with another summarizer (other prompts, another version) would write other lines.
         if diffs := differences(expected, batch_settings(self.summarizer, tasks)):
             raise ConfigError(
@@ -143,18 +147,22 @@ class ArticleWorker:
 
         cpu = time.process_time()
         outcomes = self.summarizer.run_sync(every())
-        cpu = time.process_time() - cpu
-        return {
-            "id": [o.id for o in outcomes],
-            "line": [json.dumps(o.line, ensure_ascii=False) if o.line is not None else "" for o in outcomes],
-            "failure": [json.dumps(o.failure) if o.failure is not None else "" for o in outcomes],
-            "node": [self.node] * len(outcomes),
-            "cpu": [cpu] + [0.0] * (len(outcomes) - 1),  # the batch's, counted once
-        }
+        return self.columns(outcomes, self.node, time.process_time() - cpu)
 
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.summarizer.close()  # the embedded model's server, if this actor started one
+
+# What a worker's batch of outcomes becomes: the rows Ray Data carries on (to the driver, or to Parquet).
+Columns = Callable[[list[Outcome], str, float], dict[str, list[Any]]]
+
+
+def stream_columns(outcomes: list[Outcome], node: str, cpu: float) -> dict[str, list[Any]]:
+    """For the driver's writer: the line and failure record as JSON text, where and at what CPU cost."""
+    return {
+        "id": [o.id for o in outcomes],
+        "line": [json.dumps(o.line, ensure_ascii=False) if o.line is not None else "" for o in outcomes],
+        "failure": [json.dumps(o.failure) if o.failure is not None else "" for o in outcomes],
+        "node": [node] * len(outcomes),
+        "cpu": [cpu] + [0.0] * (len(outcomes) - 1),  # the batch's, counted once
+    }
 
 
 def _same(article: Article) -> Article:
@@ -228,20 +236,13 @@ def run_batch_ray(
     writer = ResultWriter(output, report, model, prices)
     try:
         progress()
-        rows = _rows(todo, writer)
+        rows = article_rows(todo, writer.write)
         if not rows:
             return report
         with ray_session(ray, options) as report.started_ray:
-            report.workers = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-            worker_args = {
-                "settings": summarizer.settings,
-                "strict": summarizer.strict,
-                "use_cache": summarizer.cache is not None,
-                "http_retries": options.http_retries,
-                "tasks": chosen,
-                "expected": batch_settings(summarizer, chosen),
-            }
-            dataset = _dataset(ray, rows, worker_args, report.workers, concurrency)
+            report.workers = options.workers or cluster_cpus(ray)
+            args = worker_args(summarizer, chosen, options)
+            dataset = article_dataset(ray, rows, args, report.workers, concurrency)
             batches = dataset.iter_batches(batch_format="pyarrow", batch_size=None)
             try:
                 for batch in batches:
@@ -256,7 +257,7 @@ def run_batch_ray(
                         report.budget_spent = True
                         break
             except Exception as exc:
-                raise _ours(exc) from None
+                raise ours(exc) from None
             finally:
                 _close(batches)
     finally:
@@ -266,24 +267,40 @@ def run_batch_ray(
     return report
 
 
-def _rows(todo: list[BatchInput], writer: ResultWriter) -> list[dict[str, Any]]:
-    """The articles to send, read here on the driver; one that cannot be read is its failure line."""
+def worker_args(summarizer: Summarizer, tasks: tuple[str, ...], options: RayOptions) -> dict[str, Any]:
+    """What each worker builds its Summarizer from: the driver's settings, strictness and cache choice."""
+    return {
+        "settings": summarizer.settings,
+        "strict": summarizer.strict,
+        "use_cache": summarizer.cache is not None,
+        "http_retries": options.http_retries,
+        "tasks": tasks,
+        "expected": batch_settings(summarizer, tasks),
+    }
+
+
+def cluster_cpus(ray: ModuleType) -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def article_rows(todo: list[BatchInput], failed: Callable[[Outcome], None]) -> list[dict[str, Any]]:
+    """The articles to send, read here on the driver; one that cannot be read is its failure, now."""
     rows = []
     for item in todo:
         try:
             article = item.load()
         except SummarizerError as exc:
-            writer.write(Outcome(item.id, failure=failure_record(item, str(exc), exc.exit_code)))
+            failed(Outcome(item.id, failure=failure_record(item, str(exc), exc.exit_code)))
             continue
         except Exception as exc:
             reason = f"unexpected error: {type(exc).__name__}: {describe_error(exc)}"
-            writer.write(Outcome(item.id, failure=failure_record(item, reason, 1)))
+            failed(Outcome(item.id, failure=failure_record(item, reason, 1)))
             continue
         rows.append({"id": item.id, "source": item.source, "article": pickle.dumps(article)})
     return rows
 
 
-def _dataset(
+def article_dataset(
     ray: ModuleType, rows: list[dict[str, Any]], worker_args: dict[str, Any], workers: int, c: int
 ) -> Any:
     from ray.data import ActorPoolStrategy
@@ -308,7 +325,7 @@ def _dataset(
     )
 
 
-def _ours(exc: BaseException) -> BaseException:
+def ours(exc: BaseException) -> BaseException:
     """One of our errors raised on a worker (ConfigError: a node with another summarizer), however Ray
     wrapped it; else the exception as it came."""
     seen: BaseException | None = exc

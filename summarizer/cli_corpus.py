@@ -129,6 +129,13 @@ def batch(
     ray_workers: Annotated[
         int | None, typer.Option(min=1, help="Ray actors, one Summarizer each. Default: one per CPU.")
     ] = None,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="jsonl, or parquet (with --ray: a directory the Ray workers write; see the README).",
+        ),
+    ] = "jsonl",
 ) -> None:
     """Summarise many articles concurrently. Re-running the same command resumes: ids already in --output
     are skipped, failures are retried. Resuming with other settings (model, tasks, prompts, --strict) is
@@ -141,6 +148,13 @@ def batch(
         on_ray = RayOptions(address=ray_address, workers=ray_workers, http_retries=http_retries)
         if openai_batch:
             raise ConfigError("--openai-batch fills this machine's cache, not the Ray workers': drop one")
+    if output_format not in ("jsonl", "parquet"):
+        raise ConfigError(f"--format {output_format!r}: choose jsonl or parquet")
+    parquet = output_format == "parquet"
+    if parquet and (on_ray is None or max_cost is not None):
+        raise ConfigError(
+            "--format parquet is written by the Ray workers: it needs --ray, and takes no --max-cost"
+        )
     chosen = parse_tasks(tasks)
     settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env)
     table = load_prices(prices)
@@ -174,7 +188,9 @@ def batch(
         budget = max_cost
         if prefill is not None and max_cost is not None and prefill.cost is not None:
             budget = max(0.0, max_cost - prefill.cost)  # one budget for the batch and the calls after it
-        report = run_with_progress(summarizer, items, held, concurrency, chosen, table, budget, on_ray)
+        report = run_with_progress(
+            summarizer, items, held, concurrency, chosen, table, budget, on_ray, parquet
+        )
         if prefill is not None:
             report.add_prefill(prefill.prompt_tokens, prefill.completion_tokens, prefill.cost)
     _batch_summary(report, held.results, held.failures)
@@ -193,6 +209,7 @@ def run_with_progress(
     prices: dict[str, Price],
     max_cost: float | None,
     ray: RayOptions | None = None,
+    parquet: bool = False,
 ) -> BatchReport:
     """The batch on the summarizer's loop (or on Ray, the driver feeding the bar), with a rich progress
     bar on a terminal (quiet otherwise)."""
@@ -208,6 +225,13 @@ def run_with_progress(
             info = f"{report.failed} failed · {report.tokens:,} tokens · {format_cost(report.cost)}"
             progress.update(bar, completed=report.skipped + report.done + report.failed, info=info)
 
+        if ray is not None and parquet:
+            from .batch_parquet import run_batch_parquet
+
+            return run_batch_parquet(
+                items, summarizer, output=output, concurrency=concurrency, tasks=tasks, prices=prices,
+                on_progress=update, options=ray,
+            )  # fmt: skip
         if ray is not None:
             from .batch_ray import run_batch_ray
 

@@ -110,6 +110,17 @@ def test_without_the_ray_extra_ray_is_a_one_line_install_hint(
     assert not (tmp_path / "o.jsonl").exists()  # refused before anything was opened
 
 
+def test_parquet_needs_ray(tmp_path: Path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "x", "text": kit.ARTICLE}) + "\n")
+    result = CliRunner().invoke(app, ["batch", str(source), "-o", str(tmp_path / "o"), "--format", "parquet"])
+    assert (
+        result.exit_code == 2
+        and "--format parquet is written by the Ray workers: it needs --ray" in result.stderr
+    )
+    assert not (tmp_path / "o").exists()
+
+
 def test_the_batch_command_does_not_import_ray():
     """Ray (a second or more to import) is loaded by --ray only."""
     code = "import sys, summarizer.cli_corpus, summarizer.batch; print('ray' in sys.modules)"
@@ -388,3 +399,62 @@ def test_the_ray_data_llm_example_fills_the_cache_the_batch_reads(tmp_path: Path
             analysis = reader.summarize(items[0].load())
     assert analysis.complete and all(run.cached for run in analysis.metadata.tasks.values())
     assert "answer-for-a00" in analysis.summary.model_dump_json()
+
+
+@pytest.mark.system
+def test_parquet_written_by_the_workers_resumes_by_id(cluster: Any, tmp_path: Path):
+    import pyarrow.dataset
+
+    from bench.fake_openai import Faults, serve
+    from summarizer.batch_parquet import run_batch_parquet
+    from summarizer.batch_ray import RayOptions
+
+    folder = tmp_path / "news"
+    markers = dict.fromkeys(range(8), "parquet") | {3: "parquet FAIL-ME"}
+    kit.write_articles(folder, 8, markers=markers)
+    tag_of = tags_by_id(folder)
+    out = tmp_path / "out.parquet"
+    faults = Faults(fail_marker="FAIL-ME")
+
+    def run(url: str):
+        settings = resolve_settings(base_url=url, model="m", api_key="k", max_retries=0, env={})
+        summarizer = Summarizer(settings, http_retries=0)
+        with BatchOutput(out).open(batch_settings(summarizer, None)) as held:
+            return run_batch_parquet(
+                collect_inputs([str(folder)]), summarizer, output=held, concurrency=2,
+                options=RayOptions(address=cluster.address, workers=2, http_retries=0),
+            )  # fmt: skip
+
+    def rows() -> list[dict[str, Any]]:
+        return pyarrow.dataset.dataset(out, format="parquet").to_table().to_pylist()
+
+    with serve(free_port(), 0.1, faults=faults) as url:
+        first = run(url)
+        local = tmp_path / "local.jsonl"
+        settings = resolve_settings(base_url=url, model="m", api_key="k", max_retries=0, env={})
+
+        async def go() -> None:
+            async with Summarizer(settings, http_retries=0) as s:
+                await run_batch(collect_inputs([str(folder)]), s, results=local, concurrency=4)
+
+        asyncio.run(go())
+        assert (first.done, first.failed, first.skipped) == (7, 1, 0)
+        failed_id = next(i for i, tag in tag_of.items() if tag == "a03")
+        failures = kit.lines(tmp_path / "out.failures.jsonl")
+        assert [f["id"] for f in failures] == [failed_id] and "HTTP 500" in failures[0]["error"]
+        written = rows()
+        assert len(written) == 8 and {r["id"] for r in written if r["complete"]} == set(tag_of) - {failed_id}
+        as_lines = [{"id": r["id"], "analysis": json.loads(r["analysis"])} for r in written if r["complete"]]
+        (tmp_path / "from-parquet.jsonl").write_text("".join(json.dumps(line) + "\n" for line in as_lines))
+        assert comparable(tmp_path / "from-parquet.jsonl") == comparable(local)  # the local batch's lines
+        assert all(
+            kit.ANSWER.findall(r["analysis"]) == [tag_of[r["id"]]] * 3 for r in written if r["complete"]
+        )
+
+        (out / "torn.parquet").write_bytes(b"PAR1 cut short by a kill")
+        faults.fail_marker = None
+        second = run(url)
+    assert (second.done, second.failed, second.skipped) == (1, 0, 7)
+    assert (out / ".torn-torn.parquet").exists()  # moved aside: the directory reads whole again
+    assert {r["id"] for r in rows() if r["complete"]} == set(tag_of)
+    assert kit.lines(tmp_path / "out.failures.jsonl") == []  # done since: no longer owed
