@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import pickle
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -97,7 +98,7 @@ class RayReport(BatchReport):
             else f", first result after {self.first_outcome_seconds:.1f} s"
         )
         ray = "a local Ray started for the run" if self.started_ray else "Ray"
-        return f"ray: {self.workers} workers on {len(self.nodes)} node(s) of {ray}{first}"
+        return f"ray: {self.workers} worker(s) on {len(self.nodes)} node(s) of {ray}{first}"
 
 
 class ArticleWorker:
@@ -191,6 +192,8 @@ def ray_session(ray: ModuleType, options: RayOptions) -> Iterator[bool]:
     kwargs: dict[str, Any] = {"address": address or "local", "logging_level": "warning"}
     if address is None:
         kwargs |= {"num_cpus": options.workers, "include_dashboard": False}
+    if address is not None:
+        _reachable(address)
     try:
         ray.init(**kwargs)
     except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -199,6 +202,20 @@ def ray_session(ray: ModuleType, options: RayOptions) -> Iterator[bool]:
         yield address is None
     finally:
         ray.shutdown()
+
+
+def _reachable(address: str) -> None:
+    """A cluster address that takes no connection is one line now: `ray.init` would retry for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and the like: Ray's to resolve
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}"
+            " (check RAY_ADDRESS or --ray-address)"
+        ) from None
 
 
 def run_batch_ray(

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -33,8 +34,21 @@ from tests.faults import kit
 from tests.faults.conftest import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-# Ray's own processes talk over the machine's address; the articles' model calls go to loopback only.
-pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+
+
+def _own_address() -> str:
+    """The address Ray's nodes listen on (as Ray finds it: the outgoing interface's; a UDP socket's
+    connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+# The model calls go to loopback; the driver's check that a cluster address answers goes to this machine.
+pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1", _own_address()])
 
 
 def comparable(path: Path) -> list[dict[str, Any]]:
@@ -121,6 +135,18 @@ def test_parquet_needs_ray(tmp_path: Path):
     assert not (tmp_path / "o").exists()
 
 
+def test_an_address_that_takes_no_connection_is_one_line(tmp_path: Path):
+    from summarizer.batch_ray import _reachable
+    from summarizer.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=r"^cannot reach the Ray cluster at 127.0.0.1:\d+: .*--ray-address\)$"
+    ):
+        _reachable(f"127.0.0.1:{free_port()}")  # nothing listens there
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        _reachable(f"ray://127.0.0.1:{listening.getsockname()[1]}")  # answers: no error
+
+
 def test_the_batch_command_does_not_import_ray():
     """Ray (a second or more to import) is loaded by --ray only."""
     code = "import sys, summarizer.cli_corpus, summarizer.batch; print('ray' in sys.modules)"
@@ -165,7 +191,7 @@ def test_cli_ray_writes_the_same_lines_as_the_local_batch(tmp_path: Path, monkey
         on_ray = cli(*common, "-o", str(tmp_path / "ray.jsonl"), "--ray", "--ray-workers", "1", timeout=180)
     assert local.returncode == 0, local.stderr
     assert on_ray.returncode == 0, on_ray.stderr
-    assert "ray: 1 workers on 1 node(s) of a local Ray started for the run" in on_ray.stderr
+    assert "ray: 1 worker(s) on 1 node(s) of a local Ray started for the run" in on_ray.stderr
     assert "6 done, 0 already done, 0 failed · 18 model calls, 0 from the cache" in on_ray.stderr
     assert comparable(tmp_path / "ray.jsonl") == comparable(tmp_path / "local.jsonl")
     assert_each_its_own_once(tmp_path / "ray.jsonl", tag_of)
