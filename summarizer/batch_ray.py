@@ -92,13 +92,13 @@ class RayReport(BatchReport):
     @property
     def where(self) -> str:
         """One line for the CLI: where the batch ran."""
-        first = (
-            ""
-            if self.first_outcome_seconds is None
-            else f", first result after {self.first_outcome_seconds:.1f} s"
-        )
+        if not self.workers:
+            return "ray: nothing left to run (Ray was not started)"
+        nodes = f" on {len(self.nodes)} node(s)" if self.nodes else ""  # Parquet runs do not count them
         ray = "a local Ray started for the run" if self.started_ray else "Ray"
-        return f"ray: {self.workers} worker(s) on {len(self.nodes)} node(s) of {ray}{first}"
+        first = self.first_outcome_seconds
+        after = "" if first is None else f", first result after {first:.1f} s"
+        return f"ray: {self.workers} worker(s){nodes} of {ray}{after}"
 
 
 class ArticleWorker:
