@@ -339,6 +339,34 @@ def test_two_nodes_write_the_same_lines_as_the_local_batch(cluster: Any, tmp_pat
 
 
 @pytest.mark.system
+def test_cli_joins_ray_address_and_writes_the_local_lines(
+    cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The issue's command, `batch in.jsonl -o out.jsonl --ray --base-url URL --model M`, with RAY_ADDRESS
+    naming the two-node cluster."""
+    tag_of = write_jsonl(tmp_path / "in.jsonl", 8, "env")
+    with serve_process(free_port(), 0.1) as url:
+        common = (
+            "batch",
+            str(tmp_path / "in.jsonl"),
+            "--base-url",
+            url,
+            "--model",
+            "m",
+            "--concurrency",
+            "2",
+        )
+        local = cli(*common, "-o", str(tmp_path / "local.jsonl"))
+        monkeypatch.setenv("RAY_ADDRESS", cluster.address)
+        on_ray = cli(*common, "-o", str(tmp_path / "out.jsonl"), "--ray", timeout=180)
+    assert local.returncode == 0, local.stderr
+    assert on_ray.returncode == 0, on_ray.stderr
+    assert "ray: 2 worker(s) on 2 node(s) of Ray," in on_ray.stderr  # joined, not started
+    assert comparable(tmp_path / "out.jsonl") == comparable(tmp_path / "local.jsonl")
+    assert_each_its_own_once(tmp_path / "out.jsonl", tag_of)
+
+
+@pytest.mark.system
 def test_a_worker_killed_mid_run_loses_no_article_and_repeats_none(cluster: Any, tmp_path: Path):
     folder = tmp_path / "news"
     n = 24
