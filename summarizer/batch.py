@@ -254,22 +254,18 @@ async def summarize_item(
     summarizer: Summarizer, item: BatchInput, tasks: Iterable[str] | str | None
 ) -> Outcome:
     """One article through the summarizer; its errors become its failure record, never the batch's."""
-
-    def failure(reason: str, exit_code: int) -> dict[str, Any]:
-        return failure_record(item, reason, exit_code)
-
     try:
         analysis = await summarizer.asummarize(item.load(), tasks=tasks)
         line = {"id": item.id, "analysis": analysis.model_dump(mode="json")}
     except SummarizerError as exc:
-        return Outcome(item.id, failure=failure(str(exc), exc.exit_code))
+        return Outcome(item.id, failure=failure_record(item, str(exc), exc.exit_code))
     except Exception as exc:  # a bug or a library's surprise: this article fails, the batch goes on
         reason = f"unexpected error: {type(exc).__name__}: {describe_error(exc)}"
-        return Outcome(item.id, failure=failure(reason, 1))
+        return Outcome(item.id, failure=failure_record(item, reason, 1))
     outcome = Outcome(item.id, line=line, metadata=analysis.metadata)
     if not analysis.complete:
         missing = "; ".join(f"{m.task} for {m.sentences}: {m.error}" for m in analysis.missing)
-        outcome.failure = failure(f"partial result: {missing}", PartialResultError.exit_code)
+        outcome.failure = failure_record(item, f"partial result: {missing}", PartialResultError.exit_code)
     return outcome
 
 

@@ -147,6 +147,40 @@ def test_an_address_that_takes_no_connection_is_one_line(tmp_path: Path):
         _reachable(f"ray://127.0.0.1:{listening.getsockname()[1]}")  # answers: no error
 
 
+def test_a_worker_row_is_written_as_the_local_batch_writes_it_and_once(tmp_path: Path):
+    """What crosses Ray (`stream_columns` on the worker, `outcome_of` on the driver) gives the writer the
+    very outcome the local batch would: the same bytes in the results and failures files, the same totals;
+    and an id delivered twice (a retried worker) is written once."""
+    from summarizer.batch import BatchReport, Outcome, ResultWriter
+    from summarizer.batch_ray import outcome_of, stream_columns
+    from summarizer.schemas import Metadata
+
+    record = {"id": "é-1", "analysis": {"complete": False, "metadata": _metadata(), "text": "naïve “quotes”"}}
+    failure = {"id": "é-1", "source": "s", "error": "partial", "exit_code": 6}
+    local = Outcome("é-1", line=record, failure=failure, metadata=Metadata.model_validate(_metadata()))
+    columns = stream_columns([local], "node-1", 0.5)
+    row = {key: values[0] for key, values in columns.items()}
+    outputs = {}
+    for name, outcomes in {"local": [local], "ray": [outcome_of(row), outcome_of(row)]}.items():
+        output, report = BatchOutput(tmp_path / f"{name}.jsonl"), BatchReport()
+        writer = ResultWriter(output, report, "m", None)
+        for outcome in outcomes:
+            writer.write(outcome)
+        writer.close()
+        outputs[name] = (output.results.read_bytes(), output.failures.read_bytes(), report)
+    assert outputs["ray"] == outputs["local"]
+    assert outputs["ray"][0].count(b"\n") == 1 and outputs["ray"][2].prompt_tokens == 900
+
+
+def _metadata() -> dict[str, Any]:
+    usage = {"prompt_tokens": 900, "completion_tokens": 60}
+    run = {"prompt_version": "v", "attempts": 1, "usage": usage, "seconds": 0.2}
+    return {
+        "model": "m", "endpoint": "compatible", "mode": "tools", "prompt_versions": {"summary": "v"},
+        "tasks": {"summary": run}, "usage": usage, "attempts": 1, "seconds": 0.2, "summarizer_version": "0",
+    }  # fmt: skip
+
+
 def test_the_batch_command_does_not_import_ray():
     """Ray (a second or more to import) is loaded by --ray only."""
     code = "import sys, summarizer.cli_corpus, summarizer.batch; print('ray' in sys.modules)"
