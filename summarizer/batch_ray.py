@@ -54,6 +54,7 @@ from .schemas import Metadata
 from .settings import Settings
 
 RAY_HINT = "--ray needs the ray extra: pip install 'summarizer[ray]'"
+WAIT_FOR_WORKERS = 600  # seconds for every worker to start (an autoscaling cluster may add nodes first)
 
 
 def import_ray() -> ModuleType:
@@ -332,6 +333,9 @@ def article_dataset(
     context.enable_progress_bars = False  # ours is the driver's bar
     context.print_on_execution_start = False
     context.raise_original_map_exception = True  # a worker's ConfigError reaches the user as itself
+    # Every worker started before the first article goes out, so that a batch spreads over all of them
+    # (else the first worker up takes it all), and a cluster that cannot hold them says so in time.
+    context.wait_for_min_actors_s = WAIT_FOR_WORKERS
     return dataset.map_batches(
         ArticleWorker,
         fn_constructor_kwargs=worker_args,
@@ -344,7 +348,12 @@ def article_dataset(
 
 def ours(exc: BaseException) -> BaseException:
     """One of our errors raised on a worker (ConfigError: a node with another summarizer), however Ray
-    wrapped it; else the exception as it came."""
+    wrapped it, or the workers' start timing out as a one-line error; else the exception as it came."""
+    if "Timed out while starting actors" in str(exc):
+        return ConfigError(
+            f"the Ray cluster did not start every worker within {WAIT_FOR_WORKERS} s: it has too few CPUs for"
+            " --ray-workers (each takes one), or its nodes are still coming up"
+        )
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, SummarizerError):

@@ -324,7 +324,9 @@ def run_local(folder: Path, url: str, out: Path) -> None:
     asyncio.run(go())
 
 
-def run_on_ray(folder: Path, url: str, out: Path, address: str, **options: Any):
+def run_on_ray(
+    folder: Path, url: str, out: Path, address: str, *, prices=None, max_cost=None, **options: Any
+):
     from summarizer.batch_ray import RayOptions, run_batch_ray
     from summarizer.cache import ResponseCache
 
@@ -332,8 +334,8 @@ def run_on_ray(folder: Path, url: str, out: Path, address: str, **options: Any):
     summarizer = Summarizer(settings, cache=ResponseCache())  # the workers build theirs with a cache too
     with BatchOutput(out).open(batch_settings(summarizer, None)) as held:
         return run_batch_ray(
-            collect_inputs([str(folder)]), summarizer, output=held, concurrency=2,
-            options=RayOptions(address=address, **options),
+            collect_inputs([str(folder)]), summarizer, output=held, concurrency=2, prices=prices,
+            max_cost=max_cost, options=RayOptions(address=address, **options),
         )  # fmt: skip
 
 
@@ -496,3 +498,37 @@ def test_parquet_written_by_the_workers_resumes_by_id(cluster: Any, tmp_path: Pa
     assert (out / ".torn-torn.parquet").exists()  # moved aside: the directory reads whole again
     assert {r["id"] for r in rows() if r["complete"]} == set(tag_of)
     assert kit.lines(tmp_path / "out.failures.jsonl") == []  # done since: no longer owed
+
+
+@pytest.mark.system
+def test_max_cost_stops_the_ray_run_and_a_rerun_finishes_it(cluster: Any, tmp_path: Path):
+    from summarizer.pricing import Price
+
+    folder = tmp_path / "news"
+    n = 16
+    kit.write_articles(folder, n, markers=dict.fromkeys(range(n), "budget"))
+    out = tmp_path / "ray.jsonl"
+    prices = {"m": Price(1000.0, 0.0)}  # 2.7 USD an article: the fake's 3 x 900 prompt tokens
+    with serve_process(free_port(), 0.2) as url:
+        first = run_on_ray(folder, url, out, cluster.address, workers=2, prices=prices, max_cost=5.0)
+        assert first.budget_spent and first.cost is not None and first.cost >= 5.0
+        assert 2 <= first.done < n and first.not_started == n - first.done
+        second = run_on_ray(folder, url, out, cluster.address, workers=2, prices=prices)
+    assert (second.skipped, second.done, second.budget_spent) == (first.done, n - first.done, False)
+    assert_each_its_own_once(out, tags_by_id(folder))
+
+
+@pytest.mark.system
+def test_more_workers_than_the_cluster_holds_is_one_line(cluster: Any, tmp_path: Path, monkeypatch):
+    from summarizer import batch_ray
+    from summarizer.errors import ConfigError
+
+    monkeypatch.setattr(batch_ray, "WAIT_FOR_WORKERS", 5)
+    folder = tmp_path / "news"
+    kit.write_articles(folder, 2, markers={0: "too-many", 1: "too-many"})
+    with (
+        serve_process(free_port(), 0.0) as url,
+        pytest.raises(ConfigError, match="did not start every worker"),
+    ):
+        run_on_ray(folder, url, tmp_path / "r.jsonl", cluster.address, workers=3)  # 2 CPUs, 1 each
+    assert kit.lines(tmp_path / "r.jsonl") == []
