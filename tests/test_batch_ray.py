@@ -317,9 +317,8 @@ def run_local(folder: Path, url: str, out: Path) -> None:
     settings = resolve_settings(base_url=url, model="m", api_key="k", max_retries=0, env={})
 
     async def go() -> None:
-        async with Summarizer(settings) as summarizer:
-            report = await run_batch(collect_inputs([str(folder)]), summarizer, results=out, concurrency=4)
-        assert report.failed == 0
+        async with Summarizer(settings, http_retries=0) as summarizer:
+            await run_batch(collect_inputs([str(folder)]), summarizer, results=out, concurrency=4)
 
     asyncio.run(go())
 
@@ -362,16 +361,22 @@ def test_workers_import_the_drivers_summarizer(cluster: Any):
 
 @pytest.mark.system
 def test_two_nodes_write_the_same_lines_as_the_local_batch(cluster: Any, tmp_path: Path):
+    """The same result lines and the same failures file (one article's calls get HTTP 500)."""
+    from bench.fake_openai import Faults, serve
+
     folder = tmp_path / "news"
-    kit.write_articles(folder, 12, markers=dict.fromkeys(range(12), "two-nodes"))
-    with serve_process(free_port(), 0.2) as url:
+    kit.write_articles(folder, 12, markers=dict.fromkeys(range(12), "two-nodes") | {5: "two-nodes FAIL-ME"})
+    with serve(free_port(), 0.2, faults=Faults(fail_marker="FAIL-ME")) as url:
         run_local(folder, url, tmp_path / "local.jsonl")
-        report = run_on_ray(folder, url, tmp_path / "ray.jsonl", cluster.address, workers=2)
-    assert (report.done, report.failed, report.workers, report.started_ray) == (12, 0, 2, False)
+        report = run_on_ray(folder, url, tmp_path / "ray.jsonl", cluster.address, workers=2, http_retries=0)
+    assert (report.done, report.failed, report.workers, report.started_ray) == (11, 1, 2, False)
     assert len(report.nodes) == 2, report.nodes  # both nodes analysed articles
-    assert report.model_calls == 36 and report.tokens == 12 * 3 * 960  # the fake's usage, summed
+    assert report.model_calls == 33 and report.tokens == 11 * 3 * 960  # the fake's usage, summed
     assert comparable(tmp_path / "ray.jsonl") == comparable(tmp_path / "local.jsonl")
-    assert_each_its_own_once(tmp_path / "ray.jsonl", tags_by_id(folder))
+    failures = [kit.lines(tmp_path / f"{name}.failures.jsonl") for name in ("ray", "local")]
+    assert failures[0] == failures[1] and len(failures[0]) == 1 and "HTTP 500" in failures[0][0]["error"]
+    tag_of = tags_by_id(folder)
+    assert_each_its_own_once(tmp_path / "ray.jsonl", {i: t for i, t in tag_of.items() if t != "a05"})
 
 
 @pytest.mark.system
