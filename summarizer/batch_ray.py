@@ -193,7 +193,7 @@ def ray_session(ray: ModuleType, options: RayOptions) -> Iterator[bool]:
     kwargs: dict[str, Any] = {"address": address or "local", "logging_level": "warning"}
     if address is None:
         kwargs |= {"num_cpus": options.workers, "include_dashboard": False}
-    if address is not None:
+    else:
         _reachable(address)
     try:
         ray.init(**kwargs)

@@ -225,20 +225,13 @@ def run_with_progress(
             info = f"{report.failed} failed · {report.tokens:,} tokens · {format_cost(report.cost)}"
             progress.update(bar, completed=report.skipped + report.done + report.failed, info=info)
 
-        if ray is not None and parquet:
+        if ray is not None:  # the driver's loop feeds the bar (Parquet: once, at the end)
             from .batch_parquet import run_batch_parquet
-
-            return run_batch_parquet(
-                items, summarizer, output=output, concurrency=concurrency, tasks=tasks, prices=prices,
-                on_progress=update, options=ray,
-            )  # fmt: skip
-        if ray is not None:
             from .batch_ray import run_batch_ray
 
-            return run_batch_ray(
-                items, summarizer, output=output, concurrency=concurrency, tasks=tasks, prices=prices,
-                max_cost=max_cost, on_progress=update, options=ray,
-            )  # fmt: skip
+            run = run_batch_parquet if parquet else functools.partial(run_batch_ray, max_cost=max_cost)
+            return run(items, summarizer, output=output, concurrency=concurrency, tasks=tasks, prices=prices,
+                       on_progress=update, options=ray)  # fmt: skip
         return run_to_end(
             summarizer,
             run_batch(items, summarizer, output=output, concurrency=concurrency,
