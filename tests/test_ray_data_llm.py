@@ -52,8 +52,12 @@ def test_the_ray_data_llm_example_fills_the_cache_the_batch_reads(tmp_path: Path
         schema = prepared["sampling_params"]["structured_outputs"]["json"]
         assert schema == calls[row["key"]].response_model.model_json_schema()
         assert prepared["sampling_params"]["max_tokens"] == settings.max_tokens
-        body = {"messages": prepared["messages"], "tools": [{"function": {"parameters": schema}}]}
-        made_up = answer_for(tools[calls[row["key"]].prompt], "a00", body)
+        tool = tools[calls[row["key"]].prompt]
+        body = {
+            "messages": prepared["messages"],
+            "tools": [{"function": {"name": tool, "parameters": schema}}],
+        }
+        made_up = answer_for(tool, "a00", body)
         vllm_row = {"key": row["key"], "generated_text": json.dumps(made_up), "num_input_tokens": 900}
         answers.append(example.postprocess(vllm_row | {"num_generated_tokens": 60}))
     with ResponseCache(tmp_path / "cache.sqlite3") as cache:
