@@ -38,8 +38,8 @@ from .schemas import Metadata
 
 # BatchOutput, batch_settings and done_ids live in batch_output.py; they are part of this module's interface.
 __all__ = [
-    "BatchInput", "BatchOutput", "BatchReport", "batch_settings", "collect_inputs", "done_ids", "run_batch",
-    "run_to_end",
+    "BatchInput", "BatchOutput", "BatchReport", "Outcome", "ResultWriter", "batch_settings", "collect_inputs",
+    "done_ids", "failure_record", "run_batch", "run_to_end", "summarize_item",
 ]  # fmt: skip
 T = TypeVar("T")
 ARTICLE_SUFFIXES = {".txt", ".md", ".html", ".htm", ".xhtml"}
@@ -212,38 +212,16 @@ async def _run(
         if on_progress is not None:
             on_progress(report)
 
-    def failed(item: BatchInput, reason: str, exit_code: int) -> None:
-        report.failed += 1
-        report.failures.append(item.id)
-        bad.write({"id": item.id, "source": item.source, "error": reason, "exit_code": exit_code})
-
     async def one(item: BatchInput) -> None:
         async with gate:
             if max_cost is not None and report.cost is not None and report.cost >= max_cost:
                 report.budget_spent = True
                 report.not_started += 1
                 return
-            try:
-                analysis = await summarizer.asummarize(item.load(), tasks=tasks)
-                line = {"id": item.id, "analysis": analysis.model_dump(mode="json")}
-            except SummarizerError as exc:
-                failed(item, str(exc), exc.exit_code)
-            except Exception as exc:  # a bug or a library's surprise: this article fails, the batch goes on
-                failed(item, f"unexpected error: {type(exc).__name__}: {describe_error(exc)}", 1)
-            else:
-                out.write(line)
-                _account(report, analysis.metadata, model, prices)
-                if not analysis.complete:  # kept, and owed: a re-run retries it, the cache serving the rest
-                    missing = "; ".join(f"{m.task} for {m.sentences}: {m.error}" for m in analysis.missing)
-                    failed(item, f"partial result: {missing}", PartialResultError.exit_code)
+            writer.write(await summarize_item(summarizer, item, tasks))
             progress()
 
-    out = Appender(output.results)
-    try:
-        bad = Appender(output.failures)
-    except BaseException:
-        out.close()
-        raise
+    writer = ResultWriter(output, report, model, prices)
     running = [asyncio.ensure_future(one(item)) for item in todo]
     try:
         progress()
@@ -256,11 +234,79 @@ async def _run(
         await asyncio.gather(*running, return_exceptions=True)
         raise
     finally:
-        out.close()
-        bad.close()
-        prune_failures(output.failures, done_ids(output.results))
+        writer.close()
         report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclass
+class Outcome:
+    """What one article came to: its result line, its failure record, or both (a partial result: kept,
+    and owed, so a re-run retries it with the cache serving the pieces that succeeded). `metadata` is the
+    line's, for the totals."""
+
+    id: str
+    line: dict[str, Any] | None = None
+    failure: dict[str, Any] | None = None
+    metadata: Metadata | None = None
+
+
+async def summarize_item(
+    summarizer: Summarizer, item: BatchInput, tasks: Iterable[str] | str | None
+) -> Outcome:
+    """One article through the summarizer; its errors become its failure record, never the batch's."""
+    try:
+        analysis = await summarizer.asummarize(item.load(), tasks=tasks)
+        line = {"id": item.id, "analysis": analysis.model_dump(mode="json")}
+    except SummarizerError as exc:
+        return Outcome(item.id, failure=failure_record(item, str(exc), exc.exit_code))
+    except Exception as exc:  # a bug or a library's surprise: this article fails, the batch goes on
+        reason = f"unexpected error: {type(exc).__name__}: {describe_error(exc)}"
+        return Outcome(item.id, failure=failure_record(item, reason, 1))
+    outcome = Outcome(item.id, line=line, metadata=analysis.metadata)
+    if not analysis.complete:
+        missing = "; ".join(f"{m.task} for {m.sentences}: {m.error}" for m in analysis.missing)
+        outcome.failure = failure_record(item, f"partial result: {missing}", PartialResultError.exit_code)
+    return outcome
+
+
+def failure_record(item: BatchInput, reason: str, exit_code: int) -> dict[str, Any]:
+    """A failures-file line: the id, where the article came from, a one-line reason, the exit code."""
+    return {"id": item.id, "source": item.source, "error": reason, "exit_code": exit_code}
+
+
+class ResultWriter:
+    """The one writer of a batch's output (the local run's, and the Ray driver's): each outcome appended
+    as whole lines, counted in the report; an id already written in this run is not written again (a
+    retried worker may deliver it twice). `close` drops the failures of articles done since."""
+
+    def __init__(self, output: BatchOutput, report: BatchReport, model: str, prices: dict[str, Price] | None):
+        self.output, self.report, self.model, self.prices = output, report, model, prices
+        self.written: set[str] = set()
+        self._out = Appender(output.results)
+        try:
+            self._bad = Appender(output.failures)
+        except BaseException:
+            self._out.close()
+            raise
+
+    def write(self, outcome: Outcome) -> None:
+        if outcome.id in self.written:
+            return
+        self.written.add(outcome.id)
+        if outcome.line is not None:
+            self._out.write(outcome.line)
+            if outcome.metadata is not None:
+                _account(self.report, outcome.metadata, self.model, self.prices)
+        if outcome.failure is not None:
+            self.report.failed += 1
+            self.report.failures.append(outcome.id)
+            self._bad.write(outcome.failure)
+
+    def close(self) -> None:
+        self._out.close()
+        self._bad.close()
+        prune_failures(self.output.failures, done_ids(self.output.results))
 
 
 def run_to_end(summarizer: Summarizer, work: Coroutine[Any, Any, T]) -> T:

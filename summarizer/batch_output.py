@@ -37,7 +37,8 @@ def batch_settings(summarizer: Summarizer, tasks: Iterable[str] | str | None) ->
     }
 
 
-def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+def differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between two `batch_settings`, one "key a -> b" each (the refusal to resume says it)."""
     out = []
     for key in dict.fromkeys([*before, *now]):
         a, b = before.get(key), now.get(key)
@@ -45,7 +46,7 @@ def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
             # A task added or dropped is said once, under `tasks`: compare the versions of the others.
             common = a.keys() & b.keys() if key == "prompt_versions" else a.keys() | b.keys()
             a, b = ({k: v for k, v in d.items() if k in common} for d in (a, b))
-            out += [f"{key}.{d}" for d in _differences(a, b)]
+            out += [f"{key}.{d}" for d in differences(a, b)]
         elif a != b:
             out.append(f"{key} {_show(key, a)} -> {_show(key, b)}")
     return out
@@ -58,6 +59,8 @@ def _show(key: str, value: Any) -> str:
 
 
 def _nonempty(path: Path) -> bool:
+    if path.is_dir():  # a Parquet output (`batch --ray --format parquet`) is a directory
+        return any(path.iterdir())
     return path.is_file() and path.stat().st_size > 0
 
 
@@ -116,7 +119,7 @@ class BatchOutput:
                         f"{self.results} holds results but no readable record of the settings they were made"
                         f" with ({self.meta.name}): {how}"
                     ) from None
-                if diffs := _differences(recorded, settings):
+                if diffs := differences(recorded, settings):
                     raise ConfigError(
                         f"{self.results} was made with other settings ({'; '.join(diffs)}): resuming would"
                         f" mix them in one file; {how}"

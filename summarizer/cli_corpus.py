@@ -6,7 +6,7 @@ import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import (
@@ -55,6 +55,9 @@ from .pipeline import Summarizer, parse_tasks
 from .pricing import Price, format_cost, load_prices, price_for
 from .prompts import PromptSet
 from .schemas import TASKS
+
+if TYPE_CHECKING:
+    from .batch_ray import RayOptions
 
 # --- many articles --------------------------------------------------------------------------------------
 
@@ -112,10 +115,46 @@ def batch(
         ),
     ] = False,
     prompts_dir: PromptsDirOpt = None,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Run on Ray: RAY_ADDRESS's cluster if set, else a local Ray for the run. --concurrency is "
+            "then per worker. Needs the ray extra.",
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None, typer.Option(help="The Ray cluster to join (implies --ray). Default: RAY_ADDRESS.")
+    ] = None,
+    ray_workers: Annotated[
+        int | None, typer.Option(min=1, help="Ray actors, one Summarizer each. Default: one per CPU.")
+    ] = None,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="jsonl, or parquet (with --ray: a directory the Ray workers write; see the README).",
+        ),
+    ] = "jsonl",
 ) -> None:
     """Summarise many articles concurrently. Re-running the same command resumes: ids already in --output
     are skipped, failures are retried. Resuming with other settings (model, tasks, prompts, --strict) is
     refused: use another --output, or --force-new."""
+    on_ray = None
+    if ray or ray_address or ray_workers:
+        from .batch_ray import RayOptions, import_ray
+
+        import_ray()  # without the extra: its one-line hint, before any input is read
+        on_ray = RayOptions(address=ray_address, workers=ray_workers, http_retries=http_retries)
+        if openai_batch:
+            raise ConfigError("--openai-batch fills this machine's cache, not the Ray workers': drop one")
+    if output_format not in ("jsonl", "parquet"):
+        raise ConfigError(f"--format {output_format!r}: choose jsonl or parquet")
+    parquet = output_format == "parquet"
+    if parquet and (on_ray is None or max_cost is not None):
+        raise ConfigError(
+            "--format parquet is written by the Ray workers: it needs --ray, and takes no --max-cost"
+        )
     chosen = parse_tasks(tasks)
     settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env)
     table = load_prices(prices)
@@ -149,10 +188,14 @@ def batch(
         budget = max_cost
         if prefill is not None and max_cost is not None and prefill.cost is not None:
             budget = max(0.0, max_cost - prefill.cost)  # one budget for the batch and the calls after it
-        report = run_with_progress(summarizer, items, held, concurrency, chosen, table, budget)
+        report = run_with_progress(
+            summarizer, items, held, concurrency, chosen, table, budget, on_ray, parquet
+        )
         if prefill is not None:
             report.add_prefill(prefill.prompt_tokens, prefill.completion_tokens, prefill.cost)
     _batch_summary(report, held.results, held.failures)
+    if on_ray is not None:
+        err.print(getattr(report, "where", ""), highlight=False, soft_wrap=True)
     if report.failed:
         raise typer.Exit(5)
 
@@ -165,8 +208,11 @@ def run_with_progress(
     tasks: Sequence[str],
     prices: dict[str, Price],
     max_cost: float | None,
+    ray: RayOptions | None = None,
+    parquet: bool = False,
 ) -> BatchReport:
-    """The batch on the summarizer's loop, with a rich progress bar on a terminal (quiet otherwise)."""
+    """The batch on the summarizer's loop (or on Ray, the driver feeding the bar), with a rich progress
+    bar on a terminal (quiet otherwise)."""
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
@@ -179,6 +225,13 @@ def run_with_progress(
             info = f"{report.failed} failed · {report.tokens:,} tokens · {format_cost(report.cost)}"
             progress.update(bar, completed=report.skipped + report.done + report.failed, info=info)
 
+        if ray is not None:  # the driver's loop feeds the bar (Parquet: once, at the end)
+            from .batch_parquet import run_batch_parquet
+            from .batch_ray import run_batch_ray
+
+            run = run_batch_parquet if parquet else functools.partial(run_batch_ray, max_cost=max_cost)
+            return run(items, summarizer, output=output, concurrency=concurrency, tasks=tasks, prices=prices,
+                       on_progress=update, options=ray)  # fmt: skip
         return run_to_end(
             summarizer,
             run_batch(items, summarizer, output=output, concurrency=concurrency,
