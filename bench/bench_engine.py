@@ -196,6 +196,29 @@ def batch_rounds(old_python: str | None, rounds: int, dev: int) -> None:
                 print(f"| {name} | {n + 1} | {wall:.0f} s | {rate:.2f} | {done.returncode} |", flush=True)
 
 
+def threads_probe(seed: list[Request]) -> None:
+    """The seed's summary request, its prefix made new each time (no cache), on 1 and 2 threads with
+    OpenMP's threads spinning (ACTIVE) or sleeping (PASSIVE) while they wait: prompt and decode tokens/s."""
+    messages, schema = seed[0]
+    print("\n| threads | OpenMP wait policy | prompt tok/s | decode tok/s |")
+    print("| --- | --- | --- | --- |")
+    for policy in ("PASSIVE", "ACTIVE"):
+        os.environ["OMP_WAIT_POLICY"] = policy  # the engine's environment takes ours (engine_environment)
+        for threads in (1, 2):
+            with LocalServer(plan=EnginePlan(slots=1, threads=threads)) as server:
+                prompts, decodes = [], []
+                for n in range(2):
+                    fresh = [dict(m) for m in messages]
+                    fresh[0]["content"] = f"({policy} {threads} {n}) " + fresh[0]["content"]
+                    payload = body(fresh, schema, "xllamacpp") | {"max_tokens": 60}
+                    _, answer = send(server.base_url, payload)
+                    t = (answer or {}).get("timings") or {}
+                    prompts.append(f"{t.get('prompt_per_second', 0):.0f}")
+                    decodes.append(f"{t.get('predicted_per_second', 0):.1f}")
+                print(f"| {threads} | {policy} | {', '.join(prompts)} | {', '.join(decodes)} |", flush=True)
+    os.environ.pop("OMP_WAIT_POLICY")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--slots", type=int, nargs="+", default=[1, 3])
@@ -206,7 +229,11 @@ def main() -> None:
         "--batch-rounds", type=int, default=0, help="also run `summarizer batch` end to end, this many rounds"
     )
     parser.add_argument("--batch-old-python", help="an interpreter with the old summarizer installed")
+    parser.add_argument("--threads-probe", action="store_true", help="1 and 2 threads, OpenMP waits")
     options = parser.parse_args()
+    if options.threads_probe:
+        threads_probe(requests_for([SEED.read_text(encoding="utf-8")])[0])
+        return
     if options.batch_rounds:
         batch_rounds(options.batch_old_python, options.batch_rounds, options.dev or 20)
         return

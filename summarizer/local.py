@@ -74,14 +74,18 @@ def plan_engine(
     env: dict[str, str] | os._Environ[str] | None = None,
     cores: int | None = None,
     memory_bytes: int | None = None,
+    load: float | None = None,
 ) -> EnginePlan:
     """Slots and threads from the machine, each overridable by its variable.
 
-    Threads: every core this process may run on; the model's matrix products scale with them, and a second
-    process per core only contends. Slots: 3, an article's three tasks at once (continuous batching decodes
-    the slots' tokens in one pass, which on 2 cores made the tasks' decoding about twice as fast as one after
-    another: bench/bench_engine.py); fewer if memory is short, at about 0.5 GB a slot (its 8,192-token KV
-    cache, buffers) beside 1 GB for the process.
+    Threads: the cores this process may run on that other work leaves free (the 1-minute load average,
+    read once at start), at least one. The engine's threads wait for each other at every step, so a thread
+    on a core another process holds slows all of them: on 2 cores with one busy, 1 thread evaluated and
+    decoded faster than 2; on idle cores, 2 were about 1.6 times as fast as 1 (bench/README.md).
+
+    Slots: 3, so that a batch's articles share the engine (continuous batching decodes the slots' tokens in
+    one pass; an article's own tasks go in order, see pipeline.py); fewer if memory is short, at about
+    0.5 GB a slot (its 8,192-token KV cache, buffers) beside 1 GB for the process.
     """
     env = os.environ if env is None else env
     if cores is None:
@@ -91,9 +95,14 @@ def plan_engine(
             memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (ValueError, OSError, AttributeError):
             memory_bytes = 4 << 30
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:
+            load = 0.0
     by_memory = max(1, int((memory_bytes / 2**30 - 1) / 0.5))
     slots = _positive(env, SLOTS_ENV) or min(3, by_memory)
-    threads = _positive(env, THREADS_ENV) or max(1, cores)
+    threads = _positive(env, THREADS_ENV) or max(1, min(cores, round(cores - load + 0.25)))
     return EnginePlan(slots=slots, threads=threads)
 
 

@@ -233,13 +233,18 @@ def test_describe_exit() -> None:
 
 
 def test_slots_and_threads_follow_the_machine_and_the_variables() -> None:
-    assert plan_engine({}, cores=2, memory_bytes=24 << 30) == EnginePlan(slots=3, threads=2)
-    assert plan_engine({}, cores=8, memory_bytes=24 << 30).threads == 8
-    assert plan_engine({}, cores=2, memory_bytes=1536 << 20).slots == 1  # memory for one slot only
-    env = {SLOTS_ENV: "5", THREADS_ENV: "1"}
-    assert plan_engine(env, cores=2, memory_bytes=24 << 30) == EnginePlan(slots=5, threads=1)
+    idle = {"memory_bytes": 24 << 30, "load": 0.1}
+    assert plan_engine({}, cores=2, **idle) == EnginePlan(slots=3, threads=2)
+    assert plan_engine({}, cores=8, **idle).threads == 8
+    assert plan_engine({}, cores=2, memory_bytes=1536 << 20, load=0.1).slots == 1  # memory for one slot
+    # Cores that other work holds are left to it: its threads would stall the engine's at every step.
+    assert plan_engine({}, cores=2, memory_bytes=24 << 30, load=1.2).threads == 1
+    assert plan_engine({}, cores=2, memory_bytes=24 << 30, load=9.0).threads == 1
+    assert plan_engine({}, cores=8, memory_bytes=24 << 30, load=3.0).threads == 5
+    env = {SLOTS_ENV: "5", THREADS_ENV: "2"}
+    assert plan_engine(env, cores=2, memory_bytes=24 << 30, load=9.0) == EnginePlan(slots=5, threads=2)
     with pytest.raises(ConfigError, match=SLOTS_ENV):
-        plan_engine({SLOTS_ENV: "0"}, cores=2, memory_bytes=24 << 30)
+        plan_engine({SLOTS_ENV: "0"}, cores=2, **idle)
 
 
 @pytest.mark.live
