@@ -76,6 +76,14 @@ ModeOpt = Annotated[
     ),
 ]
 MaxRetriesOpt = Annotated[int | None, typer.Option(help="Re-asks after a validation failure.")]
+RailsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="extractive: the model only chooses spans of the article for every text field, and code "
+        "copies them; free: it writes them. Default: extractive for the embedded model, free elsewhere. "
+        "Env: SUMMARIZER_RAILS."
+    ),
+]
 StrictOpt = Annotated[
     bool,
     typer.Option(help="Drop stances and events naming someone the article does not (and say how many)."),
@@ -100,6 +108,7 @@ def cli_settings(
     max_retries: int | None,
     prompts_dir: Path | None,
     api_key_env: str | None = None,
+    rails: str | None = None,
 ) -> Settings:
     """The settings from the options every model-calling command shares (then environment, then default)."""
     return resolve_settings(
@@ -109,6 +118,7 @@ def cli_settings(
         mode=mode,
         max_retries=max_retries,
         prompts_dir=str(prompts_dir) if prompts_dir else None,
+        rails=rails,
     )
 
 
@@ -168,6 +178,7 @@ def summarize(
     mode: ModeOpt = None,
     max_retries: MaxRetriesOpt = None,
     published: Annotated[str | None, typer.Option(help="Publication date, YYYY-MM-DD.")] = None,
+    rails: RailsOpt = None,
     strict: StrictOpt = False,
     require_complete: Annotated[
         bool,
@@ -186,7 +197,7 @@ def summarize(
     publication date (--published, or the HTML page's). Long articles are split into chunks of whole
     sentences; if a piece fails, the rest is still written and the exit code is 6."""
     chosen = parse_tasks(tasks)
-    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env)
+    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env, rails)
     article = read_article(path, published=_parse_date(published))
     cache = None if no_cache else ResponseCache()
     # A spinner on a terminal only: the embedded model takes a minute or more per article.

@@ -38,6 +38,7 @@ from .cli import (
     ModeOpt,
     NoCacheOpt,
     PromptsDirOpt,
+    RailsOpt,
     StrictOpt,
     TasksOpt,
     app,
@@ -95,6 +96,7 @@ def batch(
     api_key_env: ApiKeyEnvOpt = None,
     mode: ModeOpt = None,
     max_retries: MaxRetriesOpt = None,
+    rails: RailsOpt = None,
     http_retries: Annotated[
         int, typer.Option(help="Retries of 429/5xx with backoff (honours Retry-After).")
     ] = 5,
@@ -117,7 +119,7 @@ def batch(
     are skipped, failures are retried. Resuming with other settings (model, tasks, prompts, --strict) is
     refused: use another --output, or --force-new."""
     chosen = parse_tasks(tasks)
-    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env)
+    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env, rails)
     table = load_prices(prices)
     if settings.endpoint == "embedded":
         table[settings.model] = Price(0.0, 0.0)  # runs here, costs nothing
@@ -284,6 +286,7 @@ def eval_(
     base_url: BaseUrlOpt = None,
     api_key_env: ApiKeyEnvOpt = None,
     max_retries: MaxRetriesOpt = None,
+    rails: RailsOpt = None,
     no_cache: NoCacheOpt = False,
     force_new: Annotated[
         bool, typer.Option("--force-new", help="Start --out's results afresh if made with other settings.")
@@ -316,7 +319,7 @@ def eval_(
     if dataset is None:
         raise ConfigError("give a dataset JSONL to evaluate, or --compare RUN_A RUN_B")
     articles = load_eval_set(dataset)
-    settings = cli_settings(model, base_url, None, max_retries, prompts_dir, api_key_env)
+    settings = cli_settings(model, base_url, None, max_retries, prompts_dir, api_key_env, rails)
     items = [
         BatchInput(
             id=a.id, source=a.url or a.id, load=functools.partial(article_from_text, a.text, source=a.url)
