@@ -81,6 +81,35 @@ ANSWERS: dict[str, dict[str, Any]] = {
         ]
     },
 }
+# Extractive rails (`--rails extractive`): the model only chooses. The fixture chooses like a reader would
+# among what the request offers: a listed candidate whose text holds the cue (else the first offered),
+# sentence numbers from the enum; names kept where offered. Nothing is hard-coded text.
+EXTRACTIVE: dict[str, dict[str, Any]] = {
+    "ExtractiveSummary": {"headline": "Kim Jong Un gave", "summary": 3, "key_points": "sent delegations"},
+    "ExtractiveStanceList": {
+        "stances": [
+            {
+                "actor": "Kang Sun Nam",
+                "target": "Kremlin",
+                "polarity": "supports",
+                CUE: "supports the Kremlin",
+            },
+            {"actor": "United States", "target": "North Korea", "polarity": "opposes", CUE: "irresponsible"},
+        ]
+    },
+    "ExtractiveEventList": {
+        "events": [
+            {
+                "event_type": "OTHER",
+                "actors": ["North Korea"],
+                "recipients": [],
+                "location": None,
+                CUE: "released",
+            }
+        ]
+    },
+}
+LISTED = re.compile(r"^\[(\d+[a-z]?)\] (.*)$", re.MULTILINE)
 NAME_FIELDS = ("actor", "target", "actors", "recipients", "location")
 TAG = re.compile(r"REF-([A-Za-z0-9_]+)")
 NUMBERED = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
@@ -118,6 +147,40 @@ def answer_for(name: str, tag: str | None, body: dict[str, Any] | None = None) -
         elif name == "EventList":
             answer["events"][0]["description"] += mark
     return answer
+
+
+def extractive_answer(name: str, tag: str | None, body: dict[str, Any]) -> dict[str, Any]:
+    """An answer to an extractive request (`EXTRACTIVE`): ids and numbers among the request's enums."""
+    allowed = _enums(body)
+    listed = dict(LISTED.findall(_user_text(body)))
+
+    def choose(field_name: str, cue: str) -> Any:
+        offered = allowed.get(field_name) or []
+        return next((i for i in offered if cue in listed.get(str(i), "")), offered[0] if offered else None)
+
+    plan = EXTRACTIVE[name]
+    if name == "ExtractiveSummary":
+        numbers = allowed.get("summary") or []
+        return {
+            "headline": choose("headline", plan["headline"]),
+            "summary": numbers[: max(2, min(plan["summary"], len(numbers)))],
+            "key_points": [choose("key_points", plan["key_points"])],
+        }
+    key = "stances" if name == "ExtractiveStanceList" else "events"
+    field_name = "position" if key == "stances" else "description"
+    items = []
+    for item in copy.deepcopy(plan[key]):
+        cue = item.pop(CUE)
+        if not allowed.get(field_name):
+            continue  # nothing offered: the request allows no item
+        item[field_name] = choose(field_name, cue)
+        for names in NAME_FIELDS:
+            if names in allowed and item.get(names):
+                item[names] = _pick(item[names], allowed[names])
+        if key == "events" and "when" in allowed:
+            item["when"] = None
+        items.append(item)
+    return {key: items}  # a tag cannot be carried: every field is a span of the article
 
 
 def _pick(value: Any, choices: list[Any]) -> Any:
@@ -213,7 +276,7 @@ def make_app(
         name = body["tool_choice"]["function"]["name"]
         found = TAG.search(text)
         tag = found.group(1) if found else None
-        arguments = answer_for(name, tag, body)
+        arguments = extractive_answer(name, tag, body) if name in EXTRACTIVE else answer_for(name, tag, body)
         message = {
             "role": "assistant",
             "content": None,
