@@ -133,8 +133,8 @@ class ArticleScore(BaseModel):
     `names`: actor, target, recipient and location names, `names_found` in the article. `checked_fields`:
     generated text fields with a support check; `support`: the scores of those the model wrote
     (`extractive_fields`, copied from the article by code under extractive rails, score 1.0 by
-    construction and are left out of `support`: they are no win of the model's writing). `events_dated`: with a date found
-    in their sentences. `retries`: attempts beyond the first of each model call. `summarizer.quality`
+    construction and are left out of `support`: they are no win of the model's writing).
+    `events_dated`: with a date found in their sentences. `retries`: attempts beyond the first of each model call. `summarizer.quality`
     defines each count."""
 
     id: str

@@ -1,0 +1,194 @@
+"""Extractive rails: the request offers enums of candidate ids, code copies the chosen spans, and the checks
+a schema cannot say (a stance aimed at its own actor, polarity against a plain clause)."""
+
+import pytest
+from pydantic import ValidationError
+
+from bench.fake_openai import serve
+from summarizer.article import article_from_text
+from summarizer.batch import batch_settings
+from summarizer.extractive import Extractive, plain_polarity
+from summarizer.ground import Grounding
+from summarizer.local import free_port
+from summarizer.pipeline import Summarizer
+from summarizer.prompts import schema_of
+from summarizer.segment import split_sentences
+from summarizer.settings import resolve_settings
+
+from .test_pipeline import SEED_PUBLISHED
+
+pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])  # the fake endpoint, on loopback
+
+
+@pytest.fixture
+def rails(seed_text: str) -> Extractive:
+    article = article_from_text(seed_text, published=SEED_PUBLISHED)
+    sentences = split_sentences(article.text)
+    return Extractive(Grounding(article, sentences, pick_names=True))
+
+
+def _numbers(rails: Extractive) -> tuple[int, ...]:
+    return tuple(s.number for s in rails.grounding.sentences)
+
+
+def _props(model) -> dict:
+    schema = schema_of(model)
+    out = dict(schema.get("properties", {}))
+    for sub in schema.get("$defs", {}).values():
+        out |= sub.get("properties", {})
+    return out
+
+
+def test_the_request_offers_only_candidate_ids(rails: Extractive):
+    numbers = _numbers(rails)
+    summary = _props(rails.request_model("summary", numbers))
+    headlines = [c.id for c in rails.offered("headline", numbers)]
+    assert summary["headline"]["enum"] == headlines
+    assert summary["summary"]["items"]["enum"] == list(numbers)
+    assert (summary["summary"]["minItems"], summary["summary"]["maxItems"]) == (2, 4)
+    stances = _props(rails.request_model("stances", numbers))
+    assert stances["position"]["enum"] == [c.id for c in rails.offered("position", numbers)]
+    assert stances["stances"]["minItems"] == 2
+    assert "enum" in stances["actor"] and "enum" in stances["target"]
+    events = _props(rails.request_model("events", numbers))
+    assert events["description"]["enum"] == [c.id for c in rails.offered("event", numbers)]
+    # No field is free text: every string property is an enum (or a name/date enum, or event_type's).
+    prompt = rails.prompt_values("summary", numbers)["headlines"]
+    assert all(f"[{i}] " in prompt for i in headlines)
+
+
+def test_an_id_not_offered_is_refused(rails: Extractive):
+    model = rails.request_model("summary", _numbers(rails))
+    with pytest.raises(ValidationError, match="not one of the listed ids"):
+        model.model_validate({"headline": "99z", "summary": [1, 2], "key_points": [1]})
+    with pytest.raises(ValidationError):
+        model.model_validate(
+            {"headline": rails.offered("headline", _numbers(rails))[0].id, "summary": [1], "key_points": [1]}
+        )
+
+
+def test_no_position_offered_allows_no_stance():
+    article = article_from_text("The bridge opened in 1932. It carries four lanes of traffic over the river.")
+    x = Extractive(Grounding(article, split_sentences(article.text), pick_names=True))
+    stances = _props(x.request_model("stances", (1, 2)))["stances"]
+    assert stances["maxItems"] == 0
+
+
+def test_chosen_spans_are_copied_with_their_offsets(rails: Extractive):
+    numbers = _numbers(rails)
+    head = rails.offered("headline", numbers)[0]
+    answer = rails.request_model("summary", numbers).model_validate(
+        {"headline": head.id, "summary": [3, 1, 1], "key_points": [2, 5]}
+    )
+    summary = rails.summary(answer)
+    text = rails.grounding.article.text
+    assert summary.headline == head.text == text[head.start : head.end]
+    assert [s.sentence for s in summary.spans["summary"]] == [1, 3]  # article order, once each
+    assert summary.summary == " ".join(text[s.start : s.end] for s in summary.spans["summary"])
+    assert [p.text for p in summary.key_points] == [p.evidence[0].text for p in summary.key_points]
+    for check in [*summary.checks.values(), *(p.check for p in summary.key_points)]:
+        assert check.extractive and not check.flagged and check.support >= 0.9
+
+
+def test_a_stance_aimed_at_its_own_actor_is_re_asked_then_dropped(rails: Extractive):
+    numbers = _numbers(rails)
+    position = rails.offered("position", numbers)[0].id
+    model = rails.request_model("stances", numbers)
+    answer = model.model_validate(
+        {
+            "stances": [
+                {"actor": "Kim Jong Un", "target": "Kim", "position": position, "polarity": "neutral"},
+                {"actor": "Russia", "target": "Russian", "position": position, "polarity": "neutral"},
+                {"actor": "Russia", "target": "North Korea", "position": position, "polarity": "neutral"},
+            ]
+        }
+    )
+    problems = rails.review(answer)
+    assert len(problems) == 2 and "stances[0]" in problems[0] and "stances[1]" in problems[1]
+    kept = rails.stances(answer)
+    assert [(s.actor, s.target) for s in kept] == [("Russia", "North Korea")]
+    assert kept[0].span is not None and kept[0].position == kept[0].span.text
+    assert kept[0].evidence[0].start <= kept[0].span.start < kept[0].span.end <= kept[0].evidence[0].end
+
+
+def test_polarity_against_a_plain_clause_becomes_neutral(rails: Extractive):
+    assert plain_polarity("he fully supports the Kremlin") == "supports"
+    assert plain_polarity("the ministry condemned the strike") == "opposes"
+    assert plain_polarity("they did not condemn the strike") is None  # negated: not plain
+    assert plain_polarity("support for Ukraine and determination to oppose the West") is None  # both
+    assert plain_polarity("the ships arrived on Monday") is None
+    numbers = _numbers(rails)
+    supports = next(c for c in rails.offered("position", numbers) if plain_polarity(c.text) == "supports")
+    model = rails.request_model("stances", numbers)
+    answer = model.model_validate(
+        {
+            "stances": [
+                {
+                    "actor": "Kang Sun Nam",
+                    "target": "Kremlin",
+                    "position": supports.id,
+                    "polarity": "opposes",
+                },
+                {"actor": "Russia", "target": "Kremlin", "position": supports.id, "polarity": "supports"},
+            ]
+        }
+    )
+    first, second = rails.stances(answer)
+    assert (first.polarity, first.polarity_overruled) == ("neutral", "opposes")
+    assert (second.polarity, second.polarity_overruled) == ("supports", None)
+
+
+def test_rails_default_per_endpoint(monkeypatch: pytest.MonkeyPatch):
+    env: dict[str, str] = {}
+    assert resolve_settings(env=env).rails_used == "extractive"  # the embedded model
+    compatible = resolve_settings(base_url="http://127.0.0.1:1/v1", model="m", env=env)
+    assert compatible.rails_used == "free" and not compatible.names_from_article
+    chosen = resolve_settings(
+        base_url="http://127.0.0.1:1/v1", model="m", env={"SUMMARIZER_RAILS": "extractive"}
+    )
+    assert chosen.extractive and chosen.names_from_article
+    assert resolve_settings(rails="free", env=env).rails_used == "free"
+    with pytest.raises(Exception, match="unknown rails"):
+        resolve_settings(rails="loose", env=env)
+
+
+def test_end_to_end_against_the_fake_endpoint(seed_text: str):
+    with serve(free_port(), 0.0) as url:
+        settings = resolve_settings(base_url=url, model="fake", rails="extractive", env={})
+        with Summarizer(settings, notice=lambda _: None) as s:
+            analysis = s.summarize(seed_text, published=SEED_PUBLISHED)
+            assert batch_settings(s, None)["rails"] == "extractive"
+            assert analysis.metadata.prompt_versions == s.prompt_versions()
+    assert analysis.metadata.rails == "extractive"
+    text = analysis.article.text
+    summary = analysis.summary
+    assert summary is not None and summary.spans is not None
+    article = article_from_text(seed_text, published=SEED_PUBLISHED)
+    x = Extractive(Grounding(article, split_sentences(article.text)))
+    offered = {(c.start, c.end) for c in x.offered("headline", _numbers(x))}
+    (head,) = summary.spans["headline"]
+    assert (head.start, head.end) in offered and text[head.start : head.end] == summary.headline
+    assert (
+        "70th anniversary" in summary.headline
+    )  # the fake chose the candidate holding its cue, not the first
+    for span in summary.spans["summary"]:
+        assert text[span.start : span.end] == span.text
+    assert analysis.stances and analysis.events
+    for item in [*analysis.stances, *analysis.events]:
+        assert item.span is not None and text[item.span.start : item.span.end] == item.span.text
+        assert item.check.extractive and not item.check.flagged
+        assert item.sentences == [item.span.sentence]
+    assert all(not s.unknown_names and s.actor != s.target for s in analysis.stances)
+    assert analysis.checks is not None and analysis.checks.flagged_fields == 0
+
+
+def test_free_rails_send_the_old_requests(seed_text: str):
+    with serve(free_port(), 0.0) as url:
+        settings = resolve_settings(base_url=url, model="fake", env={})
+        with Summarizer(settings, notice=lambda _: None) as s:
+            calls = s.plan(article_from_text(seed_text))
+            analysis = s.summarize(seed_text)
+    assert {c.response_model.__name__ for c in calls} == {"Summary", "StanceList", "EventList"}
+    assert all("_extractive" not in v for v in [c.prompt for c in calls])
+    assert analysis.metadata.rails == "free" and analysis.summary is not None
+    assert analysis.summary.spans is None and not any(c.extractive for c in analysis.summary.checks.values())
