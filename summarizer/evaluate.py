@@ -134,8 +134,8 @@ class ArticleScore(BaseModel):
     generated text fields with a support check; `support`: the scores of those the model wrote
     (`extractive_fields`, copied from the article by code under extractive rails, score 1.0 by
     construction and are left out of `support`: they are no win of the model's writing).
-    `events_dated`: with a date found in their sentences. `retries`: attempts beyond the first of each model call. `summarizer.quality`
-    defines each count."""
+    `events_dated`: with a date found in their sentences. `retries`: attempts beyond the first of each
+    model call. `summarizer.quality` defines each count."""
 
     id: str
     ok: bool
