@@ -1,6 +1,8 @@
 """Candidate spans for extractive rails: exact slices of the article, split at the documented boundaries,
 offered in article order (the lead prior) and capped."""
 
+import itertools
+
 from summarizer.candidates import LIMITS, candidates, clauses, listing, reports_position
 from summarizer.segment import split_sentences
 
@@ -67,9 +69,12 @@ def test_candidates_come_in_article_order_and_are_capped(seed_text: str):
     for kind in ("headline", "position", "event"):
         found = candidates(kind, sentences)
         assert len(found) <= LIMITS[kind]
-        assert [c.start for c in found] == sorted(c.start for c in found)
+        assert [c.sentence for c in found] == sorted(c.sentence for c in found)
     headline = candidates("headline", sentences)
-    assert all(4 <= c.words <= 20 for c in headline)
+    assert all(4 <= c.words <= 15 for c in headline)
+    # Within one sentence, a headline's candidates come shortest first.
+    for a, b in itertools.pairwise(headline):
+        assert a.sentence < b.sentence or a.words <= b.words
     # Positions only come from sentences that report one.
     assert all(reports_position(sentences[c.sentence - 1].text) for c in candidates("position", sentences))
     assert listing(headline).splitlines()[0].startswith(f"[{headline[0].id}] ")
