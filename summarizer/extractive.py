@@ -43,12 +43,19 @@ from .candidates import Candidate, Kind, candidates, clauses, listing, whole
 from .ground import LEAST_STANCES, Grounding, _one_of, _picked, with_strict_schema
 from .schemas import CheckedEvent, CheckedKeyPoint, CheckedStance, CheckedSummary, FieldCheck, Span
 
+# The sentences a summary and its key points may be chosen from: the first ones of at least this many
+# words (a lead prior, stated: news puts its main facts first; bylines and one-word lines left out). A
+# short list keeps the small model inside the lead: offered the whole article, it chose sentence 20 twice.
+SUMMARY_SENTENCES = 8
+SUMMARY_MIN_WORDS = 6
 # Which candidate list each task's prompt shows, as the template names it.
 TASK_KINDS: dict[str, tuple[tuple[str, Kind], ...]] = {
     "summary": (("headlines", "headline"),),
     "stances": (("positions", "position"),),
     "events": (("descriptions", "event"),),
 }
+# What the extractive templates list, empty: to count a prompt's size without its lists.
+EMPTY_VALUES = {name: "" for lists in TASK_KINDS.values() for name, _ in lists} | {"numbers": ""}
 # The polarity lexicon: verbs that say a direction plainly. Small on purpose: a word here must not be read
 # the other way in ordinary news English ("backed" and "warned" are left out: "backed down", "warned of").
 _SUPPORTS = re.compile(
@@ -105,8 +112,41 @@ class Extractive:
         return found
 
     def prompt_values(self, task: str, numbers: Sequence[int]) -> dict[str, str]:
-        """What the task's template lists: its candidates, one `[id] text` a line."""
-        return {name: listing(self.offered(kind, numbers)) for name, kind in TASK_KINDS[task]}
+        """What the task's template lists: its candidates, one `[id] text` a line (and for a summary the
+        numbers of the sentences it may choose)."""
+        values = {name: listing(self.offered(kind, numbers)) for name, kind in TASK_KINDS[task]}
+        if task == "summary":
+            values["numbers"] = ", ".join(map(str, self.summary_numbers(numbers)))
+        return values
+
+    def summary_numbers(self, numbers: Sequence[int]) -> tuple[int, ...]:
+        """The sentences a summary may be made of (`SUMMARY_SENTENCES`): the first long enough ones."""
+        long = [n for n in numbers if whole(self._sentences[n]).words >= SUMMARY_MIN_WORDS]
+        return tuple((long if len(long) >= 2 else list(numbers))[:SUMMARY_SENTENCES])
+
+    def stance_names(self, offered: Sequence[Candidate]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """The names an actor and a target may be: the article's names found in the sentences that offer
+        a position, the actor's outside the offered words (who is reported as saying them), the target's
+        inside them (what they are about); each list falls back to every name of those sentences, then
+        to the article's. Two lists in two orders, not one: offered one list, the small model picks its
+        first name for both and aims the stance at its own actor."""
+        g = self.grounding
+        if not (g.pick_names and g.name_choices):
+            return None
+        by_sentence: dict[int, list[Candidate]] = {}
+        for c in offered:
+            by_sentence.setdefault(c.sentence, []).append(c)
+        inside: dict[str, None] = {}
+        outside: dict[str, None] = {}
+        for number, spans in by_sentence.items():
+            sentence = self._sentences[number]
+            for name in g.name_choices:
+                for m in re.finditer(re.escape(name), sentence.text):
+                    at = sentence.start + m.start()
+                    within = any(c.start <= at < c.end for c in spans)
+                    (inside if within else outside).setdefault(name)
+        either = tuple(dict.fromkeys([*outside, *inside])) or g.name_choices
+        return tuple(outside) or either, tuple(inside) or either
 
     def request_model(self, task: str, numbers: Sequence[int]) -> type[BaseModel]:
         """The response model: every text field an enum of the candidate ids offered, sentence numbers an
@@ -116,12 +156,14 @@ class Extractive:
         names = g.name_choices if g.pick_names and g.name_choices else None
         if task == "summary":
             ids = tuple(c.id for c in self.offered("headline", nums))
-            return request_model(task, nums, ids, strict=g.strict)
+            return request_model(task, self.summary_numbers(nums), ids, strict=g.strict)
         if task == "stances":
             offered = self.offered("position", nums)
             least = min(len({c.sentence for c in offered}), LEAST_STANCES)
             ids = tuple(c.id for c in offered)
-            return request_model(task, nums, ids, names=names, least=least, strict=g.strict)
+            pair = self.stance_names(offered)
+            actors, targets = pair if pair is not None else (None, None)
+            return request_model(task, nums, ids, names=actors, targets=targets, least=least, strict=g.strict)
         if task == "events":
             ids = tuple(c.id for c in self.offered("event", nums))
             dates = g.date_choices(nums)
@@ -129,8 +171,16 @@ class Extractive:
         raise ValueError(f"no extractive model for task {task!r}")
 
     def review(self, output: BaseModel) -> list[str]:
-        """`Grounding.review` (names, when they are free text), and stances aimed at their own actor."""
+        """`Grounding.review` (names, when they are free text), a sentence chosen twice for the summary,
+        and stances aimed at their own actor."""
         problems = self.grounding.review(output)
+        if isinstance(output, schemas.ExtractiveSummary):
+            for where, numbers in (("summary", output.summary), ("key_points", output.key_points)):
+                if twice := sorted({n for n in numbers if numbers.count(n) > 1}):
+                    listed = ", ".join(map(str, twice))
+                    problems.append(
+                        f"{where}: sentence {listed} chosen more than once: choose different ones"
+                    )
         if isinstance(output, schemas.ExtractiveStanceList):
             for i, stance in enumerate(output.stances):
                 if self.grounding.names.same(stance.actor, stance.target):
@@ -279,15 +329,17 @@ def request_model(
     ids: tuple[str, ...],
     *,
     names: tuple[str, ...] | None = None,
+    targets: tuple[str, ...] | None = None,
     dates: tuple[str, ...] = (),
     least: int = 0,
     strict: bool = False,
 ) -> type[BaseModel]:
     """`task`'s extractive schema: text fields an enum of `ids`, sentence numbers an enum of `numbers`,
-    names an enum of `names` when given, an event's `when` one of `dates` or null, at least `least`
-    stances (none at all when no position is offered). Class names are the base models' (instructor
-    names the tool or the JSON schema after them). Cached like `ground.request_model`."""
-    model = _request_model(task, numbers, ids, names, dates, least)
+    names an enum of `names` when given (a stance's target one of `targets`, default `names`), an event's
+    `when` one of `dates` or null, at least `least` stances (none at all when no position is offered).
+    Class names are the base models' (instructor names the tool or the JSON schema after them). Cached
+    like `ground.request_model`."""
+    model = _request_model(task, numbers, ids, names, targets or names, dates, least)
     return with_strict_schema(model) if strict else model
 
 
@@ -296,11 +348,13 @@ def _request_model(
     numbers: tuple[int, ...],
     ids: tuple[str, ...],
     names: tuple[str, ...] | None,
+    targets: tuple[str, ...] | None,
     dates: tuple[str, ...],
     least: int,
 ) -> type[BaseModel]:
     chosen: Any = _ids(ids) if ids else schemas.SpanId
     name: Any = _picked(names) if names else schemas.Name
+    target: Any = _picked(targets) if targets else schemas.Name
     when_type: Any = (_picked(dates) | None) if dates else type(None)
     if task == "summary":
         summary_type, summary_field = _numbers(numbers, 2, 4)
@@ -316,7 +370,7 @@ def _request_model(
 
         class ExtractiveStance(schemas.ExtractiveStance):
             actor: name
-            target: name
+            target: target
             position: chosen
 
         most = 5 if ids else 0  # nothing reports a position: no stance can be chosen

@@ -26,7 +26,7 @@ from .budget import chunk_budget, token_counter
 from .cache import CachedResponse, ResponseCache, cache_key
 from .client import Attempts, call_model, make_client
 from .errors import ConfigError, ModelOutputError, SummarizerError
-from .extractive import TASK_KINDS, Extractive, Rails, merge_summaries
+from .extractive import EMPTY_VALUES, Extractive, Rails, merge_summaries
 from .ground import Grounding
 from .local import LocalServer
 from .merge import cited_numbers, merge_events, merge_stances, reduce_notes
@@ -50,7 +50,6 @@ DEFAULT_MAX_REQUESTS = 16
 # What an extractive prompt's candidate lists may add to it (candidates.LIMITS: at most 8 lines of about
 # 30 tokens), counted into the chunk budget.
 CANDIDATE_TOKENS = 400
-LISTS = {name: "" for lists in TASK_KINDS.values() for name, _ in lists}  # the lists, empty, for that count
 EMBEDDED_NOTICE = (
     "summarizer: using the embedded {model}, a small offline model: expect rough output. "
     "For a capable model set OPENAI_API_KEY, or pass --base-url and --model for another server."
@@ -221,7 +220,8 @@ class Summarizer:
         overhead = extra + max(
             count(
                 " ".join(
-                    m["content"] for m in self.prompts.render(n, text="", title=article.title, extra=LISTS)
+                    m["content"]
+                    for m in self.prompts.render(n, text="", title=article.title, extra=EMPTY_VALUES)
                 )
             )
             + count(json.dumps(schema_of(PROMPT_MODELS[n])))

@@ -5,6 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from bench.fake_openai import serve
+from summarizer import schemas
 from summarizer.article import article_from_text
 from summarizer.batch import batch_settings
 from summarizer.extractive import Extractive, plain_polarity
@@ -44,12 +45,16 @@ def test_the_request_offers_only_candidate_ids(rails: Extractive):
     summary = _props(rails.request_model("summary", numbers))
     headlines = [c.id for c in rails.offered("headline", numbers)]
     assert summary["headline"]["enum"] == headlines
-    assert summary["summary"]["items"]["enum"] == list(numbers)
+    shortlist = rails.summary_numbers(numbers)
+    assert summary["summary"]["items"]["enum"] == summary["key_points"]["items"]["enum"] == list(shortlist)
+    assert shortlist == (1, 2, 3, 4, 5, 6, 7, 8)  # the lead (every seed sentence has 6 words or more)
     assert (summary["summary"]["minItems"], summary["summary"]["maxItems"]) == (2, 4)
     stances = _props(rails.request_model("stances", numbers))
     assert stances["position"]["enum"] == [c.id for c in rails.offered("position", numbers)]
     assert stances["stances"]["minItems"] == 2
-    assert "enum" in stances["actor"] and "enum" in stances["target"]
+    actors, targets = rails.stance_names(rails.offered("position", numbers))
+    assert stances["actor"]["enum"] == list(actors) and stances["target"]["enum"] == list(targets)
+    assert actors[0] != targets[0]
     events = _props(rails.request_model("events", numbers))
     assert events["description"]["enum"] == [c.id for c in rails.offered("event", numbers)]
     # No field is free text: every string property is an enum (or a name/date enum, or event_type's).
@@ -74,6 +79,27 @@ def test_no_position_offered_allows_no_stance():
     assert stances["maxItems"] == 0
 
 
+def test_the_actor_is_who_speaks_and_the_target_what_is_said():
+    article = article_from_text(
+        "Ahmed Khan said on Monday that the Lagos project would fail. Rain fell on Tuesday in Lagos."
+    )
+    x = Extractive(Grounding(article, split_sentences(article.text), pick_names=True))
+    offered = x.offered("position", (1, 2))
+    assert [c.text for c in offered] == ["the Lagos project would fail."]
+    actors, targets = x.stance_names(offered)
+    assert actors[0] == "Ahmed Khan" and "Lagos" not in actors and targets == ("Lagos",)
+
+
+def test_a_sentence_chosen_twice_is_re_asked(rails: Extractive):
+    model = rails.request_model("summary", _numbers(rails))
+    head = rails.offered("headline", _numbers(rails))[0].id
+    answer = model.model_validate({"headline": head, "summary": [2, 2, 3], "key_points": [4]})
+    assert rails.review(answer) == ["summary: sentence 2 chosen more than once: choose different ones"]
+    assert [s.sentence for s in rails.summary(answer).spans["summary"]] == [2, 3]  # kept once if it stays
+    fine = model.model_validate({"headline": head, "summary": [2, 3], "key_points": [4]})
+    assert rails.review(fine) == []
+
+
 def test_chosen_spans_are_copied_with_their_offsets(rails: Extractive):
     numbers = _numbers(rails)
     head = rails.offered("headline", numbers)[0]
@@ -93,8 +119,9 @@ def test_chosen_spans_are_copied_with_their_offsets(rails: Extractive):
 def test_a_stance_aimed_at_its_own_actor_is_re_asked_then_dropped(rails: Extractive):
     numbers = _numbers(rails)
     position = rails.offered("position", numbers)[0].id
-    model = rails.request_model("stances", numbers)
-    answer = model.model_validate(
+    rails.request_model("stances", numbers)
+    # The base shape: the names need not be in this request's lists to test the checks.
+    answer = schemas.ExtractiveStanceList.model_validate(
         {
             "stances": [
                 {"actor": "Kim Jong Un", "target": "Kim", "position": position, "polarity": "neutral"},
@@ -119,8 +146,9 @@ def test_polarity_against_a_plain_clause_becomes_neutral(rails: Extractive):
     assert plain_polarity("the ships arrived on Monday") is None
     numbers = _numbers(rails)
     supports = next(c for c in rails.offered("position", numbers) if plain_polarity(c.text) == "supports")
-    model = rails.request_model("stances", numbers)
-    answer = model.model_validate(
+    rails.request_model("stances", numbers)
+    # The base shape: the names need not be in this request's lists to test the checks.
+    answer = schemas.ExtractiveStanceList.model_validate(
         {
             "stances": [
                 {
