@@ -168,19 +168,34 @@ def extractive_answer(name: str, tag: str | None, body: dict[str, Any]) -> dict[
         }
     key = "stances" if name == "ExtractiveStanceList" else "events"
     field_name = "position" if key == "stances" else "description"
+    shapes = _shapes(body, field_name)  # a stance's shape per position (`anyOf`), each with its names
     items = []
     for item in copy.deepcopy(plan[key]):
         cue = item.pop(CUE)
-        if not allowed.get(field_name):
+        offered = [i for enums in shapes for i in enums.get(field_name, [])]
+        if not offered:
             continue  # nothing offered: the request allows no item
-        item[field_name] = choose(field_name, cue)
+        span = next((i for i in offered if cue in listed.get(str(i), "")), offered[0])
+        enums = next(e for e in shapes if span in e.get(field_name, []))
+        item[field_name] = span
         for names in NAME_FIELDS:
-            if names in allowed and item.get(names):
-                item[names] = _pick(item[names], allowed[names])
+            if names in enums and item.get(names):
+                item[names] = _pick(item[names], enums[names])
         if key == "events" and "when" in allowed:
             item["when"] = None
         items.append(item)
     return {key: items}  # a tag cannot be carried: every field is a span of the article
+
+
+def _shapes(body: dict[str, Any], field_name: str) -> list[dict[str, list[Any]]]:
+    """The enums of each model of the request's schema that holds `field_name`, model by model."""
+    schema = _schema(body)
+    out = []
+    for model in [schema, *schema.get("$defs", {}).values()]:
+        props = model.get("properties", {})
+        if field_name in props:
+            out.append({k: v for k, p in props.items() if (v := _enum(p, schema)) is not None})
+    return out
 
 
 def _pick(value: Any, choices: list[Any]) -> Any:
@@ -194,10 +209,17 @@ def _user_text(body: dict[str, Any]) -> str:
     return "\n".join(str(m.get("content") or "") for m in body["messages"] if m.get("role") == "user")
 
 
+def _schema(body: dict[str, Any]) -> dict[str, Any]:
+    """The request's schema: its forced tool's parameters, or its `response_format` JSON schema."""
+    if body.get("tools"):
+        return dict(body["tools"][0]["function"]["parameters"])
+    return dict(body["response_format"]["json_schema"]["schema"])
+
+
 def _enums(body: dict[str, Any]) -> dict[str, list[Any]]:
     """The enums the request's tool schema puts on each field (`sentences`, names, `when`), by field name,
     from whichever model of the schema holds the field."""
-    schema = body["tools"][0]["function"]["parameters"]
+    schema = _schema(body)
     models = [schema, *schema.get("$defs", {}).values()]
     found: dict[str, list[Any]] = {}
     for model in models:

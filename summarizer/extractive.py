@@ -33,9 +33,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Union
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from . import schemas
 from .assemble import ChunkResult
@@ -124,29 +124,19 @@ class Extractive:
         long = [n for n in numbers if whole(self._sentences[n]).words >= SUMMARY_MIN_WORDS]
         return tuple((long if len(long) >= 2 else list(numbers))[:SUMMARY_SENTENCES])
 
-    def stance_names(self, offered: Sequence[Candidate]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-        """The names an actor and a target may be: the article's names found in the sentences that offer
-        a position, the actor's outside the offered words (who is reported as saying them), the target's
-        inside them (what they are about); each list falls back to every name of those sentences, then
-        to the article's. Two lists in two orders, not one: offered one list, the small model picks its
-        first name for both and aims the stance at its own actor."""
-        g = self.grounding
-        if not (g.pick_names and g.name_choices):
-            return None
-        by_sentence: dict[int, list[Candidate]] = {}
-        for c in offered:
-            by_sentence.setdefault(c.sentence, []).append(c)
+    def stance_names(self, span: Candidate) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Who may hold the position `span` states, and toward whom: the article's names in its sentence,
+        the actor's outside the span (who is reported as saying it), the target's inside it (what it is
+        about; if it names nobody, any name of the sentence). No actor when the sentence names nobody
+        outside the span (an unattributed quotation)."""
+        sentence = self._sentences[span.sentence]
         inside: dict[str, None] = {}
         outside: dict[str, None] = {}
-        for number, spans in by_sentence.items():
-            sentence = self._sentences[number]
-            for name in g.name_choices:
-                for m in re.finditer(re.escape(name), sentence.text):
-                    at = sentence.start + m.start()
-                    within = any(c.start <= at < c.end for c in spans)
-                    (inside if within else outside).setdefault(name)
-        either = tuple(dict.fromkeys([*outside, *inside])) or g.name_choices
-        return tuple(outside) or either, tuple(inside) or either
+        for name in self.grounding.name_choices:
+            for m in re.finditer(re.escape(name), sentence.text):
+                at = sentence.start + m.start()
+                (inside if span.start <= at < span.end else outside).setdefault(name)
+        return tuple(outside), tuple(inside) or tuple(dict.fromkeys([*outside, *inside]))
 
     def request_model(self, task: str, numbers: Sequence[int]) -> type[BaseModel]:
         """The response model: every text field an enum of the candidate ids offered, sentence numbers an
@@ -161,9 +151,14 @@ class Extractive:
             offered = self.offered("position", nums)
             least = min(len({c.sentence for c in offered}), LEAST_STANCES)
             ids = tuple(c.id for c in offered)
-            pair = self.stance_names(offered)
-            actors, targets = pair if pair is not None else (None, None)
-            return request_model(task, nums, ids, names=actors, targets=targets, least=least, strict=g.strict)
+            if not names:  # names are free text: one shape for every position
+                return request_model(task, nums, ids, least=least, strict=g.strict)
+            # One shape per position, its actor and target among the names of its own sentence: a schema
+            # cannot otherwise tie a name to the position chosen, and offered the article's names, the
+            # small model took the first for both, or a publication's name for a minister's words.
+            variants = tuple((c.id, *pair) for c in offered if (pair := self.stance_names(c))[0] and pair[1])
+            least = min(len({v[0].rstrip("abcdefghijklmnopqrstuvwxyz") for v in variants}), least)
+            return request_model(task, nums, ids, variants=variants, least=least, strict=g.strict)
         if task == "events":
             ids = tuple(c.id for c in self.offered("event", nums))
             dates = g.date_choices(nums)
@@ -329,17 +324,18 @@ def request_model(
     ids: tuple[str, ...],
     *,
     names: tuple[str, ...] | None = None,
-    targets: tuple[str, ...] | None = None,
+    variants: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] | None = None,
     dates: tuple[str, ...] = (),
     least: int = 0,
     strict: bool = False,
 ) -> type[BaseModel]:
     """`task`'s extractive schema: text fields an enum of `ids`, sentence numbers an enum of `numbers`,
-    names an enum of `names` when given (a stance's target one of `targets`, default `names`), an event's
-    `when` one of `dates` or null, at least `least` stances (none at all when no position is offered).
+    names an enum of `names` when given, an event's `when` one of `dates` or null. Stances: with
+    `variants` (position id, actors, targets), each stance is one of those shapes (an `anyOf`), else a
+    position among `ids` with free names; at least `least` of them (none when nothing is offered).
     Class names are the base models' (instructor names the tool or the JSON schema after them). Cached
     like `ground.request_model`."""
-    model = _request_model(task, numbers, ids, names, targets or names, dates, least)
+    model = _request_model(task, numbers, ids, names, variants, dates, least)
     return with_strict_schema(model) if strict else model
 
 
@@ -348,13 +344,12 @@ def _request_model(
     numbers: tuple[int, ...],
     ids: tuple[str, ...],
     names: tuple[str, ...] | None,
-    targets: tuple[str, ...] | None,
+    variants: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] | None,
     dates: tuple[str, ...],
     least: int,
 ) -> type[BaseModel]:
     chosen: Any = _ids(ids) if ids else schemas.SpanId
     name: Any = _picked(names) if names else schemas.Name
-    target: Any = _picked(targets) if targets else schemas.Name
     when_type: Any = (_picked(dates) | None) if dates else type(None)
     if task == "summary":
         summary_type, summary_field = _numbers(numbers, 2, 4)
@@ -367,16 +362,22 @@ def _request_model(
 
         return ExtractiveSummary
     if task == "stances":
-
-        class ExtractiveStance(schemas.ExtractiveStance):
-            actor: name
-            target: target
-            position: chosen
-
-        most = 5 if ids else 0  # nothing reports a position: no stance can be chosen
+        base = schemas.ExtractiveStance
+        free = create_model("ExtractiveStance", __base__=base, actor=name, target=name, position=chosen)
+        shapes: list[Any] = [free]
+        if variants:
+            shapes = [
+                create_model(
+                    f"Stance{span}", __base__=schemas.ExtractiveStance, position=(_ids((span,)), ...),
+                    actor=(_picked(actors), ...), target=(_picked(targets), ...),
+                )
+                for span, actors, targets in variants
+            ]  # fmt: skip
+        most = 5 if (ids if variants is None else variants) else 0  # nothing offered: no stance
+        item: Any = Union[tuple(shapes)] if len(shapes) > 1 else shapes[0]  # noqa: UP007  (a runtime union)
 
         class ExtractiveStanceList(schemas.ExtractiveStanceList):
-            stances: list[ExtractiveStance] = Field(min_length=min(least, most), max_length=most)  # type: ignore[assignment]
+            stances: list[item] = Field(min_length=min(least, most), max_length=most)
 
         return ExtractiveStanceList
     if task == "events":

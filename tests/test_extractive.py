@@ -1,6 +1,8 @@
 """Extractive rails: the request offers enums of candidate ids, code copies the chosen spans, and the checks
 a schema cannot say (a stance aimed at its own actor, polarity against a plain clause)."""
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -49,12 +51,25 @@ def test_the_request_offers_only_candidate_ids(rails: Extractive):
     assert summary["summary"]["items"]["enum"] == summary["key_points"]["items"]["enum"] == list(shortlist)
     assert shortlist == (1, 2, 3, 4, 5, 6, 7, 8)  # the lead (every seed sentence has 6 words or more)
     assert (summary["summary"]["minItems"], summary["summary"]["maxItems"]) == (2, 4)
-    stances = _props(rails.request_model("stances", numbers))
-    assert stances["position"]["enum"] == [c.id for c in rails.offered("position", numbers)]
-    assert stances["stances"]["minItems"] == 2
-    actors, targets = rails.stance_names(rails.offered("position", numbers))
-    assert stances["actor"]["enum"] == list(actors) and stances["target"]["enum"] == list(targets)
-    assert actors[0] != targets[0]
+    schema = schema_of(rails.request_model("stances", numbers))
+    assert schema["properties"]["stances"]["minItems"] == 2
+    shapes = [
+        schema["$defs"][ref["$ref"].rsplit("/", 1)[1]]
+        for ref in schema["$defs"].get("ExtractiveStance", {}).get("anyOf", [])
+    ] or [d for name, d in schema["$defs"].items() if name.startswith("Stance")]
+    offered = {c.id: c for c in rails.offered("position", numbers)}
+    assert len(shapes) >= 2
+    text = rails.grounding.article.text
+    for shape in shapes:
+        props = shape["properties"]
+        (span,) = props["position"]["enum"]
+        c = offered[span]
+        sentence = rails.grounding.sentences[c.sentence - 1]
+        # The actor is named in the position's sentence outside the words said; the target in the sentence.
+        for actor in props["actor"]["enum"]:
+            outside = text[sentence.start : c.start] + " " + text[c.end : sentence.end]
+            assert actor in outside
+        assert all(t in sentence.text for t in props["target"]["enum"])
     events = _props(rails.request_model("events", numbers))
     assert events["description"]["enum"] == [c.id for c in rails.offered("event", numbers)]
     # No field is free text: every string property is an enum (or a name/date enum, or event_type's).
@@ -81,13 +96,17 @@ def test_no_position_offered_allows_no_stance():
 
 def test_the_actor_is_who_speaks_and_the_target_what_is_said():
     article = article_from_text(
-        "Ahmed Khan said on Monday that the Lagos project would fail. Rain fell on Tuesday in Lagos."
+        "Ahmed Khan said on Monday that the Lagos project would fail. Rain fell on Tuesday in Lagos. "
+        '"It will never work," the engineers wrote.'
     )
     x = Extractive(Grounding(article, split_sentences(article.text), pick_names=True))
-    offered = x.offered("position", (1, 2))
-    assert [c.text for c in offered] == ["the Lagos project would fail."]
-    actors, targets = x.stance_names(offered)
+    offered = x.offered("position", (1, 2, 3))
+    assert [c.text for c in offered] == ["the Lagos project would fail.", "It will never work"]
+    actors, targets = x.stance_names(offered[0])
     assert actors[0] == "Ahmed Khan" and "Lagos" not in actors and targets == ("Lagos",)
+    assert x.stance_names(offered[1]) == ((), ())  # nobody named: no stance can be made of it
+    schema = schema_of(x.request_model("stances", (1, 2, 3)))
+    assert "It will never work" not in str(schema) and '"1a"' in json.dumps(schema)
 
 
 def test_a_sentence_chosen_twice_is_re_asked(rails: Extractive):
