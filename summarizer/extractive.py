@@ -166,16 +166,17 @@ class Extractive:
         raise ValueError(f"no extractive model for task {task!r}")
 
     def review(self, output: BaseModel) -> list[str]:
-        """`Grounding.review` (names, when they are free text), a sentence chosen twice for the summary,
-        and stances aimed at their own actor."""
+        """`Grounding.review` (names, when they are free text), a summary of one sentence chosen several
+        times, and stances aimed at their own actor."""
         problems = self.grounding.review(output)
-        if isinstance(output, schemas.ExtractiveSummary):
-            for where, numbers in (("summary", output.summary), ("key_points", output.key_points)):
-                if twice := sorted({n for n in numbers if numbers.count(n) > 1}):
-                    listed = ", ".join(map(str, twice))
-                    problems.append(
-                        f"{where}: sentence {listed} chosen more than once: choose different ones"
-                    )
+        # A repeat costs nothing once removed, unless it leaves the summary under 2 sentences: only then is
+        # it re-asked (a re-ask costs a call, and the small model repeated key points on most answers).
+        if isinstance(output, schemas.ExtractiveSummary) and len(set(output.summary)) < min(
+            2, len(output.summary)
+        ):
+            problems.append(
+                "summary: the same sentence chosen more than once: choose 2 to 4 different sentences"
+            )
         if isinstance(output, schemas.ExtractiveStanceList):
             for i, stance in enumerate(output.stances):
                 if self.grounding.names.same(stance.actor, stance.target):

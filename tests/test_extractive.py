@@ -109,14 +109,18 @@ def test_the_actor_is_who_speaks_and_the_target_what_is_said():
     assert "It will never work" not in str(schema) and '"1a"' in json.dumps(schema)
 
 
-def test_a_sentence_chosen_twice_is_re_asked(rails: Extractive):
+def test_a_repeat_is_re_asked_only_when_it_leaves_one_sentence(rails: Extractive):
     model = rails.request_model("summary", _numbers(rails))
     head = rails.offered("headline", _numbers(rails))[0].id
-    answer = model.model_validate({"headline": head, "summary": [2, 2, 3], "key_points": [4]})
-    assert rails.review(answer) == ["summary: sentence 2 chosen more than once: choose different ones"]
-    assert [s.sentence for s in rails.summary(answer).spans["summary"]] == [2, 3]  # kept once if it stays
-    fine = model.model_validate({"headline": head, "summary": [2, 3], "key_points": [4]})
-    assert rails.review(fine) == []
+    once = model.model_validate({"headline": head, "summary": [2, 2], "key_points": [4]})
+    assert rails.review(once) == [
+        "summary: the same sentence chosen more than once: choose 2 to 4 different sentences"
+    ]
+    repeated = model.model_validate({"headline": head, "summary": [2, 2, 3], "key_points": [4, 1, 4]})
+    assert rails.review(repeated) == []
+    summary = rails.summary(repeated)
+    assert [s.sentence for s in summary.spans["summary"]] == [2, 3]  # each once, in article order
+    assert [p.sentences for p in summary.key_points] == [[4], [1]]
 
 
 def test_chosen_spans_are_copied_with_their_offsets(rails: Extractive):
