@@ -63,6 +63,8 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
 
 def run(rails: str, dataset: list[Any], args: argparse.Namespace, out: Path) -> dict[str, Any]:
     settings = resolve_settings(base_url=args.base_url, model=args.model, mode=args.mode, rails=rails)
+    if args.name_choices:  # a server of one's own running the embedded model: names as the embedded default
+        settings = settings.with_overrides(name_choices=True)
     rows, picks, flagged, checked, extractive = [], [], 0, 0, 0
     failures: list[str] = []
     seconds = []
@@ -76,6 +78,7 @@ def run(rails: str, dataset: list[Any], args: argparse.Namespace, out: Path) -> 
                 failures.append(f"{article.id}: {exc}")
                 continue
             seconds.append(time.perf_counter() - t)
+            print(f"{rails} {article.id}: {seconds[-1]:.1f} s", file=sys.stderr, flush=True)
             f.write(json.dumps({"id": article.id, "analysis": analysis.model_dump(mode="json")}) + "\n")
             text = summary_text(analysis)
             if text is not None:
@@ -120,6 +123,11 @@ def main() -> None:
     parser.add_argument("--model")
     parser.add_argument("--mode")
     parser.add_argument("--limit", type=int)
+    parser.add_argument(
+        "--name-choices",
+        action="store_true",
+        help="names picked from the article's, as for the embedded model (for --base-url serving it)",
+    )
     args = parser.parse_args()
     dataset = load_eval_set(args.dataset)[: args.limit]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -129,9 +137,11 @@ def main() -> None:
             [rouge(oracle(a.text, a.reference), a.reference) for a in dataset]
         ),
     }
-    runs = [run(r.strip(), dataset, args, args.out) for r in args.rails.split(",") if r.strip()]
+    runs: list[dict[str, Any]] = []
     report = {"command": " ".join(sys.argv), "baselines": baselines, "runs": runs}
-    (args.out / "rails.json").write_text(json.dumps(report, indent=2) + "\n")
+    for rails in (r.strip() for r in args.rails.split(",") if r.strip()):
+        runs.append(run(rails, dataset, args, args.out))
+        (args.out / "rails.json").write_text(json.dumps(report, indent=2) + "\n")  # after each rails
     print("| | ROUGE-1 | ROUGE-2 | ROUGE-L | flagged fields | seconds (total / median) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, r in baselines.items():
