@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +78,7 @@ def processes_with_marker(tag: str) -> list[str]:
 
 
 def _server_running(tag: str) -> bool:
-    return any("llama_cpp.server" in line for line in processes_with_marker(tag))
+    return any("summarizer.engine" in line for line in processes_with_marker(tag))
 
 
 def command_env(tag: str) -> dict[str, str]:
@@ -109,7 +110,7 @@ def interrupt_run(
     up to HANG_SECONDS), so that the signal lands in the server's start-up or the model calls whatever
     the machine's speed."""
     if cold:
-        from summarizer.local import model_path
+        from summarizer.weights import model_path
 
         evict_from_page_cache(model_path())
     tag = uuid.uuid4().hex
@@ -142,6 +143,50 @@ def interrupt_run(
     for line in left:  # never leave them to the next run
         os.kill(int(line.split()[0]), signal.SIGKILL)
     return Outcome(delay, exit_seconds, cli.returncode, err.decode(errors="replace"), left, server_seen)
+
+
+def crash_engine_run(delay: float, *, signum: int = signal.SIGILL) -> Outcome:
+    """Start the command, and `delay` seconds after its embedded engine appears, send the *engine* the
+    signal (SIGILL: as a library built for another CPU dies). The command must say so and exit 3."""
+    tag = uuid.uuid4().hex
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "summarizer", "summarize", str(SEED), "--no-cache", "--format", "json"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=command_env(tag),
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + HANG_SECONDS
+    engines: list[str] = []
+    while not engines and cli.poll() is None and time.monotonic() < deadline:
+        engines = [line for line in processes_with_marker(tag) if "summarizer.engine" in line]
+        time.sleep(0.05)
+    # Until it answers /health it is still loading; the command's first request follows at once.
+    port = engines[0].split("--port ")[1].split()[0] if engines else "0"
+    while cli.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.05)
+    time.sleep(delay)
+    sent = time.monotonic()
+    for line in engines:
+        os.kill(int(line.split()[0]), signum)
+    try:
+        _, err = cli.communicate(timeout=HANG_SECONDS)
+        exit_seconds: float | None = time.monotonic() - sent
+    except subprocess.TimeoutExpired:
+        cli.kill()
+        _, err = cli.communicate()
+        exit_seconds = None
+    time.sleep(0.3)
+    left = processes_with_marker(tag)
+    for line in left:
+        os.kill(int(line.split()[0]), signal.SIGKILL)
+    return Outcome(delay, exit_seconds, cli.returncode, err.decode(errors="replace"), left, bool(engines))
 
 
 def main() -> None:

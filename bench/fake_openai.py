@@ -209,17 +209,24 @@ def _user_text(body: dict[str, Any]) -> str:
     return "\n".join(str(m.get("content") or "") for m in body["messages"] if m.get("role") == "user")
 
 
-def _schema(body: dict[str, Any]) -> dict[str, Any]:
-    """The request's schema: its forced tool's parameters, or its `response_format` JSON schema."""
+def _asked(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The response model's name and JSON schema: the forced tool's, or `response_format`'s."""
     if body.get("tools"):
-        return dict(body["tools"][0]["function"]["parameters"])
-    return dict(body["response_format"]["json_schema"]["schema"])
+        function = body["tools"][0]["function"]
+        return function["name"], function["parameters"]
+    form = body["response_format"]["json_schema"]
+    return form["name"], form["schema"]
+
+
+def _schema(body: dict[str, Any]) -> dict[str, Any]:
+    """The request's JSON schema, whichever form carries it."""
+    return dict(_asked(body)[1])
 
 
 def _enums(body: dict[str, Any]) -> dict[str, list[Any]]:
-    """The enums the request's tool schema puts on each field (`sentences`, names, `when`), by field name,
+    """The enums the request's schema puts on each field (`sentences`, names, `when`), by field name,
     from whichever model of the schema holds the field."""
-    schema = _schema(body)
+    schema = _asked(body)[1]
     models = [schema, *schema.get("$defs", {}).values()]
     found: dict[str, list[Any]] = {}
     for model in models:
@@ -257,6 +264,8 @@ class Faults:
     # What happened: requests, 429s sent, and the 200 answers per tag (an article's tasks and re-asks).
     calls: dict[str, int] = field(default_factory=lambda: {"n": 0, "limited": 0})
     answered: Counter[str] = field(default_factory=Counter)
+    in_flight: Counter[str] = field(default_factory=Counter)  # requests being answered, per tag
+    peak: Counter[str] = field(default_factory=Counter)  # the most at once, per tag
     limited_at: list[float] = field(default_factory=list)  # when each 429 was sent
     first_after_storm: float | None = None  # when the first request after the storm came
 
@@ -294,28 +303,39 @@ def make_app(
         if f.rate_limit_marker and f.rate_limit_marker in text and not calls["limited"]:
             return too_many()
         slow = bool(f.slow_marker and f.slow_marker in text)
-        await asyncio.sleep(f.slow_seconds if slow else delay)
-        name = body["tool_choice"]["function"]["name"]
         found = TAG.search(text)
         tag = found.group(1) if found else None
-        arguments = extractive_answer(name, tag, body) if name in EXTRACTIVE else answer_for(name, tag, body)
-        message = {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": "call_0",
-                    "type": "function",
-                    "function": {"name": name, "arguments": json.dumps(arguments)},
-                }
-            ],
-        }
+        f.in_flight[tag or ""] += 1
+        f.peak[tag or ""] = max(f.peak[tag or ""], f.in_flight[tag or ""])
+        try:
+            await asyncio.sleep(f.slow_seconds if slow else delay)
+        finally:
+            f.in_flight[tag or ""] -= 1
+        name = _asked(body)[0]
+        answer = extractive_answer(name, tag, body) if name in EXTRACTIVE else answer_for(name, tag, body)
+        arguments = json.dumps(answer)
+        # As a tool call when one was forced; as the message's content for a `response_format`.
+        message: dict[str, Any] = {"role": "assistant", "content": arguments}
+        finish = "tool_calls" if body.get("tools") else "stop"
+        if body.get("tools"):
+            function = {"name": name, "arguments": arguments}
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "call_0", "type": "function", "function": function}],
+            }
         completion = {
             "id": f"chatcmpl-bench-{calls['n']}",
             "object": "chat.completion",
             "created": 0,
             "model": body.get("model", "bench"),
-            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": finish,
+                }
+            ],
             "usage": {"prompt_tokens": 900, "completion_tokens": 60, "total_tokens": 960},
         }
         if f.truncate_marker and f.truncate_marker in text:
@@ -325,7 +345,7 @@ def make_app(
         return JSONResponse(completion)
 
     async def count(request: Request) -> JSONResponse:
-        return JSONResponse(calls | {"answered": dict(f.answered)})
+        return JSONResponse(calls | {"answered": dict(f.answered), "peak": dict(f.peak)})
 
     return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/calls", count)])
 

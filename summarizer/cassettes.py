@@ -103,10 +103,12 @@ class PromptCassettes:
 
 
 def _request_parts(body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    """The tool the request forces (the response model's name) and the rest that identifies it."""
-    tools = body.get("tools") or []
-    name = tools[0]["function"]["name"] if tools else None
-    return name, {"tools": tools, "tool_choice": body.get("tool_choice")}
+    """The response model's name (the forced tool's, or the `response_format` schema's) and the rest of
+    the request that says what it asks for."""
+    if tools := body.get("tools") or []:
+        return tools[0]["function"]["name"], {"tools": tools, "tool_choice": body.get("tool_choice")}
+    form = body.get("response_format") or {}
+    return (form.get("json_schema") or {}).get("name"), {"response_format": form}
 
 
 def _property(schema: Any, field: str) -> dict[str, Any] | None:
@@ -135,8 +137,8 @@ def _values(node: dict[str, Any]) -> list[Any] | None:
     return None
 
 
-def _expected_tools(name: str, recorded: dict[str, Any], mode: str) -> dict[str, Any]:
-    """The tools today's schema for `name` would send, with the enums the recorded request had (sentence
+def _expected_request(name: str, recorded: dict[str, Any], mode: str) -> dict[str, Any]:
+    """What today's schema for `name` would send in `mode`, with the enums the recorded request had (sentence
     numbers, the article's names and dates: they depend on the article, which the comparison of the
     messages already covers)."""
     numbers = tuple(_enum(recorded, "sentences") or ())
@@ -154,7 +156,14 @@ def _expected_tools(name: str, recorded: dict[str, Any], mode: str) -> dict[str,
     return _request_parts(handle_response_model(model, mode=MODES[mode], messages=[])[1])[1]
 
 
-def check_cassettes(prompts: PromptSet, cassette_dir: Path, *, mode: str = "tools") -> list[PromptCassettes]:
+def _recorded_mode(body: dict[str, Any]) -> str:
+    """The mode a recorded request was sent in: the schema is compared as that mode would send it."""
+    if tools := body.get("tools") or []:
+        return "tools_strict" if tools[0].get("function", {}).get("strict") else "tools"
+    return "json_schema"
+
+
+def check_cassettes(prompts: PromptSet, cassette_dir: Path) -> list[PromptCassettes]:
     """For every prompt, how many recorded first requests the current template and schema would send
     unchanged (re-asks follow their first request). Each request's article is taken out of its messages
     and rendered again with the current templates; it matches if the messages and the tool schema come
@@ -180,7 +189,8 @@ def check_cassettes(prompts: PromptSet, cassette_dir: Path, *, mode: str = "tool
             matched = [
                 n
                 for n in candidates
-                if _render(prompts, n, context) == messages and parts == _expected_tools(n, parts, mode)
+                if _render(prompts, n, context) == messages
+                and parts == _expected_request(n, parts, _recorded_mode(body))
             ]
             if matched:
                 report[matched[0]].current += 1

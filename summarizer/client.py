@@ -7,6 +7,7 @@ the key and the model name differ.
 from __future__ import annotations
 
 import json
+import re
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ T = TypeVar("T", bound=BaseModel)
 # A re-ask shows the model its errors and at most this much of its failed answer: the conversation never
 # grows by more than budget.REASK_TOKENS, whatever the model wrote (a runaway answer can be 1,500 tokens).
 REASK_CHARS = 900
+# The message of llama.cpp's server when its chat-output parser fails on what the model wrote.
+_UNREADABLE_OUTPUT = re.compile(r"(?i)model produced output that does not match|failed to parse")
 REASK_PROMPT = (
     "Your answer above was not valid:\n{errors}\n"
     "Answer again with the corrected data only, by calling the function."
@@ -99,7 +102,15 @@ async def call_model(
             )
         except (InstructorRetryException, IncompleteOutputException) as exc:
             if isinstance(exc, InstructorRetryException) and not exc.failed_attempts:
-                raise as_summarizer_error(exc, settings) from exc  # the request failed, not the answer
+                if not _unreadable(exc):
+                    raise as_summarizer_error(exc, settings) from exc  # the request failed, not the answer
+                if last:
+                    raise ModelOutputError(
+                        f"the model's output still failed validation after {attempt + 1} attempts: "
+                        "the server could not parse it"
+                    ) from exc
+                request = [*messages, *_reask(None, "- the answer was not the JSON asked for")]
+                continue
             answer = _answer_text(exc.last_completion)
             read = None if answer is None else _lenient(answer, response_model)
             if read is None:
@@ -121,6 +132,14 @@ async def call_model(
             return output
         request = [*messages, *_reask(_answer_text(attempts.last_response), "\n".join(problems))]
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _unreadable(exc: BaseException) -> bool:
+    """Whether the server answered 500 because its parser could not read the model's output (llama.cpp's
+    server does, on a cut answer): an invalid answer, re-asked as one, not an endpoint failure."""
+    return any(
+        isinstance(e, openai.InternalServerError) and _UNREADABLE_OUTPUT.search(str(e)) for e in causes(exc)
+    )
 
 
 def _strict_tools(*args: Any, **kwargs: Any) -> None:

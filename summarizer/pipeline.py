@@ -25,10 +25,10 @@ from .assemble import ChunkResult, assemble, combine_runs
 from .budget import chunk_budget, token_counter
 from .cache import CachedResponse, ResponseCache, cache_key
 from .client import Attempts, call_model, make_client
-from .errors import ConfigError, ModelOutputError, SummarizerError
+from .errors import ConfigError, EndpointError, LocalModelError, ModelOutputError, SummarizerError
 from .extractive import EMPTY_VALUES, Extractive, Rails, merge_summaries
 from .ground import Grounding
-from .local import LocalServer
+from .local import LocalServer, plan_engine
 from .merge import cited_numbers, merge_events, merge_stances, reduce_notes
 from .prompts import PromptPhrases, PromptSet, fence_tag, prompt_phrases, schema_of
 from .schemas import (
@@ -119,6 +119,7 @@ class Summarizer:
         strict: bool = False,
         cache: ResponseCache | None = None,
         max_requests: int | None = None,
+        tasks_in_order: bool | None = None,
         notice: Callable[[str], None] | None = None,
         **overrides: Any,
     ):
@@ -126,10 +127,16 @@ class Summarizer:
         self.prompts = prompts or PromptSet.load(self.settings.prompts_dir)
         self.strict = strict
         self.cache = cache
-        # Requests in flight at once, over every article and chunk. The embedded server answers one at a
-        # time: more would only queue there, and time out while queued.
+        # Requests in flight at once, over every article and chunk. The embedded engine serves as many as it
+        # has slots: more would only queue there, and time out while queued.
         embedded = self.settings.endpoint == "embedded"
-        self._requests = asyncio.Semaphore(max_requests or (1 if embedded else DEFAULT_MAX_REQUESTS))
+        self._plan = plan_engine() if embedded else None
+        limit = self._plan.slots if self._plan is not None else DEFAULT_MAX_REQUESTS
+        self._requests = asyncio.Semaphore(max_requests or limit)
+        # On the embedded engine an article's tasks run in order, and articles run side by side on its
+        # slots: evaluating the numbered article once per slot costs more than decoding the tasks' short
+        # answers one after another (bench/bench_engine.py). Elsewhere every request goes out at once.
+        self._in_order = embedded if tasks_in_order is None else tasks_in_order
         self._client = client
         self._http_retries = http_retries
         self._notice = notice or (lambda message: print(message, file=sys.stderr))
@@ -147,7 +154,7 @@ class Summarizer:
                 settings = self.settings
                 if settings.endpoint == "embedded":
                     self._notice(EMBEDDED_NOTICE.format(model=settings.model))
-                    self._server = LocalServer()
+                    self._server = LocalServer(plan=self._plan)
                     try:
                         await asyncio.to_thread(self._server.start)
                     except BaseException:  # an interrupt too: the thread's start() returns once stopped
@@ -155,7 +162,9 @@ class Summarizer:
                         raise
                     settings = settings.with_overrides(base_url=self._server.base_url)
                 self._used = settings
-                self._client = make_client(settings, http_retries=self._http_retries)
+                # The embedded engine is on loopback: a failed request is its death, which no retry mends.
+                retries = 0 if self._server is not None else self._http_retries
+                self._client = make_client(settings, http_retries=retries)
             return self._client
 
     async def aclose(self) -> None:
@@ -338,7 +347,15 @@ class Summarizer:
         tasks: Sequence[TaskName],
     ) -> ChunkResult:
         text = chunk.numbered_text()
-        outputs = await _all(*(self._piece(client, t, text, chunk, article, rails) for t in tasks))
+        if self._in_order:
+            # One permit for the chunk's tasks, one after another: the engine's slot keeps the numbered
+            # article from the first task, and the next ones evaluate only their own instructions.
+            async with self._requests:
+                outputs = [
+                    await self._piece(client, t, text, chunk, article, rails, gated=False) for t in tasks
+                ]
+        else:
+            outputs = await _all(*(self._piece(client, t, text, chunk, article, rails) for t in tasks))
         result = ChunkResult(runs={t: run for t, (_, run, _) in zip(tasks, outputs, strict=True)})
         result.missing = [missing for _, _, missing in outputs if missing is not None]
         for output, _, _ in outputs:
@@ -354,11 +371,15 @@ class Summarizer:
         chunk: Chunk,
         article: Article,
         rails: Rails,
+        *,
+        gated: bool = True,
     ) -> tuple[Any, TaskRun, MissingPiece | None]:
         """One task for one chunk. Output that stays invalid after the retries costs this piece only: the
         rest of the article goes on, and the piece is listed as missing. Endpoint errors still end it."""
         try:
-            output, run = await self._run_prompt(client, name, text, chunk.numbers, article, rails)
+            output, run = await self._run_prompt(
+                client, name, text, chunk.numbers, article, rails, gated=gated
+            )
         except ModelOutputError as exc:
             run = exc.run or TaskRun(
                 prompt_version=exc.prompt_version or "", attempts=0, usage=Usage(), seconds=0
@@ -374,6 +395,8 @@ class Summarizer:
         numbers: Sequence[int],
         article: Article,
         rails: Rails,
+        *,
+        gated: bool = True,
     ) -> tuple[Any, TaskRun]:
         """One model call for one task (or a cache hit), its answer validated against the article."""
         attempts = Attempts()
@@ -387,16 +410,21 @@ class Summarizer:
             return hit, TaskRun(
                 prompt_version=prompt_version, attempts=0, usage=Usage(), seconds=0.0, cached=True
             )
-        async with self._requests:
+        async with self._requests if gated else contextlib.nullcontext():
             started = time.perf_counter()
             try:
                 output = await call_model(
                     client, self._used, response_model, messages, attempts, rails.review
                 )
             except SummarizerError as exc:
-                exc.task, exc.prompt_version = name, prompt_version
-                exc.run = _task_run(prompt_version, attempts, started)  # what the failed piece cost
-                raise
+                error = exc
+                if isinstance(exc, EndpointError) and (crashed := self._crash()):
+                    error = LocalModelError(crashed)
+                error.task, error.prompt_version = name, prompt_version
+                error.run = _task_run(prompt_version, attempts, started)  # what the failed piece cost
+                if error is exc:
+                    raise
+                raise error from exc
         run = _task_run(prompt_version, attempts, started)
         if key is not None and self.cache is not None:
             u = attempts.usage
@@ -405,6 +433,11 @@ class Summarizer:
             )
             self.cache.put(key, stored)
         return output, run
+
+    def _crash(self) -> str | None:
+        """How the embedded engine died, if it did: a request to a dead engine fails as a connection
+        error, which would hide it."""
+        return self._server.crash() if self._server is not None else None
 
     def _from_cache(self, key: str, response_model: type[BaseModel]) -> BaseModel | None:
         """A cached answer, validated again by today's schema (a stale entry is a miss)."""

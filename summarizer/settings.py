@@ -54,8 +54,7 @@ class Settings:
     endpoint: EndpointKind
     base_url: str | None = None
     api_key: SecretStr = field(default=SecretStr(PLACEHOLDER_KEY), repr=False)
-    # TOOLS works on OpenAI and on llama.cpp's server (the forced tool call becomes a grammar there);
-    # JSON_SCHEMA is rejected by llama.cpp and plain JSON is unconstrained (NOTES.md).
+    # The default per endpoint is `default_mode`; "tools" is the one every OpenAI-compatible server takes.
     mode: str = "tools"
     max_retries: int = 2
     temperature: float = 0.0
@@ -107,6 +106,18 @@ class Settings:
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+
+def default_mode(kind: EndpointKind) -> str:
+    """How structured output is asked for, by kind of endpoint.
+
+    OpenAI: a tool marked strict (structured outputs: the schema enforced, enums included). The embedded
+    engine (llama.cpp's server): `response_format` with the JSON schema, which becomes a grammar and stays
+    out of the prompt (a forced `tool_choice` is ignored there). Other servers: a forced tool call, which
+    every OpenAI-compatible server takes; llama.cpp's server, vLLM, Ollama and LM Studio also enforce
+    `--mode json_schema`, the better choice for them.
+    """
+    return {"openai": "tools_strict", "embedded": "json_schema"}.get(kind, "tools")
 
 
 def redact_url(url: str | None) -> str:
@@ -217,9 +228,7 @@ def resolve_settings(
         base_url=url,
         api_key=SecretStr(key or PLACEHOLDER_KEY),
         key_source=source if key else "",
-        # OpenAI: strict structured outputs (the schema enforced, enums included); elsewhere forced tool
-        # calls, which llama.cpp turns into a grammar and other servers follow as they can.
-        mode=mode or ("tools_strict" if kind == "openai" else "tools"),
+        mode=mode or default_mode(kind),
         prompts_dir=prompts_dir or env.get("SUMMARIZER_PROMPTS_DIR") or None,
         rails=rails,  # checked against RAILS above
     )

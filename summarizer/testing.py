@@ -34,7 +34,7 @@ from .merge import normalise
 from .pipeline import Summarizer
 from .prompts import PromptSet
 from .schemas import ArticleAnalysis, CheckedEvent, CheckedStance
-from .settings import EMBEDDED_MODEL, Settings, resolve_settings
+from .settings import EMBEDDED_MODEL, Settings, default_mode, resolve_settings
 
 # Replays never connect; the URL only has to be well-formed (matching ignores host and port).
 REPLAY_BASE_URL = "http://127.0.0.1:9/v1"
@@ -137,17 +137,17 @@ def summarizer_settings(
     """Settings for cassette tests. The model name is part of the recorded request: replay with the one
     that recorded (SUMMARIZER_MODEL, default the embedded model)."""
     if is_recording(request.config) and _recording_server is None:
-        # A replay cannot tell what recorded the cassette and asks as for the embedded model (plain tool
-        # calls, names picked from the article): a recording against a configured endpoint asks the same,
-        # or its cassette would not replay.
+        # A replay cannot tell what recorded the cassette and asks as for the embedded model (a JSON
+        # schema as response_format, names picked from the article): a recording against a configured
+        # endpoint asks the same, or its cassette would not replay.
         settings = resolve_settings(model=os.environ.get("SUMMARIZER_MODEL")).with_overrides(
-            mode="tools", name_choices=True
+            mode=default_mode("embedded"), name_choices=True
         )
     else:
         base_url = _recording_server.base_url if _recording_server else REPLAY_BASE_URL
         settings = resolve_settings(
             model=os.environ.get("SUMMARIZER_MODEL") or EMBEDDED_MODEL, base_url=base_url, api_key="test"
-        ).with_overrides(endpoint="embedded")
+        ).with_overrides(endpoint="embedded", mode=default_mode("embedded"))
     return settings.with_overrides(rails=summarizer_rails)
 
 

@@ -166,6 +166,27 @@ def test_concurrent_articles_each_get_their_own_answers(tmp_path: Path):
     assert_each_its_own(inputs, tmp_path / "out.jsonl")
 
 
+@pytest.mark.parametrize("in_order", [True, False])
+def test_on_the_embedded_engine_an_articles_tasks_go_in_order_and_articles_share_the_slots(
+    tmp_path: Path, in_order: bool
+):
+    # As the embedded engine is asked (a JSON schema as response_format, 3 slots): one request of an
+    # article at a time, so its slot keeps the numbered article for the next task; 3 articles at once.
+    inputs = collect_inputs([str(write_articles(tmp_path / "news", 6))])
+    with serve(free_port(), 0.05) as url:
+        settings = resolve_settings(base_url=url, model="m", api_key="t", max_retries=0, env={})
+        settings = settings.with_overrides(mode="json_schema", endpoint="embedded")
+        summarizer = Summarizer(
+            settings, client=make_client(settings, http_retries=0), max_requests=3, tasks_in_order=in_order
+        )
+        report = run(inputs, summarizer, tmp_path, concurrency=6)
+        peaks = fixture_calls(url)["peak"]
+    assert report.done == 6
+    assert_each_its_own(inputs, tmp_path / "out.jsonl")
+    assert len(peaks) == 6
+    assert max(peaks.values()) == (1 if in_order else 3)
+
+
 def test_an_unexpected_exception_is_one_articles_failure(tmp_path: Path):
     inputs = collect_inputs([str(write_articles(tmp_path / "news", 3))])
 

@@ -178,3 +178,26 @@ async def test_a_problem_the_review_finds_is_reasked_and_kept_on_the_last_attemp
     _, excerpt, errors = stub.bodies[-1]["messages"]
     assert json.loads(excerpt["content"]) == answer  # the model's own answer, as it wrote it
     assert "'Bruce Bennett' not named in the article" in errors["content"]
+
+
+async def test_a_server_that_cannot_parse_the_models_output_is_an_invalid_answer_reasked(stub_endpoint):
+    # llama.cpp's server answers 500 when its chat-output parser fails on a cut answer (NOTES.md): that is
+    # the model's fault, so it is re-asked and ends as invalid output (exit 4), not an endpoint failure.
+    error = {
+        "error": {
+            "code": 500,
+            "message": "The model produced output that does not match the expected peg-native format",
+            "type": "server_error",
+        }
+    }
+    stub = stub_endpoint(500, error)
+    with pytest.raises(ModelOutputError, match="after 3 attempts: the server could not parse it"):
+        await _call(_settings(stub.base_url, max_retries=2))
+    assert stub.requests == 3
+
+
+async def test_any_other_server_error_is_still_the_endpoints(stub_endpoint):
+    stub = stub_endpoint(500, {"error": {"message": "out of memory", "type": "server_error"}})
+    with pytest.raises(EndpointError, match="answered HTTP 500"):
+        await _call(_settings(stub.base_url, max_retries=2))
+    assert stub.requests == 1

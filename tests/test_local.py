@@ -18,10 +18,22 @@ from pathlib import Path
 import openai
 import pytest
 
-from bench.bench_interrupt import HANG_SECONDS, Outcome, as_foreground, interrupt_run
-from summarizer import local
-from summarizer.local import STOP_GRACE_SECONDS, LocalServer, ServerStopped, model_path
+from bench.bench_interrupt import HANG_SECONDS, Outcome, as_foreground, crash_engine_run, interrupt_run
+from summarizer import Summarizer, local
+from summarizer.engine import X86_FEATURES, missing_cpu_features
+from summarizer.errors import ConfigError, LocalModelError
+from summarizer.local import (
+    SLOTS_ENV,
+    STOP_GRACE_SECONDS,
+    THREADS_ENV,
+    EnginePlan,
+    LocalServer,
+    ServerStopped,
+    describe_exit,
+    plan_engine,
+)
 from summarizer.settings import EMBEDDED_MODEL
+from summarizer.weights import model_path
 
 pytestmark = [
     pytest.mark.block_network(allowed_hosts=["127.0.0.1"]),
@@ -127,9 +139,130 @@ def test_kill_all_kills_every_running_server_at_once(monkeypatch: pytest.MonkeyP
 # --- the real model -------------------------------------------------------------------------------------
 
 
+# A stand-in for an engine that dies on its first request as one built for another CPU would (SIGILL).
+CRASHING_SERVER = """
+import http.server, os, signal, sys
+class Crash(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b'{"status": "ok"}')
+    def do_POST(self):
+        os.kill(os.getpid(), signal.SIGILL)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Crash).serve_forever()
+"""
+
+
+def test_a_crash_mid_request_is_named_with_what_to_try(monkeypatch: pytest.MonkeyPatch) -> None:
+    _with_command(monkeypatch, CRASHING_SERVER)
+    with pytest.raises(LocalModelError) as caught, Summarizer(notice=lambda _: None) as summarizer:
+        pid = None
+        try:
+            summarizer.summarize("The minister resigned on Monday. Parliament accepted it.")
+        finally:
+            pid = summarizer._server.process.pid if summarizer._server and summarizer._server.process else pid
+    message = str(caught.value)
+    assert message.startswith("the embedded model crashed: SIGILL (illegal instruction); this CPU lacks")
+    assert "\n" not in message and "Connection error" not in message
+    assert caught.value.exit_code == 3
+    assert pid is None or not _alive(pid)
+
+
+def test_an_engine_that_dies_at_start_up_says_how(monkeypatch: pytest.MonkeyPatch) -> None:
+    _with_command(monkeypatch, "import os, signal; print('loading'); os.kill(os.getpid(), signal.SIGSEGV)")
+    with pytest.raises(LocalModelError, match=r"exited at start-up \(SIGSEGV \(segmentation fault\)\)"):
+        LocalServer(startup_timeout=30).start()
+
+
+def test_the_engines_log_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # llama.cpp logs every request: kept in memory, the log must not grow with the server's life.
+    _with_command(
+        monkeypatch, "import sys; [print('line', i) for i in range(5000)]; " + STUBBORN_SERVER.strip()
+    )
+    with LocalServer(startup_timeout=30) as server:
+        deadline = time.monotonic() + 10
+        while "line 4999" not in server._log and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "line 4999" in server._log and len(server._log) <= 40
+
+
+def test_readiness_ignores_a_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Behind a proxy, urllib sent the loopback probe to the proxy, and start-up failed after 120 s.
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    _with_command(monkeypatch, STUBBORN_SERVER)
+    began = time.monotonic()
+    with LocalServer(startup_timeout=20):
+        assert time.monotonic() - began < 10
+
+
+@pytest.mark.parametrize(
+    ("flags", "machine", "missing"),
+    [
+        ("fpu sse sse2 avx avx2 fma f16c bmi2 avx512f", "x86_64", []),
+        ("fpu sse sse2 avx", "x86_64", ["avx2", "fma", "f16c", "bmi2"]),
+        ("fp asimd", "aarch64", []),
+    ],
+)
+def test_the_cpu_is_checked_at_run_time(flags: str, machine: str, missing: list[str]) -> None:
+    cpuinfo = f"processor\t: 0\nflags\t\t: {flags}\n"
+    assert missing_cpu_features(cpuinfo, machine) == missing
+
+
+def test_a_cpu_without_the_engines_instructions_is_refused_before_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(local.engine, "missing_cpu_features", lambda: ["avx2"])
+    with pytest.raises(LocalModelError, match="this CPU lacks avx2"):
+        LocalServer().start()
+
+
+def test_describe_exit() -> None:
+    assert describe_exit(-signal.SIGILL) == "SIGILL (illegal instruction)"
+    assert describe_exit(-signal.SIGKILL) == "SIGKILL (killed)"
+    assert describe_exit(3) == "exit status 3"
+
+
+def test_slots_and_threads_follow_the_machine_and_the_variables() -> None:
+    assert plan_engine({}, cores=2, memory_bytes=24 << 30) == EnginePlan(slots=3, threads=2)
+    assert plan_engine({}, cores=8, memory_bytes=24 << 30).threads == 8
+    assert plan_engine({}, cores=2, memory_bytes=1536 << 20).slots == 1  # memory for one slot only
+    env = {SLOTS_ENV: "5", THREADS_ENV: "1"}
+    assert plan_engine(env, cores=2, memory_bytes=24 << 30) == EnginePlan(slots=5, threads=1)
+    with pytest.raises(ConfigError, match=SLOTS_ENV):
+        plan_engine({SLOTS_ENV: "0"}, cores=2, memory_bytes=24 << 30)
+
+
 @pytest.mark.live
-def test_model_ships_in_the_wheel() -> None:
+def test_the_model_file_is_the_one_expected() -> None:
     assert model_path().suffix == ".gguf" and model_path().stat().st_size > 50_000_000
+
+
+@pytest.mark.live
+def test_the_wheel_needs_no_instruction_we_do_not_check() -> None:
+    # What the engine library was built for, read from itself, in a child (loading it maps the library).
+    code = "import xllamacpp; print(xllamacpp.get_system_info())"
+    info = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    built = {
+        name.strip().lower()
+        for name, _, value in (p.partition("=") for p in info.split("|"))
+        if value.strip() == "1"
+    }
+    isa = {f for f in built if f.startswith(("avx", "fma", "f16c", "bmi", "sse4", "amx"))}
+    assert isa <= set(X86_FEATURES), f"the wheel needs {sorted(isa - set(X86_FEATURES))}: check them too"
+
+
+@pytest.mark.live
+def test_killing_the_engine_mid_request_is_one_line_and_exit_3() -> None:
+    outcome = crash_engine_run(1.0, signum=signal.SIGILL)
+    assert outcome.server_seen, outcome.stderr[-800:]
+    assert outcome.returncode == 3, outcome.stderr[-800:]
+    assert "Traceback" not in outcome.stderr and "Connection error" not in outcome.stderr
+    last = outcome.stderr.strip().splitlines()[-1]
+    assert "the embedded model crashed: SIGILL (illegal instruction)" in last, outcome.stderr[-800:]
+    assert not outcome.left, f"processes left behind: {outcome.left}"
 
 
 @pytest.mark.live

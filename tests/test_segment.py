@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from summarizer.budget import (
-    CONTEXT_ENV,
-    estimate_tokens,
-    token_counter,
-)
+from summarizer.budget import CONTEXT_ENV, estimate_tokens
+from summarizer.local import EnginePlan, LocalServer
 from summarizer.segment import Chunk, Sentence, TokenCounter, segment, split_sentences
-from summarizer.settings import Settings
 
 DATA = Path(__file__).parent / "data" / "cnndm-dev-8.jsonl"
 
@@ -36,10 +35,19 @@ def long_article(separator: str = "\n\n") -> str:
     return separator.join(paragraphs)
 
 
-def real_counter() -> TokenCounter:
-    count = token_counter(Settings(model="SmolLM2-135M-Instruct", endpoint="embedded"))
-    assert count is not estimate_tokens, "the embedded model's tokenizer should load (the 'local' extra)"
-    return count
+@contextlib.contextmanager
+def real_counter() -> Iterator[TokenCounter]:
+    """The embedded model's own tokenizer: its engine's /tokenize (the tokenizer lives in that process)."""
+    with LocalServer(plan=EnginePlan(slots=1, threads=1)) as server:
+
+        def count(text: str) -> int:
+            body = json.dumps({"content": text, "add_special": False}).encode()
+            url = server.base_url.removesuffix("/v1") + "/tokenize"
+            request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return len(json.load(response)["tokens"])
+
+        yield count
 
 
 def check_sentences(text: str, sentences: list[Sentence]) -> None:
@@ -98,13 +106,15 @@ def test_long_article_chunks_are_runs_of_whole_sentences_with_global_numbers() -
     assert chunks[1].numbers[0] == chunks[0].numbers[-1] + 1  # numbering goes on across chunks
 
 
+@pytest.mark.live
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 def test_long_article_with_the_real_tokenizer() -> None:
-    count = real_counter()
     text = long_article("\n")
-    for budget in (300, 1500, 4000):
-        sentences, chunks = segment(text, budget, count)
-        check_sentences(text, sentences)
-        check_chunks(sentences, chunks, budget, count)
+    with real_counter() as count:
+        for budget in (300, 1500, 4000):
+            sentences, chunks = segment(text, budget, count)
+            check_sentences(text, sentences)
+            check_chunks(sentences, chunks, budget, count)
 
 
 def test_a_sentence_longer_than_the_budget_is_cut_between_words() -> None:

@@ -1,0 +1,252 @@
+"""The embedded engine: one slot against N, and llama-cpp-python beside it, on the same requests, in one run.
+
+    python bench/bench_engine.py                          # the seed, then the 20 dev articles
+    python bench/bench_engine.py --slots 1 2 3 --old-python /path/to/venv/bin/python --dev 20
+
+The requests are the pipeline's own first-round requests (`Summarizer.plan`: every task of every article,
+the numbered article first, the schema as a grammar), sent straight to the server with as many in flight as
+it has slots, so that only the engine differs. Each configuration starts its server cold (start-up is
+timed apart), sends the seed's three requests, then the dev articles' requests. llama-cpp-python, where an
+interpreter with it is given (`--old-python`, a portable build: `CMAKE_ARGS=-DGGML_NATIVE=OFF`), serves one
+request at a time and takes the schema as `response_format: json_object` (it rejects `json_schema`).
+
+Printed per configuration and workload: wall time, requests, completion tokens/s over the wall, the
+prompt and completion tokens, and p50/p99 latency per request. The server's own split (prompt evaluation
+vs decoding, per request) is summed from its `timings` where the engine reports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from summarizer import Summarizer  # noqa: E402
+from summarizer.article import article_from_text  # noqa: E402
+from summarizer.local import EnginePlan, LocalServer, free_port  # noqa: E402
+from summarizer.prompts import schema_of  # noqa: E402
+from summarizer.weights import model_path  # noqa: E402
+
+SEED = ROOT / "seeds" / "000_576e96b86ee510dd.txt"
+DEV = ROOT.parent / "shared" / "data" / "cnndm-dev.jsonl"
+MAX_TOKENS = 1500
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_ms: float = 0.0
+    decode_ms: float = 0.0
+    errors: int = 0
+    wall: float = 0.0
+
+
+Request = tuple[list[dict[str, str]], dict[str, Any]]
+
+
+def requests_for(texts: list[str]) -> list[list[Request]]:
+    """Per article, (messages, schema) of every first-round request the pipeline makes for it."""
+    summarizer = Summarizer(notice=lambda _: None)
+    return [
+        [(call.messages, schema_of(call.response_model)) for call in summarizer.plan(article_from_text(text))]
+        for text in texts
+    ]
+
+
+def body(messages: list[dict[str, str]], schema: dict[str, Any], engine: str) -> dict[str, Any]:
+    form = (
+        {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+        if engine == "xllamacpp"
+        else {"type": "json_object", "schema": schema}
+    )
+    return {
+        "model": "m",
+        "messages": messages,
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0,
+        "response_format": form,
+    }
+
+
+def send(base_url: str, payload: dict[str, Any]) -> tuple[float, dict[str, Any] | None]:
+    data = json.dumps(payload).encode()
+    request = urllib.request.Request(
+        f"{base_url}/chat/completions", data=data, headers={"Content-Type": "application/json"}
+    )
+    began = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=900) as response:
+            answer = json.load(response)
+    except OSError as exc:
+        print(f"    request failed: {exc}", file=sys.stderr)
+        return time.perf_counter() - began, None
+    return time.perf_counter() - began, answer
+
+
+def run(base_url: str, articles: list[list[dict[str, Any]]], slots: int, in_order: bool) -> Result:
+    """`slots` requests in flight: every request at once, or (`in_order`) each article's one after another,
+    `slots` articles side by side, as the pipeline does on the embedded engine."""
+    result = Result()
+    began = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=slots) as pool:
+        if in_order:
+            answers = [
+                a for group in pool.map(lambda g: [send(base_url, b) for b in g], articles) for a in group
+            ]
+        else:
+            answers = list(pool.map(lambda b: send(base_url, b), [b for group in articles for b in group]))
+        for seconds, answer in answers:
+            result.latencies.append(seconds)
+            if answer is None:
+                result.errors += 1
+                continue
+            usage = answer.get("usage") or {}
+            result.prompt_tokens += usage.get("prompt_tokens", 0)
+            result.completion_tokens += usage.get("completion_tokens", 0)
+            timings = answer.get("timings") or {}
+            result.prompt_ms += timings.get("prompt_ms", 0.0)
+            result.decode_ms += timings.get("predicted_ms", 0.0)
+    result.wall = time.perf_counter() - began
+    return result
+
+
+class OldServer:
+    """llama-cpp-python's server from another interpreter (the engine this project used before)."""
+
+    def __init__(self, python: str):
+        self.python, self.port = python, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> OldServer:
+        command = [
+            self.python, "-m", "llama_cpp.server", "--model", str(model_path()), "--chat_format", "chatml",
+            "--n_ctx", "8192", "--host", "127.0.0.1", "--port", str(self.port),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/models", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("llama-cpp-python's server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+
+
+def p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def row(name: str, workload: str, r: Result, start: float) -> str:
+    split = f"{r.prompt_ms / 1000:.1f} / {r.decode_ms / 1000:.1f} s" if r.prompt_ms else "-"
+    return (
+        f"| {name} | {workload} | {start:.1f} s | {r.wall:.1f} s | {len(r.latencies)} ({r.errors} failed) | "
+        f"{r.prompt_tokens} / {r.completion_tokens} | {r.completion_tokens / r.wall:.1f} | {split} | "
+        f"{statistics.median(r.latencies):.1f} / {p(r.latencies, 0.99):.1f} s |"
+    )
+
+
+def batch_rounds(old_python: str | None, rounds: int, dev: int) -> None:
+    """`summarizer batch` on the dev articles, end to end (start-up, every task, re-asks, checks, writes),
+    this checkout against another interpreter's installed summarizer (the old engine), alternated."""
+    import tempfile
+
+    lines = DEV.read_text().splitlines()[:dev]
+    print(f"\n`summarizer batch` on {len(lines)} dev articles, --no-cache, {rounds} round(s), alternated\n")
+    print("| engine | round | wall | articles/minute | exit |")
+    print("| --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "dev.jsonl"
+        source.write_text("\n".join(lines) + "\n")
+        runs = [("this checkout", sys.executable)] + ([("old engine", old_python)] if old_python else [])
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SUMMARIZER_"))}
+        for n in range(rounds):
+            for name, python in runs:
+                out = Path(tmp) / f"{name.replace(' ', '-')}-{n}.jsonl"
+                command = [python, "-m", "summarizer", "batch", str(source), "-o", str(out), "--no-cache"]
+                began = time.perf_counter()
+                done = subprocess.run(command, capture_output=True, env=env, check=False, cwd=tmp)
+                wall = time.perf_counter() - began
+                rate = len(lines) / wall * 60
+                print(f"| {name} | {n + 1} | {wall:.0f} s | {rate:.2f} | {done.returncode} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--slots", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--dev", type=int, default=20, help="how many dev articles (0: the seed only)")
+    parser.add_argument("--old-python", help="an interpreter with llama-cpp-python[server] (portable build)")
+    parser.add_argument(
+        "--batch-rounds", type=int, default=0, help="also run `summarizer batch` end to end, this many rounds"
+    )
+    parser.add_argument("--batch-old-python", help="an interpreter with the old summarizer installed")
+    options = parser.parse_args()
+    if options.batch_rounds:
+        batch_rounds(options.batch_old_python, options.batch_rounds, options.dev or 20)
+        return
+
+    seed = requests_for([SEED.read_text(encoding="utf-8")])
+    dev_texts = [json.loads(line)["article"] for line in DEV.read_text().splitlines()[: options.dev]]
+    dev = requests_for(dev_texts) if dev_texts else []
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"command: python bench/bench_engine.py {' '.join(sys.argv[1:])}")
+    count = sum(len(group) for group in dev)
+    print(f"requests: seed {len(seed[0])}, dev {count} ({len(dev)} articles), max_tokens {MAX_TOKENS}")
+    print()
+    print(
+        "| engine | workload | start | wall | requests | prompt / completion tokens | completion tok/s "
+        "| prompt eval / decode (summed) | p50 / p99 per request |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    configs = [
+        ("xllamacpp", n, order) for n in options.slots for order in ((True, False) if n > 1 else (True,))
+    ]
+    if options.old_python:
+        configs.append(("llama-cpp-python", 1, True))
+    for engine, slots, in_order in configs:
+        began = time.perf_counter()
+        server: Any = (
+            LocalServer(plan=EnginePlan(slots=slots, threads=options.threads))
+            if engine == "xllamacpp"
+            else OldServer(options.old_python)
+        )
+        with server:
+            start = time.perf_counter() - began
+            name = f"{engine}, {slots} slot{'s' if slots > 1 else ''}, {options.threads} threads"
+            name += ", tasks in order" if in_order else ", tasks at once"
+            for workload, articles in (("seed", seed), ("dev", dev)):
+                if articles:
+                    bodies = [[body(m, s, engine) for m, s in group] for group in articles]
+                    print(
+                        row(name, workload, run(server.base_url, bodies, slots, in_order), start), flush=True
+                    )
+
+
+if __name__ == "__main__":
+    main()
