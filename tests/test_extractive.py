@@ -243,3 +243,21 @@ def test_free_rails_send_the_old_requests(seed_text: str):
     assert all("_extractive" not in v for v in [c.prompt for c in calls])
     assert analysis.metadata.rails == "free" and analysis.summary is not None
     assert analysis.summary.spans is None and not any(c.extractive for c in analysis.summary.checks.values())
+
+
+def test_a_copied_field_is_not_flagged_for_a_capitalised_word():
+    # A Daily Mail page's "Scroll down for video" runs into the next sentence: the name check reads "In"
+    # as a name it cannot find. Copied text is the article's own: only its support is scored.
+    text = (
+        "Photographs of Frida Kahlo were released on Monday. Scroll down for video In the new pictures "
+        "by Gisele Freund the artist is seen at home."
+    )
+    article = article_from_text(text)
+    x = Extractive(Grounding(article, split_sentences(text), pick_names=True))
+    answer = x.request_model("summary", (1, 2)).model_validate(
+        {"headline": x.offered("headline", (1, 2))[0].id, "summary": [1, 2], "key_points": [2]}
+    )
+    summary = x.summary(answer)
+    assert Grounding(article, split_sentences(text)).check_text(summary.key_points[0].text).flagged
+    for check in [*summary.checks.values(), summary.key_points[0].check]:
+        assert check.extractive and not check.flagged and check.support == 1.0
