@@ -9,6 +9,8 @@ references, beside lead-3 and an extractive oracle, flagged fields, what the mod
 - The oracle is greedy: up to 3 of the article's sentences (`evaluate.sentences`), each step adding the
   one that most raises the mean of ROUGE-1 and ROUGE-2 F1 against the reference, stopping when none does.
   An upper bound for any choice of article sentences, not a summary anyone could make without the reference.
+- "first ids offered": no model; the first headline candidate and the first three summary sentences, what
+  extractive rails give a model that answers by its prior on the first options (NOTES.md).
 - "picks": for extractive rails, the summary's sentence numbers and the headline's candidate, and how many
   articles' summaries are exactly the first sentences (the lead prior of NOTES.md).
 - The articles run one after another, each rails in turn on the same server: the timings are comparable.
@@ -29,9 +31,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from summarizer.article import article_from_text
 from summarizer.evaluate import lead3, load_eval_set, rouge, sentences, summary_text
+from summarizer.extractive import Extractive
+from summarizer.ground import Grounding
 from summarizer.pipeline import Summarizer
 from summarizer.quality import field_checks
+from summarizer.segment import split_sentences
 from summarizer.settings import resolve_settings
 
 
@@ -55,6 +61,17 @@ def oracle(text: str, reference: str, most: int = 3) -> str:
             break
         best, chosen = value, [*chosen, i]
     return " ".join(pool[j] for j in sorted(chosen))
+
+
+def first_offered(text: str, summary: int = 3) -> str:
+    """What extractive rails give a model that takes the first ids offered (the lead prior of NOTES.md):
+    the first headline candidate and the first `summary` sentences the summary may be chosen from."""
+    article = article_from_text(text)
+    x = Extractive(Grounding(article, split_sentences(article.text)))
+    numbers = tuple(s.number for s in x.grounding.sentences)
+    head = x.offered("headline", numbers)[0].text
+    chosen = x.summary_numbers(numbers)[:summary]
+    return " ".join([head, *(x.grounding.sentences[n - 1].text for n in chosen)])
 
 
 def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -136,6 +153,7 @@ def main() -> None:
         "oracle (greedy, 3 sentences)": _mean(
             [rouge(oracle(a.text, a.reference), a.reference) for a in dataset]
         ),
+        "first ids offered (no model)": _mean([rouge(first_offered(a.text), a.reference) for a in dataset]),
     }
     runs: list[dict[str, Any]] = []
     report = {"command": " ".join(sys.argv), "baselines": baselines, "runs": runs}
