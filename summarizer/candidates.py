@@ -81,6 +81,7 @@ _VERB = re.compile(
     r"found|spoke|wrote|set|put|ran|run|runs|broke|drove|flew|stood|threw|sought|fought|built|spent)\b",
     re.IGNORECASE,
 )
+_QUOTES = ('"', "”", "’", "'")
 _EDGE = " \t\n,;:—–-\"'“”‘’()"
 
 
@@ -142,7 +143,9 @@ def _pieces(sentence: Sentence, reported: bool, commas: bool) -> list[tuple[int,
         found += _split(text, _COMMA)
     if (m := _SAID_AFTER.search(text)) is not None and m.start() > 0:
         found.append((0, m.start()))
-    if (m := _SAID_BEFORE.search(text)) is not None and m.end() < len(text):
+    m = _SAID_BEFORE.search(text)
+    # Not '"...," said Kang': after an inverted verb of saying comes the speaker, not what was said.
+    if m is not None and m.end() < len(text) and not text[: m.start()].rstrip().endswith((",", *_QUOTES)):
         found.append((m.end(), len(text)))
     found += [(m.start(1), m.end(1)) for m in _QUOTE.finditer(text)]
     return found

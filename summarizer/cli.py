@@ -29,7 +29,7 @@ from .files import same_file, write_atomic
 from .pipeline import Summarizer, parse_tasks
 from .prompts import PromptSet, schema_of
 from .render import Format, render, to_terminal
-from .schemas import PROMPT_MODELS, TASK_MODELS, ArticleAnalysis
+from .schemas import EXTRACTIVE_SUFFIX, PROMPT_MODELS, TASK_MODELS, ArticleAnalysis
 from .settings import Settings, resolve_settings
 
 app = typer.Typer(
@@ -253,7 +253,16 @@ def prompts_show(
     """Show the rendered messages a task would send."""
     prompts = PromptSet.load(prompts_dir)
     a = read_article(article)
-    for message in prompts.render(name, text=a.text, title=a.title, published=a.published):
+    extra = None
+    if name.endswith(EXTRACTIVE_SUFFIX):  # its candidate lists, as the pipeline makes them
+        from .extractive import Extractive
+        from .ground import Grounding
+        from .segment import split_sentences
+
+        x = Extractive(Grounding(a, split_sentences(a.text, a.language), pick_names=True))
+        numbers = [s.number for s in x.grounding.sentences]
+        extra = x.prompt_values(name.removesuffix(EXTRACTIVE_SUFFIX), numbers)
+    for message in prompts.render(name, text=a.text, title=a.title, published=a.published, extra=extra):
         sys.stdout.write(f"--- {message['role']} ---\n{message['content']}\n")
 
 

@@ -115,9 +115,20 @@ class Extractive:
         """What the task's template lists: its candidates, one `[id] text` a line (and for a summary the
         numbers of the sentences it may choose)."""
         values = {name: listing(self.offered(kind, numbers)) for name, kind in TASK_KINDS[task]}
+        if task == "stances":  # only the positions the request allows: those whose sentence names an actor
+            values["positions"] = listing(self.positions(numbers))
         if task == "summary":
             values["numbers"] = ", ".join(map(str, self.summary_numbers(numbers)))
         return values
+
+    def positions(self, numbers: Sequence[int]) -> list[Candidate]:
+        """The positions offered: with names picked, only those whose sentence names someone outside them
+        (an actor) and anyone at all (a target)."""
+        offered = self.offered("position", numbers)
+        g = self.grounding
+        if not (g.pick_names and g.name_choices):
+            return offered
+        return [c for c in offered if all(self.stance_names(c))]
 
     def summary_numbers(self, numbers: Sequence[int]) -> tuple[int, ...]:
         """The sentences a summary may be made of (`SUMMARY_SENTENCES`): the first long enough ones."""
@@ -156,8 +167,9 @@ class Extractive:
             # One shape per position, its actor and target among the names of its own sentence: a schema
             # cannot otherwise tie a name to the position chosen, and offered the article's names, the
             # small model took the first for both, or a publication's name for a minister's words.
-            variants = tuple((c.id, *pair) for c in offered if (pair := self.stance_names(c))[0] and pair[1])
-            least = min(len({v[0].rstrip("abcdefghijklmnopqrstuvwxyz") for v in variants}), least)
+            allowed = self.positions(nums)
+            variants = tuple((c.id, *self.stance_names(c)) for c in allowed)
+            least = min(len({c.sentence for c in allowed}), least)
             return request_model(task, nums, ids, variants=variants, least=least, strict=g.strict)
         if task == "events":
             ids = tuple(c.id for c in self.offered("event", nums))

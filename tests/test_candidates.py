@@ -83,3 +83,10 @@ def test_candidates_come_in_article_order_and_are_capped(seed_text: str):
 def test_a_sentence_reporting_no_position_offers_none():
     sentences = split_sentences("The bridge opened in 1932. It carries four lanes of traffic over the river.")
     assert candidates("position", sentences) == []
+
+
+def test_after_an_inverted_verb_of_saying_comes_the_speaker_not_the_words():
+    s = _one('"We will not leave this city before the spring," said the letter, per Reuters.')
+    texts = [c.text for c in clauses(s, reported=True)]
+    assert "We will not leave this city before the spring" in texts
+    assert not any("Reuters" in t for t in texts)

@@ -261,3 +261,14 @@ def test_a_copied_field_is_not_flagged_for_a_capitalised_word():
     assert Grounding(article, split_sentences(text)).check_text(summary.key_points[0].text).flagged
     for check in [*summary.checks.values(), summary.key_points[0].check]:
         assert check.extractive and not check.flagged and check.support == 1.0
+
+
+def test_the_prompt_lists_the_positions_the_request_allows(rails: Extractive):
+    numbers = _numbers(rails)
+    schema = schema_of(rails.request_model("stances", numbers))
+    allowed = {
+        d["properties"]["position"]["enum"][0] for n, d in schema["$defs"].items() if n.startswith("Stance")
+    }
+    listed = rails.prompt_values("stances", numbers)["positions"].splitlines()
+    assert {line.split("]")[0].lstrip("[") for line in listed} == allowed
+    assert len(allowed) < len(rails.offered("position", numbers))  # an unattributed quotation is left out
