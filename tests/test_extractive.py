@@ -203,9 +203,10 @@ def test_rails_default_per_endpoint(monkeypatch: pytest.MonkeyPatch):
         resolve_settings(rails="loose", env=env)
 
 
-def test_end_to_end_against_the_fake_endpoint(seed_text: str):
+@pytest.mark.parametrize("mode", ["tools", "json_schema"])  # a forced tool call; the embedded engine's form
+def test_end_to_end_against_the_fake_endpoint(seed_text: str, mode: str):
     with serve(free_port(), 0.0) as url:
-        settings = resolve_settings(base_url=url, model="fake", rails="extractive", env={})
+        settings = resolve_settings(base_url=url, model="fake", rails="extractive", mode=mode, env={})
         with Summarizer(settings, notice=lambda _: None) as s:
             analysis = s.summarize(seed_text, published=SEED_PUBLISHED)
             assert batch_settings(s, None)["rails"] == "extractive"
