@@ -81,6 +81,35 @@ ANSWERS: dict[str, dict[str, Any]] = {
         ]
     },
 }
+# Extractive rails (`--rails extractive`): the model only chooses. The fixture chooses like a reader would
+# among what the request offers: a listed candidate whose text holds the cue (else the first offered),
+# sentence numbers from the enum; names kept where offered. Nothing is hard-coded text.
+EXTRACTIVE: dict[str, dict[str, Any]] = {
+    "ExtractiveSummary": {"headline": "70th anniversary", "summary": 3, "key_points": "sent delegations"},
+    "ExtractiveStanceList": {
+        "stances": [
+            {
+                "actor": "Kang Sun Nam",
+                "target": "Kremlin",
+                "polarity": "supports",
+                CUE: "supports the Kremlin",
+            },
+            {"actor": "United States", "target": "North Korea", "polarity": "opposes", CUE: "irresponsible"},
+        ]
+    },
+    "ExtractiveEventList": {
+        "events": [
+            {
+                "event_type": "OTHER",
+                "actors": ["North Korea"],
+                "recipients": [],
+                "location": None,
+                CUE: "released",
+            }
+        ]
+    },
+}
+LISTED = re.compile(r"^\[(\d+[a-z]?)\] (.*)$", re.MULTILINE)
 NAME_FIELDS = ("actor", "target", "actors", "recipients", "location")
 TAG = re.compile(r"REF-([A-Za-z0-9_]+)")
 NUMBERED = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
@@ -120,6 +149,55 @@ def answer_for(name: str, tag: str | None, body: dict[str, Any] | None = None) -
     return answer
 
 
+def extractive_answer(name: str, tag: str | None, body: dict[str, Any]) -> dict[str, Any]:
+    """An answer to an extractive request (`EXTRACTIVE`): ids and numbers among the request's enums."""
+    allowed = _enums(body)
+    listed = dict(LISTED.findall(_user_text(body)))
+
+    def choose(field_name: str, cue: str) -> Any:
+        offered = allowed.get(field_name) or []
+        return next((i for i in offered if cue in listed.get(str(i), "")), offered[0] if offered else None)
+
+    plan = EXTRACTIVE[name]
+    if name == "ExtractiveSummary":
+        numbers = allowed.get("summary") or []
+        return {
+            "headline": choose("headline", plan["headline"]),
+            "summary": numbers[: max(2, min(plan["summary"], len(numbers)))],
+            "key_points": [choose("key_points", plan["key_points"])],
+        }
+    key = "stances" if name == "ExtractiveStanceList" else "events"
+    field_name = "position" if key == "stances" else "description"
+    shapes = _shapes(body, field_name)  # a stance's shape per position (`anyOf`), each with its names
+    items = []
+    for item in copy.deepcopy(plan[key]):
+        cue = item.pop(CUE)
+        offered = [i for enums in shapes for i in enums.get(field_name, [])]
+        if not offered:
+            continue  # nothing offered: the request allows no item
+        span = next((i for i in offered if cue in listed.get(str(i), "")), offered[0])
+        enums = next(e for e in shapes if span in e.get(field_name, []))
+        item[field_name] = span
+        for names in NAME_FIELDS:
+            if names in enums and item.get(names):
+                item[names] = _pick(item[names], enums[names])
+        if key == "events" and "when" in allowed:
+            item["when"] = None
+        items.append(item)
+    return {key: items}  # a tag cannot be carried: every field is a span of the article
+
+
+def _shapes(body: dict[str, Any], field_name: str) -> list[dict[str, list[Any]]]:
+    """The enums of each model of the request's schema that holds `field_name`, model by model."""
+    schema = _schema(body)
+    out = []
+    for model in [schema, *schema.get("$defs", {}).values()]:
+        props = model.get("properties", {})
+        if field_name in props:
+            out.append({k: v for k, p in props.items() if (v := _enum(p, schema)) is not None})
+    return out
+
+
 def _pick(value: Any, choices: list[Any]) -> Any:
     """`value` (a name or a list of names) kept where it is one of `choices`, else the first choice."""
     if isinstance(value, list):
@@ -138,6 +216,11 @@ def _asked(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return function["name"], function["parameters"]
     form = body["response_format"]["json_schema"]
     return form["name"], form["schema"]
+
+
+def _schema(body: dict[str, Any]) -> dict[str, Any]:
+    """The request's JSON schema, whichever form carries it."""
+    return dict(_asked(body)[1])
 
 
 def _enums(body: dict[str, Any]) -> dict[str, list[Any]]:
@@ -229,7 +312,8 @@ def make_app(
         finally:
             f.in_flight[tag or ""] -= 1
         name = _asked(body)[0]
-        arguments = json.dumps(answer_for(name, tag, body))
+        answer = extractive_answer(name, tag, body) if name in EXTRACTIVE else answer_for(name, tag, body)
+        arguments = json.dumps(answer)
         # As a tool call when one was forced; as the message's content for a `response_format`.
         message: dict[str, Any] = {"role": "assistant", "content": arguments}
         finish = "tool_calls" if body.get("tools") else "stop"

@@ -20,7 +20,7 @@ from .schemas import (
     TaskRun,
     Usage,
 )
-from .settings import Settings
+from .settings import Rails, Settings
 
 
 @dataclass
@@ -44,6 +44,7 @@ def assemble(
     seconds: float,
     strict: bool,
     entity_precision: float | None = None,
+    rails: Rails = "free",
 ) -> ArticleAnalysis:
     """The output for one article: checks counted (and, with `strict`, items naming someone or somewhere
     not in the article dropped), usage and attempts summed over every task and chunk."""
@@ -70,6 +71,7 @@ def assemble(
         attempts=sum(run.attempts for run in runs.values()),
         seconds=round(seconds, 3),
         chunks=chunks,
+        rails=rails,
         summarizer_version=_package_version(),
     )
     info = article.info().model_copy(update={"sentences": sentences})

@@ -34,6 +34,7 @@ def batch_settings(summarizer: Summarizer, tasks: Iterable[str] | str | None) ->
         "tasks": list(chosen),
         "prompt_versions": summarizer.prompt_versions(chosen),
         "strict": summarizer.strict,
+        "rails": s.rails_used,
     }
 
 

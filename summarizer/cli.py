@@ -29,7 +29,7 @@ from .files import same_file, write_atomic
 from .pipeline import Summarizer, parse_tasks
 from .prompts import PromptSet, fence_tag, schema_of
 from .render import Format, render, to_terminal
-from .schemas import PROMPT_MODELS, TASK_MODELS, ArticleAnalysis
+from .schemas import EXTRACTIVE_SUFFIX, PROMPT_MODELS, TASK_MODELS, ArticleAnalysis
 from .segment import split_sentences
 from .settings import Settings, resolve_settings
 
@@ -77,6 +77,14 @@ ModeOpt = Annotated[
     ),
 ]
 MaxRetriesOpt = Annotated[int | None, typer.Option(help="Re-asks after a validation failure.")]
+RailsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="extractive: the model only chooses spans of the article for every text field, and code "
+        "copies them; free: it writes them. Default: extractive for the embedded model, free elsewhere. "
+        "Env: SUMMARIZER_RAILS."
+    ),
+]
 StrictOpt = Annotated[
     bool,
     typer.Option(help="Drop stances and events naming someone the article does not (and say how many)."),
@@ -101,6 +109,7 @@ def cli_settings(
     max_retries: int | None,
     prompts_dir: Path | None,
     api_key_env: str | None = None,
+    rails: str | None = None,
 ) -> Settings:
     """The settings from the options every model-calling command shares (then environment, then default)."""
     return resolve_settings(
@@ -110,6 +119,7 @@ def cli_settings(
         mode=mode,
         max_retries=max_retries,
         prompts_dir=str(prompts_dir) if prompts_dir else None,
+        rails=rails,
     )
 
 
@@ -169,6 +179,7 @@ def summarize(
     mode: ModeOpt = None,
     max_retries: MaxRetriesOpt = None,
     published: Annotated[str | None, typer.Option(help="Publication date, YYYY-MM-DD.")] = None,
+    rails: RailsOpt = None,
     strict: StrictOpt = False,
     require_complete: Annotated[
         bool,
@@ -187,7 +198,7 @@ def summarize(
     publication date (--published, or the HTML page's). Long articles are split into chunks of whole
     sentences; if a piece fails, the rest is still written and the exit code is 6."""
     chosen = parse_tasks(tasks)
-    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env)
+    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env, rails)
     article = read_article(path, published=_parse_date(published))
     cache = None if no_cache else ResponseCache()
     # A spinner on a terminal only: the embedded model takes a minute or more per article.
@@ -244,9 +255,18 @@ def prompts_show(
     numbered, inside the fence tagged with the article's hash, as the pipeline sends them."""
     prompts = PromptSet.load(prompts_dir)
     a = read_article(article)
-    numbered = "\n".join(s.numbered() for s in split_sentences(a.text, a.language))
+    sentences = split_sentences(a.text, a.language)
+    numbered = "\n".join(s.numbered() for s in sentences)
     tag = fence_tag(a.text)
-    for message in prompts.render(name, text=numbered, title=a.title, published=a.published, tag=tag):
+    extra = None
+    if name.endswith(EXTRACTIVE_SUFFIX):  # its candidate lists, as the pipeline makes them
+        from .extractive import Extractive
+        from .ground import Grounding
+
+        x = Extractive(Grounding(a, sentences, pick_names=True))
+        extra = x.prompt_values(name.removesuffix(EXTRACTIVE_SUFFIX), [s.number for s in sentences])
+    rendered = prompts.render(name, text=numbered, title=a.title, published=a.published, tag=tag, extra=extra)
+    for message in rendered:
         sys.stdout.write(f"--- {message['role']} ---\n{message['content']}\n")
 
 

@@ -38,6 +38,7 @@ from .cli import (
     ModeOpt,
     NoCacheOpt,
     PromptsDirOpt,
+    RailsOpt,
     StrictOpt,
     TasksOpt,
     app,
@@ -98,6 +99,7 @@ def batch(
     api_key_env: ApiKeyEnvOpt = None,
     mode: ModeOpt = None,
     max_retries: MaxRetriesOpt = None,
+    rails: RailsOpt = None,
     http_retries: Annotated[
         int, typer.Option(help="Retries of 429/5xx with backoff (honours Retry-After).")
     ] = 5,
@@ -156,7 +158,7 @@ def batch(
             "--format parquet is written by the Ray workers: it needs --ray, and takes no --max-cost"
         )
     chosen = parse_tasks(tasks)
-    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env)
+    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env, rails)
     table = load_prices(prices)
     if settings.endpoint == "embedded":
         table[settings.model] = Price(0.0, 0.0)  # runs here, costs nothing
@@ -337,6 +339,7 @@ def eval_(
     base_url: BaseUrlOpt = None,
     api_key_env: ApiKeyEnvOpt = None,
     max_retries: MaxRetriesOpt = None,
+    rails: RailsOpt = None,
     no_cache: NoCacheOpt = False,
     force_new: Annotated[
         bool, typer.Option("--force-new", help="Start --out's results afresh if made with other settings.")
@@ -369,7 +372,7 @@ def eval_(
     if dataset is None:
         raise ConfigError("give a dataset JSONL to evaluate, or --compare RUN_A RUN_B")
     articles = load_eval_set(dataset)
-    settings = cli_settings(model, base_url, None, max_retries, prompts_dir, api_key_env)
+    settings = cli_settings(model, base_url, None, max_retries, prompts_dir, api_key_env, rails)
     items = [
         BatchInput(
             id=a.id, source=a.url or a.id, load=functools.partial(article_from_text, a.text, source=a.url)

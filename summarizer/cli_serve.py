@@ -18,6 +18,7 @@ from .cli import (
     ModeOpt,
     NoCacheOpt,
     PromptsDirOpt,
+    RailsOpt,
     app,
     cli_errors,
     cli_settings,
@@ -90,6 +91,7 @@ def serve(
     api_key_env: ApiKeyEnvOpt = None,
     mode: ModeOpt = None,
     max_retries: MaxRetriesOpt = None,
+    rails: RailsOpt = None,
     no_cache: NoCacheOpt = False,
     prompts_dir: PromptsDirOpt = None,
 ) -> None:
@@ -109,7 +111,7 @@ def serve(
 
     keys = load_keys(keys_file)
     check_exposure(host, keys)
-    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env)
+    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env, rails)
     config = ServiceConfig(
         keys=keys,
         limits=Limits(max_body=max_body, per_minute=rate_limit, concurrent=max_concurrent),

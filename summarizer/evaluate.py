@@ -131,9 +131,11 @@ class ArticleScore(BaseModel):
     the cited sentence). `fields`: strings the model wrote; those copying prompt or schema text, and those
     with an HTML entity left, as `where: text`. `duplicates`: items repeating an earlier one, near or exact.
     `names`: actor, target, recipient and location names, `names_found` in the article. `checked_fields`:
-    generated text fields with a support check, their `support` scores. `events_dated`: with a date found
-    in their sentences. `retries`: attempts beyond the first of each model call. `summarizer.quality`
-    defines each count."""
+    generated text fields with a support check; `support`: the scores of those the model wrote
+    (`extractive_fields`, copied from the article by code under extractive rails, score 1.0 by
+    construction and are left out of `support`: they are no win of the model's writing).
+    `events_dated`: with a date found in their sentences. `retries`: attempts beyond the first of each
+    model call. `summarizer.quality` defines each count."""
 
     id: str
     ok: bool
@@ -156,6 +158,7 @@ class ArticleScore(BaseModel):
     entity_precision: float | None = None
     checked_fields: int = 0
     flagged_fields: int = 0
+    extractive_fields: int = 0
     support: list[float] = Field(default_factory=list)
     events: int = 0
     events_dated: int = 0
@@ -219,7 +222,8 @@ def score_article(
         entity_precision=analysis.checks.entity_precision if analysis.checks else None,
         checked_fields=len(checks),
         flagged_fields=sum(c.flagged for c in checks),
-        support=[c.support for c in checks if c.support is not None],
+        extractive_fields=sum(c.extractive for c in checks),
+        support=[c.support for c in checks if c.support is not None and not c.extractive],
         events=len(events),
         events_dated=sum(e.date is not None for e in events),
         events_resolved=sum(e.date is not None and e.date.resolved is not None for e in events),
@@ -296,6 +300,7 @@ def overall_metrics(articles: list[ArticleScore]) -> dict[str, Any]:
         checked_fields=total("checked_fields"),
         flagged_fields=total("flagged_fields"),
         flagged_share=_share(total("flagged_fields"), total("checked_fields")),
+        extractive_fields=total("extractive_fields"),
         **_distribution("support", [v for a in articles for v in a.support]),
         events=total("events"),
         events_dated=total("events_dated"),

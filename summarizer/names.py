@@ -214,6 +214,12 @@ def _country_groups() -> tuple[dict[tuple[str, ...], int], tuple[tuple[tuple[str
     return index, tuple(keyed)
 
 
+def _inside(short: tuple[str, ...], long: tuple[str, ...]) -> bool:
+    """`short` is a run of `long`'s words."""
+    n = len(short)
+    return n > 0 and any(long[i : i + n] == short for i in range(len(long) - n + 1))
+
+
 class NameIndex:
     """The names and numbers of one article, for checking what a model wrote about it.
 
@@ -268,6 +274,16 @@ class NameIndex:
         if not keys or all(k in STOPWORDS for k in keys):
             return False
         return any(self._found(variant) for variant in self._variants(keys))
+
+    def same(self, a: str, b: str) -> bool:
+        """Whether two names name the same one: equal after normalising, one country's forms ("Russia",
+        "Russian"), or one's words all inside the other's in order (a surname: "Kim", "Kim Jong Un")."""
+        ka, kb = (self._name_keys(n) for n in (a, b))
+        forms_a = [tuple(k.casefold() for k in v) for v in self._variants(ka)]
+        forms_b = [tuple(k.casefold() for k in v) for v in self._variants(kb)]
+        return any(
+            _inside(x, y) or _inside(y, x) for x in forms_a for y in forms_b if not set(x) <= STOPWORDS
+        )
 
     def _variants(self, keys: list[str]) -> Iterator[list[str]]:
         """The name itself, then with each country name or demonym in it replaced by the other forms of

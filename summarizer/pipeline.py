@@ -26,19 +26,18 @@ from .budget import chunk_budget, token_counter
 from .cache import CachedResponse, ResponseCache, cache_key
 from .client import Attempts, call_model, make_client
 from .errors import ConfigError, EndpointError, LocalModelError, ModelOutputError, SummarizerError
+from .extractive import EMPTY_VALUES, Extractive, Rails, merge_summaries
 from .ground import Grounding
 from .local import LocalServer, plan_engine
 from .merge import cited_numbers, merge_events, merge_stances, reduce_notes
 from .prompts import PromptPhrases, PromptSet, fence_tag, prompt_phrases, schema_of
 from .schemas import (
+    EXTRACTIVE_SUFFIX,
     PROMPT_MODELS,
     REDUCE_PROMPT,
     TASKS,
     ArticleAnalysis,
-    EventList,
     MissingPiece,
-    StanceList,
-    Summary,
     TaskName,
     TaskRun,
     Usage,
@@ -48,6 +47,9 @@ from .settings import Settings, resolve_settings
 
 T = TypeVar("T")
 DEFAULT_MAX_REQUESTS = 16
+# What an extractive prompt's candidate lists may add to it (candidates.LIMITS: at most 8 lines of about
+# 30 tokens), counted into the chunk budget.
+CANDIDATE_TOKENS = 400
 EMBEDDED_NOTICE = (
     "summarizer: using the embedded {model}, a small offline model: expect rough output. "
     "For a capable model set OPENAI_API_KEY, or pass --base-url and --model for another server."
@@ -82,7 +84,7 @@ def parse_tasks(tasks: Iterable[str] | str | None) -> tuple[TaskName, ...]:
 class PlannedCall:
     """One model call the pipeline will make: what the OpenAI Batch API path submits ahead of time."""
 
-    prompt: str
+    prompt: str  # the task ("summary"), whichever prompt the rails use for it
     messages: list[dict[str, str]]
     response_model: type[BaseModel]
     cache_key: str
@@ -206,17 +208,33 @@ class Summarizer:
         """What a generated field must not copy: this prompt set's templates and the schemas' texts."""
         return prompt_phrases(self.prompts)
 
+    def prompt_name(self, task: str) -> str:
+        """The prompt a task uses under these settings' rails: "summary", or "summary_extractive"."""
+        extractive = self.settings.extractive and task != REDUCE_PROMPT
+        return f"{task}{EXTRACTIVE_SUFFIX}" if extractive else task
+
     def prompt_versions(self, names: Iterable[str] = TASKS) -> dict[str, str]:
-        return {name: self.prompts.version(name, schema_of(PROMPT_MODELS[name])) for name in names}
+        """The version of the prompt each task uses (under these rails), by task name."""
+        return {name: self._version(self.prompt_name(name)) for name in names}
+
+    def _version(self, prompt: str) -> str:
+        return self.prompts.version(prompt, schema_of(PROMPT_MODELS[prompt]))
 
     def segment(self, article: Article, tasks: Iterable[TaskName] = TASKS) -> Segmented:
         """The article's numbered sentences, and the chunks they go to the model in: one chunk unless
         the article is longer than one request may carry, re-asks included."""
         count = token_counter(self.settings)
-        overhead = max(
-            count(" ".join(m["content"] for m in self.prompts.render(t, text="", title=article.title)))
-            + count(json.dumps(schema_of(PROMPT_MODELS[t])))
-            for t in tasks
+        names = [self.prompt_name(t) for t in tasks]
+        extra = CANDIDATE_TOKENS if self.settings.extractive else 0
+        overhead = extra + max(
+            count(
+                " ".join(
+                    m["content"]
+                    for m in self.prompts.render(n, text="", title=article.title, extra=EMPTY_VALUES)
+                )
+            )
+            + count(json.dumps(schema_of(PROMPT_MODELS[n])))
+            for n in names
         )
         budget = chunk_budget(self.settings, overhead)
         sentences, chunks = segment(article.text, budget, count, article.language)
@@ -236,11 +254,12 @@ class Summarizer:
         client = await self._ensure_client()
         started = time.perf_counter()
         cut = self.segment(article, chosen)
-        grounding = self._grounding(article, cut.sentences)
+        rails = self._rails(article, cut.sentences)
+        grounding = rails.grounding
         parts = await _all(
-            *(self._analyse_chunk(client, article, grounding, chunk, chosen) for chunk in cut.chunks)
+            *(self._analyse_chunk(client, article, rails, chunk, chosen) for chunk in cut.chunks)
         )
-        merged = await self._merge(client, article, grounding, cut.chunks, list(parts))
+        merged = await self._merge(client, article, rails, cut.chunks, list(parts))
         return assemble(
             article,
             merged,
@@ -250,6 +269,7 @@ class Summarizer:
             seconds=time.perf_counter() - started,
             strict=self.strict,
             entity_precision=grounding.entity_precision(merged.summary),
+            rails=self.settings.rails_used,
         )
 
     def summarize(self, article: Article | str, **kwargs: Any) -> ArticleAnalysis:
@@ -269,29 +289,38 @@ class Summarizer:
         accepted."""
         chosen = parse_tasks(tasks)
         cut = self.segment(article, chosen)
-        grounding = self._grounding(article, cut.sentences)
+        rails = self._rails(article, cut.sentences)
         calls = []
         for chunk in cut.chunks:
             for name in chosen:
-                messages = self._messages(name, chunk.numbered_text(), article)
-                model = grounding.request_model(name, chunk.numbers)
+                model = rails.request_model(name, chunk.numbers)
+                extra = rails.values(name, chunk.numbers)
+                messages = self._messages(self.prompt_name(name), chunk.numbered_text(), article, extra)
                 key = self._cache_key(name, messages, model)
-                calls.append(PlannedCall(name, messages, model, key, grounding.review))
+                calls.append(PlannedCall(name, messages, model, key, rails.review))
         return calls
 
-    def _grounding(self, article: Article, sentences: Sequence[Sentence]) -> Grounding:
-        return Grounding(
+    def _rails(self, article: Article, sentences: Sequence[Sentence]) -> Rails:
+        grounding = Grounding(
             article,
             sentences,
             copies=self._phrases.matches,
             pick_names=self.settings.names_from_article,
             strict=self.settings.strict_output,
         )
+        return Rails(grounding, Extractive(grounding) if self.settings.extractive else None)
 
-    def _messages(self, name: str, text: str, article: Article) -> list[dict[str, str]]:
+    def _messages(
+        self, name: str, text: str, article: Article, extra: dict[str, str] | None = None
+    ) -> list[dict[str, str]]:
         # The fence tag hashes the whole article, not the chunk: every request of one article shares it.
         return self.prompts.render(
-            name, text=text, title=article.title, published=article.published, tag=fence_tag(article.text)
+            name,
+            text=text,
+            title=article.title,
+            published=article.published,
+            tag=fence_tag(article.text),
+            extra=extra,
         )
 
     def _cache_key(self, name: str, messages: list[dict[str, str]], model: type[BaseModel]) -> str:
@@ -313,7 +342,7 @@ class Summarizer:
         self,
         client: openai.AsyncOpenAI,
         article: Article,
-        grounding: Grounding,
+        rails: Rails,
         chunk: Chunk,
         tasks: Sequence[TaskName],
     ) -> ChunkResult:
@@ -323,19 +352,15 @@ class Summarizer:
             # article from the first task, and the next ones evaluate only their own instructions.
             async with self._requests:
                 outputs = [
-                    await self._piece(client, t, text, chunk, article, grounding, gated=False) for t in tasks
+                    await self._piece(client, t, text, chunk, article, rails, gated=False) for t in tasks
                 ]
         else:
-            outputs = await _all(*(self._piece(client, t, text, chunk, article, grounding) for t in tasks))
+            outputs = await _all(*(self._piece(client, t, text, chunk, article, rails) for t in tasks))
         result = ChunkResult(runs={t: run for t, (_, run, _) in zip(tasks, outputs, strict=True)})
         result.missing = [missing for _, _, missing in outputs if missing is not None]
         for output, _, _ in outputs:
-            if isinstance(output, Summary):
-                result.summary = grounding.summary(output)
-            elif isinstance(output, StanceList):
-                result.stances = grounding.stances(output)
-            elif isinstance(output, EventList):
-                result.events = grounding.events(output)
+            if output is not None:
+                rails.ground(output, result)
         return result
 
     async def _piece(
@@ -345,7 +370,7 @@ class Summarizer:
         text: str,
         chunk: Chunk,
         article: Article,
-        grounding: Grounding,
+        rails: Rails,
         *,
         gated: bool = True,
     ) -> tuple[Any, TaskRun, MissingPiece | None]:
@@ -353,7 +378,7 @@ class Summarizer:
         rest of the article goes on, and the piece is listed as missing. Endpoint errors still end it."""
         try:
             output, run = await self._run_prompt(
-                client, name, text, chunk.numbers, article, grounding, gated=gated
+                client, name, text, chunk.numbers, article, rails, gated=gated
             )
         except ModelOutputError as exc:
             run = exc.run or TaskRun(
@@ -369,15 +394,16 @@ class Summarizer:
         text: str,
         numbers: Sequence[int],
         article: Article,
-        grounding: Grounding,
+        rails: Rails,
         *,
         gated: bool = True,
     ) -> tuple[Any, TaskRun]:
-        """One model call for one prompt (or a cache hit), its answer validated against the article."""
+        """One model call for one task (or a cache hit), its answer validated against the article."""
         attempts = Attempts()
-        response_model = grounding.request_model(name, numbers)
-        messages = self._messages(name, text, article)
-        prompt_version = self.prompts.version(name, schema_of(PROMPT_MODELS[name]))
+        response_model = rails.request_model(name, numbers)
+        prompt = self.prompt_name(name)
+        messages = self._messages(prompt, text, article, rails.values(name, numbers))
+        prompt_version = self._version(prompt)
         key = self._cache_key(name, messages, response_model) if self.cache is not None else None
         # A cached answer was the model's last word: validated by the schema alone, as a last attempt is.
         if key is not None and (hit := self._from_cache(key, response_model)) is not None:
@@ -388,7 +414,7 @@ class Summarizer:
             started = time.perf_counter()
             try:
                 output = await call_model(
-                    client, self._used, response_model, messages, attempts, grounding.review
+                    client, self._used, response_model, messages, attempts, rails.review
                 )
             except SummarizerError as exc:
                 error = exc
@@ -428,7 +454,7 @@ class Summarizer:
         self,
         client: openai.AsyncOpenAI,
         article: Article,
-        grounding: Grounding,
+        rails: Rails,
         chunks: Sequence[Chunk],
         parts: list[ChunkResult],
     ) -> ChunkResult:
@@ -444,16 +470,18 @@ class Summarizer:
         summaries = [(c.span, p.summary) for c, p in zip(chunks, parts, strict=True) if p.summary]
         if len(summaries) == 1:
             merged.summary = summaries[0][1]
+        elif summaries and rails.extractive is not None:  # nothing to write: code merges
+            merged.summary = merge_summaries([s for _, s in summaries])
         elif summaries:
             numbers = cited_numbers([s for _, s in summaries])
             whole = Chunk(-1, tuple(s for c in chunks for s in c.sentences if s.number in numbers))
             output, merged.runs[REDUCE_PROMPT], missing = await self._piece(
-                client, REDUCE_PROMPT, reduce_notes(summaries), whole, article, grounding
+                client, REDUCE_PROMPT, reduce_notes(summaries), whole, article, rails
             )
             if missing is not None:
                 merged.missing.append(missing)
             else:
-                merged.summary = grounding.summary(output)
+                merged.summary = rails.grounding.summary(output)
         if merged.missing and not any((merged.summary, merged.stances, merged.events)):
             raise ModelOutputError(merged.missing[0].error)  # nothing at all to return
         return merged

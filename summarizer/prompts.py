@@ -189,13 +189,22 @@ class PromptSet:
         return _read(path) if path.is_file() else ""
 
     def render(
-        self, name: str, *, text: str, title: object = None, published: object = None, tag: str | None = None
+        self,
+        name: str,
+        *,
+        text: str,
+        title: object = None,
+        published: object = None,
+        tag: str | None = None,
+        extra: dict[str, str] | None = None,
     ) -> list[dict[str, str]]:
         """The chat messages for one task: the system prompt, then the fenced article, then the task. The
         article comes first so that an article's tasks share one prefix (llama.cpp's prefix cache and
-        OpenAI's prompt caching reuse it). `tag` defaults to a hash of `text`."""
+        OpenAI's prompt caching reuse it). `tag` defaults to a hash of `text`. `extra`: more values for
+        the task's template (the candidate lists of an extractive prompt)."""
         self.source(name)  # a clear error for an unknown prompt, before jinja's
         values = {
+            **(extra or {}),
             "title": one_line(title),
             "published": one_line(published),
             "text": text,

@@ -42,7 +42,11 @@ METRICS = {  # overall metrics shown besides ROUGE, in order, with their labels
     "checked_fields": "text fields with a support check",
     "flagged_fields": "flagged fields",
     "flagged_share": "flagged fields (share)",
-    **{f"support_{k}": f"support score: {k}" for k in ("min", "q1", "median", "q3", "max", "mean")},
+    "extractive_fields": "fields copied from the article (extractive rails; not in the support scores)",
+    **{
+        f"support_{k}": f"support score of written fields: {k}"
+        for k in ("min", "q1", "median", "q3", "max", "mean")
+    },
     "events": "events",
     "events_dated": "events with a date in their sentences",
     "resolved_share_dated": "dates resolved (of dated events)",

@@ -119,6 +119,43 @@ class EventList(BaseModel):
     events: list[Event] = Field(min_length=1, max_length=6)
 
 
+# What the model chooses under extractive rails (`Settings.rails`): ids of candidate spans of the article
+# (`candidates.py`: a sentence number "4", or a clause of it "4b") and sentence numbers, never text. The
+# request narrows each to an enum of that article's candidates (`extractive.request_model`); code copies
+# the chosen spans. These base shapes name the prompts' schemas (versions) only.
+SpanId = Annotated[str, StringConstraints(min_length=1, max_length=8)]
+
+
+class ExtractiveSummary(BaseModel):
+    headline: SpanId
+    summary: list[int] = Field(min_length=2, max_length=4)
+    key_points: list[int] = Field(min_length=1, max_length=5)
+
+
+class ExtractiveStance(BaseModel):
+    actor: Name
+    target: Name
+    position: SpanId
+    polarity: Polarity
+
+
+class ExtractiveStanceList(BaseModel):
+    stances: list[ExtractiveStance] = Field(max_length=5)
+
+
+class ExtractiveEvent(BaseModel):
+    description: SpanId
+    event_type: EventType
+    actors: list[Name] = Field(min_length=1, max_length=4)
+    recipients: list[Name] = Field(default_factory=list, max_length=4)
+    location: Name | None = None
+    when: Short | None = None
+
+
+class ExtractiveEventList(BaseModel):
+    events: list[ExtractiveEvent] = Field(min_length=1, max_length=6)
+
+
 # --- what we add after checking ----------------------------------------------------------------------
 
 
@@ -164,15 +201,32 @@ class FieldCheck(BaseModel):
     `unsupported_entities`: its names and numbers not found in the article. `support`: a score from 0 to 1
     of how much of the field the cited sentences (else the article) support, with `unsupported_words`;
     `flagged` when the support is below the documented threshold or an entity is unsupported.
+    `extractive`: the field was chosen among spans of the article and copied by code (extractive rails),
+    so its support is 1.0 by construction and says nothing about the model's writing.
     """
 
     unsupported_entities: list[str] = Field(default_factory=list)
     support: float | None = None
     unsupported_words: list[str] = Field(default_factory=list)
     flagged: bool = False
+    extractive: bool = False
 
 
+class Span(BaseModel):
+    """A span of the article a field was copied from (extractive rails): `text == article.text[start:end]`,
+    always. `id`: the candidate the model chose ("4" a whole sentence, "4b" a clause of sentence 4)."""
+
+    id: str
+    sentence: int
+    start: int
+    end: int
+    text: str
+
+
+# Checked text fields are unbounded: under extractive rails they are copied sentences and clauses, which
+# may be longer than what the model may write.
 class CheckedKeyPoint(KeyPoint):
+    text: str
     sentences: list[int]  # unbounded once checked: merging duplicates joins their citations
     evidence: list[Citation]
     check: FieldCheck = Field(default_factory=FieldCheck)
@@ -185,18 +239,30 @@ class CheckedSummary(BaseModel):
     checks: dict[str, FieldCheck] = Field(
         default_factory=dict, description="The checks of `headline` and `summary`, by field name."
     )
+    spans: dict[str, list[Span]] | None = Field(
+        default=None,
+        description="Extractive rails: the article spans `headline` and `summary` were copied from.",
+    )
 
 
 class CheckedStance(Stance):
+    position: str
     sentences: list[int]
     evidence: list[Citation]
     unknown_names: list[str] = Field(
         default_factory=list, description="Actor or target names not found in the article."
     )
     check: FieldCheck = Field(default_factory=FieldCheck, description="The check of `position`.")
+    span: Span | None = Field(default=None, description="Extractive rails: where `position` was copied from.")
+    polarity_overruled: Polarity | None = Field(
+        default=None,
+        description="The model's polarity, when the chosen clause plainly said the opposite (the polarity "
+        "is then neutral).",
+    )
 
 
 class CheckedEvent(Event):
+    description: str
     sentences: list[int]
     evidence: list[Citation]
     date: EventDate | None = None
@@ -204,6 +270,9 @@ class CheckedEvent(Event):
         default_factory=list, description="Actor, recipient or location names not found in the article."
     )
     check: FieldCheck = Field(default_factory=FieldCheck, description="The check of `description`.")
+    span: Span | None = Field(
+        default=None, description="Extractive rails: where `description` was copied from."
+    )
 
 
 class Usage(BaseModel):
@@ -256,6 +325,11 @@ class Metadata(BaseModel):
     attempts: int
     seconds: float
     chunks: int = 1
+    rails: Literal["extractive", "free"] = Field(
+        default="free",
+        description="extractive: every text field was chosen among spans of the article and copied by code; "
+        "free: the model wrote them.",
+    )
     summarizer_version: str
 
 
@@ -306,4 +380,16 @@ TASK_MODELS: dict[str, type[BaseModel]] = {
 # Every prompt and the model it fills: the tasks, and the step that merges the summaries of a long
 # article's chunks.
 REDUCE_PROMPT = "summary_reduce"
-PROMPT_MODELS: dict[str, type[BaseModel]] = {**TASK_MODELS, REDUCE_PROMPT: Summary}
+# Extractive rails use a prompt of their own per task ("summary_extractive", ...); a long article's chunk
+# summaries are merged by code there, with no reduce prompt.
+EXTRACTIVE_SUFFIX = "_extractive"
+EXTRACTIVE_MODELS: dict[str, type[BaseModel]] = {
+    "summary": ExtractiveSummary,
+    "stances": ExtractiveStanceList,
+    "events": ExtractiveEventList,
+}
+PROMPT_MODELS: dict[str, type[BaseModel]] = {
+    **TASK_MODELS,
+    REDUCE_PROMPT: Summary,
+    **{f"{task}{EXTRACTIVE_SUFFIX}": model for task, model in EXTRACTIVE_MODELS.items()},
+}

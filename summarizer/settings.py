@@ -27,6 +27,8 @@ from pydantic import SecretStr
 from .errors import ConfigError
 
 EndpointKind = Literal["openai", "compatible", "embedded"]
+Rails = Literal["extractive", "free"]
+RAILS: tuple[Rails, ...] = ("extractive", "free")
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
@@ -63,12 +65,30 @@ class Settings:
     # instead of written freely and checked after: rails for a model too small to write a name at all (the
     # embedded one filled them with "{{<NAME>}}"). None: on for the embedded model only.
     name_choices: bool | None = None
+    # What the model may generate: "free", it writes the headline, summary, key points, positions and
+    # descriptions; "extractive", it only chooses them among spans of the article, which code copies
+    # (candidates.py, extractive.py). None: extractive for the embedded model (a 135M model cannot write a
+    # supported sentence: issue 21), free elsewhere.
+    rails: Rails | None = None
     # Where the key came from, for messages ("check SUMMARIZER_API_KEY"); "" when no key is sent.
     key_source: str = ""
 
     @property
+    def rails_used(self) -> Rails:
+        if self.rails is not None:
+            return self.rails
+        return "extractive" if self.endpoint == "embedded" else "free"
+
+    @property
+    def extractive(self) -> bool:
+        return self.rails_used == "extractive"
+
+    @property
     def names_from_article(self) -> bool:
-        return self.endpoint == "embedded" if self.name_choices is None else self.name_choices
+        # Extractive rails choose every field, names too.
+        if self.name_choices is None:
+            return self.endpoint == "embedded" or self.extractive
+        return self.name_choices
 
     @property
     def strict_output(self) -> bool:
@@ -156,6 +176,7 @@ def resolve_settings(
     temperature: float | None = None,
     max_tokens: int | None = None,
     prompts_dir: str | None = None,
+    rails: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
     """Flags win over the environment; the environment wins over the embedded default.
@@ -167,6 +188,9 @@ def resolve_settings(
     mode = (mode or env.get("SUMMARIZER_MODE") or "").lower() or None
     if mode is not None and mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    rails = (rails or env.get("SUMMARIZER_RAILS") or "").lower() or None
+    if rails is not None and rails not in RAILS:
+        raise ConfigError(f"unknown rails {rails!r}: choose extractive or free")
     if max_retries is not None and max_retries < 0:
         raise ConfigError("--max-retries must be 0 or more")
 
@@ -206,6 +230,7 @@ def resolve_settings(
         key_source=source if key else "",
         mode=mode or default_mode(kind),
         prompts_dir=prompts_dir or env.get("SUMMARIZER_PROMPTS_DIR") or None,
+        rails=rails,  # checked against RAILS above
     )
     return settings.with_overrides(max_retries=max_retries, temperature=temperature, max_tokens=max_tokens)
 

@@ -125,7 +125,16 @@ def _recording_server(request: pytest.FixtureRequest) -> Iterator[LocalServer | 
 
 
 @pytest.fixture
-def summarizer_settings(request: pytest.FixtureRequest, _recording_server: LocalServer | None) -> Settings:
+def summarizer_rails() -> str | None:
+    """Override to pin the rails of cassette tests ("extractive" or "free"); None: the default, which for
+    the embedded model (what replays ask as) is extractive."""
+    return None
+
+
+@pytest.fixture
+def summarizer_settings(
+    request: pytest.FixtureRequest, _recording_server: LocalServer | None, summarizer_rails: str | None
+) -> Settings:
     """Settings for cassette tests. The model name is part of the recorded request: replay with the one
     that recorded (SUMMARIZER_MODEL, default the embedded model)."""
     if is_recording(request.config) and _recording_server is None:
@@ -140,7 +149,7 @@ def summarizer_settings(request: pytest.FixtureRequest, _recording_server: Local
         settings = resolve_settings(
             model=os.environ.get("SUMMARIZER_MODEL") or EMBEDDED_MODEL, base_url=base_url, api_key="test"
         ).with_overrides(endpoint="embedded", mode=default_mode("embedded"))
-    return settings
+    return settings.with_overrides(rails=summarizer_rails)
 
 
 @pytest.fixture

@@ -123,7 +123,9 @@ def test_schema_and_prompts_commands():
     assert "metadata" in schema["properties"]
     listed = run("prompts", "list").stdout
     names = {line.split("\t")[0] for line in listed.splitlines()}
-    assert names == {"events", "stances", "summary", "summary_reduce"}
+    assert names == {"events", "stances", "summary", "summary_reduce"} | {
+        f"{t}_extractive" for t in ("events", "stances", "summary")
+    }
     shown = run("prompts", "show", "events", "--article", str(SEED)).stdout
     assert "--- system ---" in shown and "Kim Jong Un" in shown
     _assert_one_line_error(run("prompts", "show", "nope", "--article", str(SEED)), 2, "no prompt named")

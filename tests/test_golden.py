@@ -15,8 +15,12 @@ import pytest
 
 from summarizer import Summarizer
 from summarizer.article import Article, article_from_text
+from summarizer.client import make_client
+from summarizer.extractive import Extractive
+from summarizer.ground import Grounding
 from summarizer.prompts import PromptSet
 from summarizer.schemas import PROMPT_MODELS
+from summarizer.segment import split_sentences
 from summarizer.testing import (
     assert_dates_resolved,
     assert_evidence_in_article,
@@ -29,6 +33,7 @@ from .conftest import SEED
 from .test_pipeline import SEED_PUBLISHED, long_article
 
 DATA = Path(__file__).resolve().parent / "data"
+ROOT = DATA.parent.parent
 
 
 def _cnndm(index: int) -> Article:
@@ -41,6 +46,15 @@ ARTICLES = {
     "cnn-nepal-quake": lambda: _cnndm(11),  # CNN, 352 words
     "dm-road-accident": lambda: _cnndm(14),  # Daily Mail, 381 words
 }
+
+
+def _extractive_cassette(request: pytest.FixtureRequest) -> None:
+    """The extractive golden tests replay cassettes recorded from the embedded model on the new engine
+    (issue 17); until they are recorded (`pytest tests/test_golden.py -k extractive --record-mode=once`),
+    they are skipped, visibly."""
+    path = ROOT / "cassettes" / "test_golden" / f"{request.node.name}.yaml"
+    if not path.exists() and (request.config.getoption("--record-mode", default=None) or "none") == "none":
+        pytest.skip(f"not recorded yet: {path.name} (record with --record-mode=once)")
 
 
 def test_every_prompt_has_golden_checks():
@@ -99,4 +113,88 @@ def test_summary_reduce_prompt(summarizer: Summarizer, output_snapshot):
     assert analysis.metadata.chunks > 1 and "summary_reduce" in analysis.metadata.tasks
     assert analysis.summary is not None and analysis.summary.headline
     check(analysis)
+    assert snapshot_view(analysis) == output_snapshot
+
+
+# --- extractive rails: the model chooses, code copies ----------------------------------------------------
+
+
+@pytest.fixture
+def extractive(summarizer_settings, summarizer_prompts_dir, request) -> Summarizer:
+    _extractive_cassette(request)
+    settings = summarizer_settings.with_overrides(rails="extractive")
+    client = make_client(settings, http_retries=0)
+    with Summarizer(
+        settings, prompts=PromptSet.load(summarizer_prompts_dir), client=client, notice=print
+    ) as s:
+        yield s
+
+
+def assert_rails(analysis, article: Article) -> None:
+    """Every text field is a span of the article at its offsets, and was among the candidates offered;
+    every check says so and none is flagged; no stance is aimed at its own actor."""
+    text = article.text
+    x = Extractive(Grounding(article, split_sentences(text, article.language)))
+    numbers = [s.number for s in x.grounding.sentences]
+    offered = {
+        kind: {(c.start, c.end) for c in x.offered(kind, numbers)}
+        for kind in ("headline", "position", "event")
+    }
+    assert analysis.metadata.rails == "extractive"
+    if (summary := analysis.summary) is not None:
+        assert summary.spans is not None
+        (head,) = summary.spans["headline"]
+        assert text[head.start : head.end] == head.text == summary.headline
+        assert (head.start, head.end) in offered["headline"]
+        sentences = analysis.article.sentences or []
+        for span in summary.spans["summary"]:
+            assert text[span.start : span.end] == span.text and (span.start, span.end) in map(
+                tuple, sentences
+            )
+        assert summary.summary == " ".join(s.text for s in summary.spans["summary"])
+        for point in summary.key_points:
+            assert [point.text] == [c.text for c in point.evidence]
+        checks = [*summary.checks.values(), *(p.check for p in summary.key_points)]
+    else:
+        checks = []
+    for kind, items in (("position", analysis.stances or []), ("event", analysis.events or [])):
+        for item in items:
+            assert item.span is not None and text[item.span.start : item.span.end] == item.span.text
+            assert (item.span.start, item.span.end) in offered[kind]
+            checks.append(item.check)
+    for stance in analysis.stances or []:
+        assert not x.grounding.names.same(stance.actor, stance.target), stance
+    for check in checks:
+        assert check.extractive and not check.flagged and check.support >= 0.9, check
+
+
+@pytest.mark.vcr
+@pytest.mark.parametrize("name", ARTICLES)
+def test_summary_extractive_prompt(extractive: Summarizer, name: str, output_snapshot):
+    article = ARTICLES[name]()
+    analysis = extractive.summarize(article, tasks="summary")
+    check(analysis)
+    assert_rails(analysis, article)
+    assert snapshot_view(analysis) == output_snapshot
+
+
+@pytest.mark.vcr
+@pytest.mark.parametrize("name", ARTICLES)
+def test_stances_extractive_prompt(extractive: Summarizer, name: str, output_snapshot):
+    article = ARTICLES[name]()
+    analysis = extractive.summarize(article, tasks="stances")
+    check(analysis, min_items=0)
+    assert_rails(analysis, article)
+    if name == "seed":
+        assert analysis.stances
+    assert snapshot_view(analysis) == output_snapshot
+
+
+@pytest.mark.vcr
+@pytest.mark.parametrize("name", ARTICLES)
+def test_events_extractive_prompt(extractive: Summarizer, name: str, output_snapshot):
+    article = ARTICLES[name]()
+    analysis = extractive.summarize(article, tasks="events")
+    check(analysis)
+    assert_rails(analysis, article)
     assert snapshot_view(analysis) == output_snapshot

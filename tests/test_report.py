@@ -135,7 +135,7 @@ def test_markdown_shows_the_checks() -> None:
     assert "| names found in the article | 85.7% |" in md  # 12 of 14
     assert "| fields copying prompt or schema text | 3 |" in md
     assert "| entity precision of the summary (mean per article) | 75.0% |" in md
-    assert "| support score: median | 0.800 |" in md
+    assert "| support score of written fields: median | 0.800 |" in md
     # a1's row: citations, items, names, entity precision, flagged fields, copies/entities/duplicates
     assert "| 9/10 | 6/7 | 10/12 | 50.0% | 3/10 | 0, 0, 2 | 4: 2/1 |" in md
     assert "### Fields copying prompt or schema text (3)" in md
