@@ -164,7 +164,7 @@ def _after_title(text: str, start: int, end: int) -> bool:
     return last in _TITLES or len(last) == 1
 
 
-def _inside(at: int, starts: list[int], ends: list[int]) -> bool:
+def _in_spans(at: int, starts: list[int], ends: list[int]) -> bool:
     """Whether `at` falls in one of the spans (starts sorted, ends[i] the furthest end of spans[:i + 1])."""
     i = bisect_right(starts, at)
     return i > 0 and at < ends[i - 1]
@@ -413,7 +413,7 @@ class NameIndex:
         spans = sorted(taken)
         starts = [a for a, _ in spans]
         ends = list(accumulate((b for _, b in spans), max))  # the furthest a number before reaches
-        words = [m for m in _NAME_WORD.finditer(light) if not _inside(m.start(), starts, ends)]
+        words = [m for m in _NAME_WORD.finditer(light) if not _in_spans(m.start(), starts, ends)]
         capitals = [m.group()[0].isupper() for m in words]
         long_words = [c for m, c in zip(words, capitals, strict=True) if len(m.group()) > 3]
         title_case = len(long_words) >= 3 and sum(long_words) >= 0.8 * len(long_words)
