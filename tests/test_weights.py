@@ -16,7 +16,7 @@ from summarizer.errors import LocalModelError
 
 @pytest.fixture(autouse=True)
 def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SUMMARIZER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(weights.DIR_ENV, str(tmp_path / "models"))
     monkeypatch.delenv(weights.FILE_ENV, raising=False)
 
 
