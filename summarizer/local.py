@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import http.client
+import math
 import importlib.util
 import os
 import signal
@@ -81,7 +82,7 @@ def plan_engine(
     Threads: the cores this process may run on that other work leaves free (the 1-minute load average,
     read once at start), at least one. The engine's threads wait for each other at every step, so a thread
     on a core another process holds slows all of them: on 2 cores with one busy, 1 thread evaluated and
-    decoded faster than 2; on idle cores, 2 were about 1.6 times as fast as 1 (bench/README.md).
+    decoded faster than 2; on idle cores, 2 took the seed in 19.5 s against 24.2 s (bench/README.md).
 
     Slots: 3, so that a batch's articles share the engine (continuous batching decodes the slots' tokens in
     one pass; an article's own tasks go in order, see pipeline.py); fewer if memory is short, at about
@@ -102,7 +103,7 @@ def plan_engine(
             load = 0.0
     by_memory = max(1, int((memory_bytes / 2**30 - 1) / 0.5))
     slots = _positive(env, SLOTS_ENV) or min(3, by_memory)
-    threads = _positive(env, THREADS_ENV) or max(1, min(cores, round(cores - load + 0.25)))
+    threads = _positive(env, THREADS_ENV) or max(1, min(cores, math.ceil(cores - load)))
     return EnginePlan(slots=slots, threads=threads)
 
 

@@ -238,6 +238,7 @@ def test_slots_and_threads_follow_the_machine_and_the_variables() -> None:
     assert plan_engine({}, cores=8, **idle).threads == 8
     assert plan_engine({}, cores=2, memory_bytes=1536 << 20, load=0.1).slots == 1  # memory for one slot
     # Cores that other work holds are left to it: its threads would stall the engine's at every step.
+    assert plan_engine({}, cores=2, memory_bytes=24 << 30, load=0.95).threads == 2  # a run just ended
     assert plan_engine({}, cores=2, memory_bytes=24 << 30, load=1.2).threads == 1
     assert plan_engine({}, cores=2, memory_bytes=24 << 30, load=9.0).threads == 1
     assert plan_engine({}, cores=8, memory_bytes=24 << 30, load=3.0).threads == 5
