@@ -16,8 +16,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import http.client
-import math
 import importlib.util
+import math
 import os
 import signal
 import socket
