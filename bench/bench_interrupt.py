@@ -131,6 +131,11 @@ def interrupt_run(
     server_seen = _server_running(tag)
     sent = time.monotonic()
     cli.send_signal(signum)
+    return _outcome(cli, tag, delay, sent, server_seen)
+
+
+def _outcome(cli: subprocess.Popen[bytes], tag: str, delay: float, sent: float, seen: bool) -> Outcome:
+    """Wait for the command's exit (killing it after HANG_SECONDS), then look for and kill leftovers."""
     try:
         _, err = cli.communicate(timeout=HANG_SECONDS)
         exit_seconds: float | None = time.monotonic() - sent
@@ -142,7 +147,7 @@ def interrupt_run(
     left = processes_with_marker(tag)
     for line in left:  # never leave them to the next run
         os.kill(int(line.split()[0]), signal.SIGKILL)
-    return Outcome(delay, exit_seconds, cli.returncode, err.decode(errors="replace"), left, server_seen)
+    return Outcome(delay, exit_seconds, cli.returncode, err.decode(errors="replace"), left, seen)
 
 
 def crash_engine_run(delay: float, *, signum: int = signal.SIGILL) -> Outcome:
@@ -175,18 +180,7 @@ def crash_engine_run(delay: float, *, signum: int = signal.SIGILL) -> Outcome:
     sent = time.monotonic()
     for line in engines:
         os.kill(int(line.split()[0]), signum)
-    try:
-        _, err = cli.communicate(timeout=HANG_SECONDS)
-        exit_seconds: float | None = time.monotonic() - sent
-    except subprocess.TimeoutExpired:
-        cli.kill()
-        _, err = cli.communicate()
-        exit_seconds = None
-    time.sleep(0.3)
-    left = processes_with_marker(tag)
-    for line in left:
-        os.kill(int(line.split()[0]), signal.SIGKILL)
-    return Outcome(delay, exit_seconds, cli.returncode, err.decode(errors="replace"), left, bool(engines))
+    return _outcome(cli, tag, delay, sent, bool(engines))
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,6 +28,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from . import schemas
 from .article import Article
+from .candidates import reports_position
 from .dates import DateFinder, DateMention
 from .names import NameIndex
 from .schemas import (
@@ -44,14 +44,6 @@ from .segment import Sentence
 from .support import SupportIndex
 
 LEAST_STANCES = 2
-# A sentence that reports a position: a quotation mark, or an English verb of saying, backing or opposing.
-_POSITION = re.compile(
-    r"[\"\u201c\u201d\u00ab\u00bb]|\b(?:say|says|said|saying|told|warn(?:s|ed)?|urg(?:es|ed)|call(?:s|ed|ing)|"
-    r"promis(?:es|ed)|pledg(?:es|ed)|vow(?:s|ed)|condemn(?:s|ed)|critici[sz](?:es|ed)|prais(?:es|ed)|"
-    r"support(?:s|ed)?|back(?:s|ed)|oppos(?:es|ed)|reject(?:s|ed)|den(?:ies|ied)|accus(?:es|ed)|"
-    r"demand(?:s|ed)|threaten(?:s|ed)|welcom(?:es|ed)|insist(?:s|ed)|argu(?:es|ed)|claim(?:s|ed))\b",
-    re.IGNORECASE,
-)
 
 
 @dataclass
@@ -122,7 +114,7 @@ class Grounding:
         quotation, or a verb of saying, backing or opposing), at most `LEAST_STANCES`. Measured: the
         embedded model closes the list after one stance whatever the prompt says; a floor the article
         itself shows makes it point at a second, and an article that reports no position gets none."""
-        found = sum(1 for n in numbers if (s := self._by_number.get(n)) and _POSITION.search(s.text))
+        found = sum(1 for n in numbers if (s := self._by_number.get(n)) and reports_position(s.text))
         return min(found, LEAST_STANCES)
 
     def date_choices(self, numbers: Sequence[int]) -> tuple[str, ...]:
