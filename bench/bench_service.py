@@ -97,6 +97,16 @@ def figures(wall: float, latencies: list[float], errors: int) -> dict[str, float
     }
 
 
+def wait_until_healthy(url: str, tries: int = 300) -> None:
+    """Poll `url`/healthz until the service answers (at most `tries` times, 0.1 s apart)."""
+    for _ in range(tries):
+        try:
+            httpx.get(url + "/healthz", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+
+
 @contextmanager
 def server(base_url: str, jobs_db: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
@@ -108,12 +118,7 @@ def server(base_url: str, jobs_db: Path) -> Iterator[tuple[str, subprocess.Popen
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                httpx.get(url + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_until_healthy(url)
         yield url, process
     finally:
         if process.poll() is None:

@@ -29,6 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_service import wait_until_healthy  # noqa: E402
 from bench.fake_openai import serve_process as fixture  # noqa: E402
 from summarizer.local import free_port  # noqa: E402
 
@@ -57,12 +58,7 @@ def start_server(base_url: str, jobs_db: Path) -> tuple[str, subprocess.Popen[by
     log = open(jobs_db.parent / "server.log", "wb")  # noqa: SIM115 - the server's, for the reader
     process = subprocess.Popen(command, stderr=log, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            httpx.get(url + "/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
+    wait_until_healthy(url)
     return url, process
 
 
