@@ -33,18 +33,18 @@ from openai.types import Batch
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
-from .batch import run_to_end
-from .budget import estimate_tokens
-from .cache import CachedResponse, ResponseCache
-from .client import _strict_tools, as_summarizer_error, describe_error
-from .errors import ConfigError, SummarizerError
-from .files import write_atomic
-from .pricing import Price, cost
-from .settings import Settings
+from ..core.errors import ConfigError, SummarizerError
+from ..core.files import write_atomic
+from ..model.budget import estimate_tokens
+from ..model.cache import CachedResponse, ResponseCache
+from ..model.client import _strict_tools, as_summarizer_error, describe_error
+from ..model.pricing import Price, cost
+from ..model.settings import Settings
+from .signals import run_to_end
 
 if TYPE_CHECKING:  # only their attributes are used: no import cycle should pipeline or batch import this
-    from .batch import BatchInput
-    from .pipeline import PlannedCall, Summarizer
+    from ..pipeline.summarizer import PlannedCall, Summarizer
+    from .inputs import BatchInput
 
 ENDPOINT: Final = "/v1/chat/completions"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})

@@ -10,12 +10,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
-from .files import OutputLock, drop_torn_tail, refuse_inputs, write_atomic
-from .pipeline import parse_tasks
+from ..core.errors import ConfigError
+from ..core.files import OutputLock, drop_torn_tail, refuse_inputs, write_atomic
+from ..pipeline.summarizer import parse_tasks
 
 if TYPE_CHECKING:
-    from .pipeline import Summarizer
+    from ..pipeline.summarizer import Summarizer
 
 # --- the output: results, failures, the settings they were made with ----------------------------------
 

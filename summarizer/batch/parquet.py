@@ -22,9 +22,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .batch import BatchInput, BatchOutput, Outcome, ProgressHook, _account
-from .batch_output import prune_failures
-from .batch_ray import (
+from ..core.files import Appender
+from ..core.schemas import Metadata
+from ..model.pricing import Price, price_for
+from ..pipeline.summarizer import Summarizer, parse_tasks
+from .output import prune_failures
+from .ray import (
     RayOptions,
     RayReport,
     article_dataset,
@@ -35,10 +38,7 @@ from .batch_ray import (
     ray_session,
     worker_args,
 )
-from .files import Appender
-from .pipeline import Summarizer, parse_tasks
-from .pricing import Price, price_for
-from .schemas import Metadata
+from .runner import BatchInput, BatchOutput, Outcome, ProgressHook, _account
 
 
 def parquet_columns(outcomes: list[Outcome], node: str, cpu: float) -> dict[str, list[Any]]:

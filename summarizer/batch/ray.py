@@ -31,8 +31,16 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from .article import Article
-from .batch import (
+from ..core.article import Article
+from ..core.errors import ConfigError, SummarizerError
+from ..core.schemas import Metadata
+from ..model.cache import ResponseCache
+from ..model.client import describe_error
+from ..model.pricing import Price, price_for
+from ..model.settings import Settings
+from ..pipeline.summarizer import Summarizer, parse_tasks
+from .output import differences
+from .runner import (
     BatchInput,
     BatchOutput,
     BatchReport,
@@ -44,14 +52,6 @@ from .batch import (
     failure_record,
     summarize_item,
 )
-from .batch_output import differences
-from .cache import ResponseCache
-from .client import describe_error
-from .errors import ConfigError, SummarizerError
-from .pipeline import Summarizer, parse_tasks
-from .pricing import Price, price_for
-from .schemas import Metadata
-from .settings import Settings
 
 RAY_HINT = "--ray needs the ray extra: pip install 'summarizer[ray]'"
 WAIT_FOR_WORKERS = 600  # seconds for every worker to start (an autoscaling cluster may add nodes first)

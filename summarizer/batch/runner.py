@@ -11,121 +11,29 @@ the output was begun with (recorded beside it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
-import datetime as dt
-import functools
-import glob
-import hashlib
-import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .article import Article, article_from_text, read_article
-from .batch_output import BatchOutput, batch_settings, done_ids, prune_failures
-from .client import describe_error
-from .errors import InputError, PartialResultError, SummarizerError
-from .files import Appender
-from .jsonl import iter_jsonl
-from .pipeline import Summarizer
-from .pricing import Price, cost, price_for
-from .schemas import Metadata
+from ..core.errors import PartialResultError, SummarizerError
+from ..core.files import Appender
+from ..core.schemas import Metadata
+from ..model.client import describe_error
+from ..model.pricing import Price, cost, price_for
+from ..pipeline.summarizer import Summarizer
+from .inputs import BatchInput, collect_inputs
+from .output import BatchOutput, batch_settings, done_ids, prune_failures
+from .signals import run_to_end
 
-# BatchOutput, batch_settings and done_ids live in batch_output.py; they are part of this module's interface.
+# The inputs (inputs.py), the output files (output.py) and run_to_end (signals.py) are part of this module's
+# interface: a batch is run with all of them.
 __all__ = [
     "BatchInput", "BatchOutput", "BatchReport", "Outcome", "ResultWriter", "batch_settings", "collect_inputs",
     "done_ids", "failure_record", "run_batch", "run_to_end", "summarize_item",
 ]  # fmt: skip
 T = TypeVar("T")
-ARTICLE_SUFFIXES = {".txt", ".md", ".html", ".htm", ".xhtml"}
-
-
-@dataclass(frozen=True)
-class BatchInput:
-    """One article to run: a stable id, where it came from, and how to read it (lazily, so a folder of
-    thousands is not held in memory)."""
-
-    id: str
-    source: str
-    load: Callable[[], Article]
-    path: str | None = None  # the file it is read from: no output of the batch may overwrite it
-
-
-def content_id(data: bytes | str) -> str:
-    """A stable id from the content: the same article gets the same id on every run."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def collect_inputs(specs: Iterable[str]) -> list[BatchInput]:
-    """Files, folders (recursively: .txt, .md, .html, .htm), glob patterns and JSONL files.
-
-    JSONL lines hold `text` (or `article`) and optionally `id`, `title`, `url`, `published` (YYYY-MM-DD).
-    Ids are given or a hash of the content. A repeated id keeps its first input.
-    """
-    inputs: dict[str, BatchInput] = {}
-    for spec in specs:
-        for item in _expand(spec):
-            inputs.setdefault(item.id, item)
-    return list(inputs.values())
-
-
-def _expand(spec: str) -> Iterator[BatchInput]:
-    # A path that exists is that path, even when it holds glob characters ("news/[2023] story.txt").
-    literal = not glob.has_magic(spec) or os.path.lexists(spec)
-    paths = [Path(spec)] if literal else [Path(p) for p in sorted(glob.glob(spec, recursive=True))]
-    if not paths:
-        raise InputError(f"{spec}: no file matches this pattern")
-    for path in paths:
-        if path.is_dir():
-            for file in sorted(
-                p for p in path.rglob("*") if p.suffix.lower() in ARTICLE_SUFFIXES and p.is_file()
-            ):
-                yield _file_input(file)
-        elif path.suffix.lower() == ".jsonl":
-            yield from _jsonl_inputs(path)
-        elif path.exists():
-            yield _file_input(path)
-        else:
-            raise InputError(f"{path}: no such file or directory")
-
-
-def _file_input(path: Path) -> BatchInput:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return BatchInput(id=content_id(data), source=str(path), load=lambda: read_article(path), path=str(path))
-
-
-def _jsonl_inputs(path: Path) -> Iterator[BatchInput]:
-    for _, where, record in iter_jsonl(path):
-        text = record.get("text") or record.get("article")
-        try:
-            published = (
-                dt.date.fromisoformat(str(record["published"])[:10]) if record.get("published") else None
-            )
-        except ValueError as exc:
-            raise InputError(f"{where}: 'published' is not a YYYY-MM-DD date: {exc}") from exc
-        if not isinstance(text, str) or not text.strip():
-            raise InputError(f"{where}: no 'text' (or 'article') field with the article")
-        item_id = str(record.get("id") or content_id(text))
-        source = str(record.get("url") or where)
-        title = record.get("title")
-        load = functools.partial(_jsonl_article, text, source, published, str(title) if title else None)
-        yield BatchInput(id=item_id, source=source, load=load, path=str(path))
-
-
-def _jsonl_article(text: str, source: str, published: dt.date | None, title: str | None) -> Article:
-    return dataclasses.replace(article_from_text(text, source=source, published=published), title=title)
-
-
-# --- the run -------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -307,55 +215,6 @@ class ResultWriter:
         self._out.close()
         self._bad.close()
         prune_failures(self.output.failures, done_ids(self.output.results))
-
-
-def run_to_end(summarizer: Summarizer, work: Coroutine[Any, Any, T]) -> T:
-    """`summarizer.run_sync(work)`, except that an interrupt (Ctrl-C, SIGTERM) cancels the work and lets it
-    end before the interrupt goes on: every article stops, the files close, and nothing is left suspended
-    on the loop to be torn down later by the garbage collector (with tracebacks, or worse, a late write).
-
-    While it runs, the first SIGINT cancels the work instead of raising KeyboardInterrupt wherever the
-    main thread happens to be (as `asyncio.Runner` does): raised inside a `__del__` (the `regex` module
-    has some, met while dateparser compiles), a KeyboardInterrupt is printed as "Exception ignored" and
-    lost, and the batch ran on to the end. A second SIGINT raises as usual."""
-    running: list[asyncio.Task[T]] = []
-    loops: list[asyncio.AbstractEventLoop] = []
-    signals = 0
-
-    async def main() -> T:
-        loops.append(asyncio.get_running_loop())
-        task = asyncio.ensure_future(work)
-        running.append(task)
-        return await task
-
-    def on_sigint(signum: int, frame: object) -> None:
-        nonlocal signals
-        signals += 1
-        if signals == 1 and running and not running[0].done():
-            running[0].cancel()
-            loops[0].call_soon_threadsafe(lambda: None)  # wake the loop if it is waiting on I/O
-            return
-        raise KeyboardInterrupt
-
-    ours = threading.current_thread() is threading.main_thread() and (
-        signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    )
-    previous = signal.signal(signal.SIGINT, on_sigint) if ours else None
-    try:
-        return summarizer.run_sync(main())
-    except asyncio.CancelledError:
-        if signals:
-            raise KeyboardInterrupt from None
-        raise
-    except KeyboardInterrupt:
-        if running and not running[0].done():
-            running[0].cancel()
-            with contextlib.suppress(BaseException):  # a second Ctrl-C: stop waiting
-                summarizer.run_sync(asyncio.wait(running))
-        raise
-    finally:
-        if ours:
-            signal.signal(signal.SIGINT, previous)
 
 
 def _account(report: BatchReport, metadata: Metadata, model: str, prices: dict[str, Price] | None) -> None:

@@ -8,10 +8,8 @@ a long article failed; the rest is written), 130 interrupted.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
-import json
 import logging
 import sys
 from collections.abc import Callable
@@ -22,16 +20,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .article import read_article
-from .cache import ResponseCache
-from .errors import ConfigError, PartialResultError, SummarizerError
-from .files import same_file, write_atomic
-from .pipeline import Summarizer, parse_tasks
-from .prompts import PromptSet, fence_tag, schema_of
-from .render import Format, render, to_terminal
-from .schemas import EXTRACTIVE_SUFFIX, PROMPT_MODELS, TASK_MODELS, ArticleAnalysis
-from .segment import split_sentences
-from .settings import Settings, resolve_settings
+from ..core.errors import ConfigError, SummarizerError
+from ..core.files import same_file, write_atomic
+from ..model.settings import Settings, resolve_settings
 
 app = typer.Typer(
     help="Structured, checkable summaries of news articles: summary, actor stances and events.\n\n"
@@ -44,8 +35,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-prompts_app = typer.Typer(help="List and show the prompt templates.", no_args_is_help=True)
-app.add_typer(prompts_app, name="prompts")
 P = ParamSpec("P")
 
 err = Console(stderr=True)
@@ -154,150 +143,3 @@ def write_output(text: str, output: Path | None, *, protect: Path | None = None)
     if protect is not None and same_file(output, protect):  # also through a symlink or a hard link
         raise ConfigError(f"--output {output} is the input article: refusing to overwrite it")
     write_atomic(output, text, what="--output")
-
-
-@app.command()
-@cli_errors
-def summarize(
-    path: Annotated[str, typer.Argument(help="The article: a text or HTML file, or - for stdin.")],
-    fmt: Annotated[
-        Format | None,
-        typer.Option(
-            "--format",
-            "-f",
-            help="text, json, markdown or html (one self-contained file showing the article with its "
-            "cited sentences highlighted). Default: text on a terminal, else json.",
-        ),
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
-    ] = None,
-    tasks: TasksOpt = "summary,stances,events",
-    model: ModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    api_key_env: ApiKeyEnvOpt = None,
-    mode: ModeOpt = None,
-    max_retries: MaxRetriesOpt = None,
-    published: Annotated[str | None, typer.Option(help="Publication date, YYYY-MM-DD.")] = None,
-    rails: RailsOpt = None,
-    strict: StrictOpt = False,
-    require_complete: Annotated[
-        bool,
-        typer.Option(
-            "--require-complete",
-            help="All or nothing: if a piece of the article fails, write nothing and exit 6.",
-        ),
-    ] = False,
-    no_cache: NoCacheOpt = False,
-    prompts_dir: PromptsDirOpt = None,
-) -> None:
-    """Summarise one article: headline, summary, key points, stances and events.
-
-    The model cites the article's numbered sentences; the evidence (text and offsets) is copied from the
-    article by code, names are checked against it, and dates are found and resolved by code against the
-    publication date (--published, or the HTML page's). Long articles are split into chunks of whole
-    sentences; if a piece fails, the rest is still written and the exit code is 6."""
-    chosen = parse_tasks(tasks)
-    settings = cli_settings(model, base_url, mode, max_retries, prompts_dir, api_key_env, rails)
-    article = read_article(path, published=_parse_date(published))
-    cache = None if no_cache else ResponseCache()
-    # A spinner on a terminal only: the embedded model takes a minute or more per article.
-    status = f"summarising with {settings.model}: {len(chosen)} task(s)"
-    spinner = err.status(status, spinner="dots") if err.is_terminal else contextlib.nullcontext()
-    with Summarizer(settings, strict=strict, cache=cache) as summarizer, spinner:
-        analysis = summarizer.summarize(article, tasks=chosen)
-    if analysis.checks is not None and analysis.checks.dropped:
-        err.print(f"--strict: dropped {analysis.checks.dropped} item(s) naming someone not in the article")
-    if not analysis.complete:
-        missing = "; ".join(f"{m.task} for {m.sentences}" for m in analysis.missing)
-        if require_complete:
-            message = f"partial result, nothing written (--require-complete): {missing} failed"
-            raise PartialResultError(message)
-        err.print(f"partial result: {missing} failed ({analysis.missing[0].error}); the rest is written")
-    fmt = fmt or ("text" if output is None and sys.stdout.isatty() else "json")
-    if fmt == "text" and output is None:
-        to_terminal(analysis, Console())
-    else:
-        write_output(render(analysis, fmt), output, protect=None if path == "-" else Path(path))
-    if not analysis.complete:
-        raise typer.Exit(PartialResultError.exit_code)
-
-
-@app.command()
-@cli_errors
-def schema(
-    task: Annotated[str | None, typer.Option(help="Only what the model fills for this task.")] = None,
-) -> None:
-    """Print the JSON Schema of the output (or of one task's model request)."""
-    model = ArticleAnalysis if task is None else TASK_MODELS[parse_tasks(task)[0]]
-    sys.stdout.write(json.dumps(model.model_json_schema(), indent=2) + "\n")
-
-
-@prompts_app.command("list")
-@cli_errors
-def prompts_list(prompts_dir: PromptsDirOpt = None) -> None:
-    """The prompts, their versions and files."""
-    prompts = PromptSet.load(prompts_dir)
-    for name in prompts.names():
-        model = PROMPT_MODELS.get(name)
-        version = prompts.version(name, schema_of(model) if model else None)
-        sys.stdout.write(f"{name}\t{version}\t{prompts.directory / (name + '.j2')}\n")
-
-
-@prompts_app.command("show")
-@cli_errors
-def prompts_show(
-    name: Annotated[str, typer.Argument(help="The prompt, e.g. summary.")],
-    article: Annotated[str, typer.Option(help="Render with this article (a file or -).")],
-    prompts_dir: PromptsDirOpt = None,
-) -> None:
-    """Show the rendered messages a task sends for an article that fits one request: its sentences
-    numbered, inside the fence tagged with the article's hash, as the pipeline sends them."""
-    prompts = PromptSet.load(prompts_dir)
-    a = read_article(article)
-    sentences = split_sentences(a.text, a.language)
-    numbered = "\n".join(s.numbered() for s in sentences)
-    tag = fence_tag(a.text)
-    extra = None
-    if name.endswith(EXTRACTIVE_SUFFIX):  # its candidate lists, as the pipeline makes them
-        from .extractive import Extractive
-        from .ground import Grounding
-
-        x = Extractive(Grounding(a, sentences, pick_names=True))
-        extra = x.prompt_values(name.removesuffix(EXTRACTIVE_SUFFIX), [s.number for s in sentences])
-    rendered = prompts.render(name, text=numbered, title=a.title, published=a.published, tag=tag, extra=extra)
-    for message in rendered:
-        sys.stdout.write(f"--- {message['role']} ---\n{message['content']}\n")
-
-
-@prompts_app.command("check")
-@cli_errors
-def prompts_check(
-    cassettes: Annotated[Path, typer.Option(help="The cassettes directory.")] = Path("cassettes"),
-    prompts_dir: PromptsDirOpt = None,
-) -> None:
-    """For every prompt, whether its recorded cassettes still match its current version. Exit 1 if any
-    is stale (re-record those tests with --record-mode=rewrite)."""
-    from .cassettes import check_cassettes
-
-    if not cassettes.is_dir():
-        raise ConfigError(f"no cassettes directory at {cassettes}")
-    report = check_cassettes(PromptSet.load(prompts_dir), cassettes)
-    for entry in report:
-        line = f"{entry.prompt}\t{entry.version}\t{entry.status}"
-        sys.stdout.write(line + "".join(f"\n\t{f}" for f in sorted(entry.stale_files)) + "\n")
-    if any(entry.stale for entry in report):
-        raise typer.Exit(1)
-
-
-def main() -> None:
-    """Run the command. The installed `summarizer` script starts at `entry.main` instead, which sets up the
-    interrupt handling (SIGINT, SIGTERM, exit code 130) before this module's slow imports."""
-    from . import entry
-
-    entry.install()
-    entry.run(app)
-
-
-# The commands for many articles, and `serve`, live in modules of their own that register on `app`.
-from . import cli_corpus, cli_serve  # noqa: E402, F401

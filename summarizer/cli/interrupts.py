@@ -1,4 +1,4 @@
-"""The `summarizer` command's entry point: interrupts first, then the heavy imports.
+"""The command's interrupt handling, installed by `entry.main` before the heavy imports.
 
 Ctrl-C (SIGINT) or SIGTERM at any moment ends the command within 2 s with exit code 130, one line on stderr,
 no traceback and no process left:
@@ -35,7 +35,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import NoReturn
 
-from . import local
+from ..model import local
 
 EXIT_CODE = 130
 # The watchdog's limit, counted from the first signal: under the 2 s promised, with room for the exit.
@@ -186,12 +186,3 @@ def _interrupted_exit() -> NoReturn:
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(EXIT_CODE)
-
-
-def main() -> NoReturn:
-    install()
-    try:
-        from .cli import app
-    except KeyboardInterrupt:
-        _interrupted_exit()
-    run(app)

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from . import entry
-from .cli import (
+from ..core.errors import ConfigError
+from . import interrupts
+from .app import (
     ApiKeyEnvOpt,
     BaseUrlOpt,
     MaxRetriesOpt,
@@ -24,7 +25,6 @@ from .cli import (
     cli_settings,
     err,
 )
-from .errors import ConfigError
 
 GRACEFUL_SECONDS = 30
 
@@ -100,10 +100,10 @@ def serve(
     try:
         import uvicorn
 
-        from .service import server as service_server
-        from .service.app import ServiceConfig, create_app
-        from .service.budget import Budget
-        from .service.guard import Limits, check_exposure, load_keys
+        from ..service import server as service_server
+        from ..service.app import ServiceConfig, create_app
+        from ..service.budget import Budget
+        from ..service.guard import Limits, check_exposure, load_keys
     except ImportError as exc:
         raise ConfigError(
             f"serve needs the 'serve' extra: pip install 'summarizer[serve]' ({exc.name})"
@@ -147,9 +147,9 @@ def serve(
             graceful=GRACEFUL_SECONDS,
         )
     )
-    # The interrupt watchdog (entry.py) would end the process 1.5 s after SIGTERM: give the requests in
+    # The interrupt watchdog (interrupts.py) would end the process 1.5 s after SIGTERM: give the requests in
     # flight uvicorn's drain time, and the embedded model its stop, first.
-    entry.set_exit_deadline(GRACEFUL_SECONDS + 10)
+    interrupts.set_exit_deadline(GRACEFUL_SECONDS + 10)
     server.run()
     if service_app.state.startup_error is not None:
         raise service_app.state.startup_error

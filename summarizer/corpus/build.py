@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field, StrictStr, ValidationError
 from rapidfuzz import fuzz
 
-from .errors import InputError
-from .jsonl import iter_jsonl
-from .merge import normalise
-from .schemas import (
+from ..core.errors import InputError
+from ..core.jsonl import iter_jsonl
+from ..core.schemas import (
     ArticleAnalysis,
     CheckedEvent,
     Citation,
@@ -31,6 +30,7 @@ from .schemas import (
     Polarity,
     ResolvedDate,
 )
+from ..pipeline.merge import normalise
 
 
 def read_results(path: str | os.PathLike[str]) -> list[tuple[str, ArticleAnalysis]]:

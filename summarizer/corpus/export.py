@@ -16,8 +16,8 @@ import json
 import os
 from typing import Any
 
-from .corpus import Corpus, CorpusEvent
-from .files import atomic_file
+from ..core.files import atomic_file
+from .build import Corpus, CorpusEvent
 
 PLOVER_KEYS = (
     "id",

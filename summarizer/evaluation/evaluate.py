@@ -30,11 +30,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from ..core.errors import InputError
+from ..core.jsonl import iter_jsonl
+from ..core.schemas import REDUCE_PROMPT, ArticleAnalysis
+from ..pipeline.prompts import PromptSet
 from . import quality
-from .errors import InputError
-from .jsonl import iter_jsonl
-from .prompts import PromptSet
-from .schemas import REDUCE_PROMPT, ArticleAnalysis
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 

@@ -16,9 +16,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .merge import normalise
-from .prompts import PromptPhrases, prompt_phrases, words
-from .schemas import (
+from ..core.schemas import (
     ArticleAnalysis,
     ArticleInfo,
     CheckedEvent,
@@ -28,6 +26,8 @@ from .schemas import (
     FieldCheck,
     Stance,
 )
+from ..pipeline.merge import normalise
+from ..pipeline.prompts import PromptPhrases, prompt_phrases, words
 
 # A field copies the prompt when its words run, in order, inside a template's words (two words at least:
 # one word such as "government" is an honest answer), or equal a schema field's name, title or

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core.files import refuse_inputs, write_atomic
 from .compare import Comparison
 from .evaluate import ROUGE_TYPES, ArticleScore, EvalReport
-from .files import refuse_inputs, write_atomic
-from .report_plots import ROUGE_NAMES, label, plots
+from .plots import ROUGE_NAMES, label, plots
 
 METRICS = {  # overall metrics shown besides ROUGE, in order, with their labels
     "articles": "articles",

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .segment import Sentence
+from ..core.segment import Sentence
 
 Kind = Literal["headline", "position", "event"]
 # How many candidates a prompt offers per field: about 30 tokens each, so at most ~300 tokens a prompt.

@@ -53,8 +53,8 @@ from dateparser.data.languages_info import language_order
 from dateparser.date import DateDataParser
 from dateparser.search import search_dates
 
+from ..core.schemas import DatePrecision, ResolvedDate
 from . import date_patterns as P
-from .schemas import DatePrecision, ResolvedDate
 
 Prefer = Literal["past", "current_period", "future"]
 

@@ -42,8 +42,8 @@ from collections.abc import Iterator
 from functools import cache, cached_property, lru_cache
 from itertools import accumulate, product
 
+from ..core.text import plain
 from .numbers import find_numbers, value_key
-from .text import plain
 
 MAX_GAP = 2
 """At most this many words between two words of a name found "in order within one sentence"."""

@@ -7,9 +7,9 @@ import math
 import os
 from collections.abc import Mapping
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
+from ..core.segment import TokenCounter
 from .local import CONTEXT_TOKENS
-from .segment import TokenCounter
 from .settings import Settings
 
 CHARS_PER_TOKEN = 3.0

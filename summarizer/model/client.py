@@ -19,8 +19,8 @@ from instructor.core.exceptions import IncompleteOutputException, InstructorRetr
 from instructor.core.hooks import Hooks
 from pydantic import BaseModel, ValidationError
 
-from .errors import EndpointError, ModelOutputError, SummarizerError
-from .schemas import Usage
+from ..core.errors import EndpointError, ModelOutputError, SummarizerError
+from ..core.schemas import Usage
 from .settings import Settings
 
 T = TypeVar("T", bound=BaseModel)

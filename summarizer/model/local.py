@@ -29,8 +29,8 @@ import weakref
 from dataclasses import dataclass
 from typing import IO
 
+from ..core.errors import ConfigError, LocalModelError
 from . import engine
-from .errors import ConfigError, LocalModelError
 from .weights import model_path
 
 CONTEXT_TOKENS = 8192  # each slot's context
@@ -229,7 +229,7 @@ class LocalServer:
     def _command(self) -> list[str]:
         plan = self.plan
         return [
-            sys.executable, "-m", "summarizer.engine",
+            sys.executable, "-m", "summarizer.model.engine",
             "--model", str(model_path(notice=lambda m: print(m, file=sys.stderr))),
             "--port", str(self.port),
             "--slots", str(plan.slots),

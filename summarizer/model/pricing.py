@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from urllib.parse import SplitResult, urlsplit
 import instructor
 from pydantic import SecretStr
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
 
 EndpointKind = Literal["openai", "compatible", "embedded"]
 Rails = Literal["extractive", "free"]

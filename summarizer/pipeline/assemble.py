@@ -7,8 +7,8 @@ import functools
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
-from .article import Article
-from .schemas import (
+from ..core.article import Article
+from ..core.schemas import (
     ArticleAnalysis,
     CheckCounts,
     CheckedEvent,
@@ -20,7 +20,7 @@ from .schemas import (
     TaskRun,
     Usage,
 )
-from .settings import Rails, Settings
+from ..model.settings import Rails, Settings
 
 
 @dataclass

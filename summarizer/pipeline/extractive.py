@@ -37,11 +37,13 @@ from typing import Any, Union
 
 from pydantic import BaseModel, Field, create_model
 
-from . import schemas
+from ..core import schemas
+from ..core.schemas import CheckedEvent, CheckedKeyPoint, CheckedStance, CheckedSummary, FieldCheck, Span
+from ..grounding.candidates import Candidate, Kind, candidates, clauses, listing, whole
+from ..grounding.ground import LEAST_STANCES, Grounding
+from ..grounding.request import _one_of, _picked
+from ..model.strict_schema import with_strict_schema
 from .assemble import ChunkResult
-from .candidates import Candidate, Kind, candidates, clauses, listing, whole
-from .ground import LEAST_STANCES, Grounding, _one_of, _picked, with_strict_schema
-from .schemas import CheckedEvent, CheckedKeyPoint, CheckedStance, CheckedSummary, FieldCheck, Span
 
 # The sentences a summary and its key points may be chosen from: the first ones of at least this many
 # words (a lead prior, stated: news puts its main facts first; bylines and one-word lines left out). A

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from rapidfuzz import fuzz
 
-from .schemas import CheckedEvent, CheckedStance, CheckedSummary, Citation
-from .text import plain
+from ..core.schemas import CheckedEvent, CheckedStance, CheckedSummary, Citation
+from ..core.text import plain
 
 _MAX_RECIPIENTS = 4
 

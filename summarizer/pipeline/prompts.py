@@ -22,8 +22,8 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel
 
-from .errors import ConfigError
-from .schemas import PROMPT_MODELS
+from ..core.errors import ConfigError
+from ..core.schemas import PROMPT_MODELS
 
 SYSTEM_TEMPLATE = "system.j2"
 SHARED_TEMPLATES = (SYSTEM_TEMPLATE, "_article.j2")

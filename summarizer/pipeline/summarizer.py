@@ -11,27 +11,17 @@ import contextlib
 import datetime as dt
 import functools
 import json
-import sys
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import openai
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from .article import Article, article_from_text
-from .assemble import ChunkResult, assemble, combine_runs
-from .budget import chunk_budget, token_counter
-from .cache import CachedResponse, ResponseCache, cache_key
-from .client import Attempts, call_model, make_client
-from .errors import ConfigError, EndpointError, LocalModelError, ModelOutputError, SummarizerError
-from .extractive import EMPTY_VALUES, Extractive, Rails, merge_summaries
-from .ground import Grounding
-from .local import LocalServer, plan_engine
-from .merge import cited_numbers, merge_events, merge_stances, reduce_notes
-from .prompts import PromptPhrases, PromptSet, fence_tag, prompt_phrases, schema_of
-from .schemas import (
+from ..core.article import Article, article_from_text
+from ..core.errors import ConfigError, EndpointError, LocalModelError, ModelOutputError, SummarizerError
+from ..core.schemas import (
     EXTRACTIVE_SUFFIX,
     PROMPT_MODELS,
     REDUCE_PROMPT,
@@ -42,18 +32,25 @@ from .schemas import (
     TaskRun,
     Usage,
 )
-from .segment import Chunk, Sentence, segment
-from .settings import Settings, resolve_settings
+from ..core.segment import Chunk, Sentence, segment
+from ..grounding.ground import Grounding
+from ..model.budget import chunk_budget, token_counter
+from ..model.cache import ResponseCache
+from ..model.client import Attempts, call_model
+from ..model.local import plan_engine
+from ..model.settings import Settings, resolve_settings
+from .assemble import ChunkResult, assemble, combine_runs
+from .caching import from_cache, request_key, store
+from .connection import Connection
+from .extractive import EMPTY_VALUES, Extractive, Rails, merge_summaries
+from .merge import cited_numbers, merge_events, merge_stances, reduce_notes
+from .prompts import PromptPhrases, PromptSet, fence_tag, prompt_phrases, schema_of
 
 T = TypeVar("T")
 DEFAULT_MAX_REQUESTS = 16
 # What an extractive prompt's candidate lists may add to it (candidates.LIMITS: at most 8 lines of about
 # 30 tokens), counted into the chunk budget.
 CANDIDATE_TOKENS = 400
-EMBEDDED_NOTICE = (
-    "summarizer: using the embedded {model}, a small offline model: expect rough output. "
-    "For a capable model set OPENAI_API_KEY, or pass --base-url and --model for another server."
-)
 
 
 async def _all(*work: Coroutine[Any, Any, T]) -> list[T]:
@@ -99,7 +96,7 @@ class Segmented:
     chunks: list[Chunk]
 
 
-class Summarizer:
+class Summarizer(Connection):
     """Summarise many articles with one client and, for the embedded model, one local server.
 
     Async: `async with Summarizer() as s: await s.asummarize(text)`.
@@ -137,69 +134,7 @@ class Summarizer:
         # slots: evaluating the numbered article once per slot costs more than decoding the tasks' short
         # answers one after another (bench/bench_engine.py). Elsewhere every request goes out at once.
         self._in_order = embedded if tasks_in_order is None else tasks_in_order
-        self._client = client
-        self._http_retries = http_retries
-        self._notice = notice or (lambda message: print(message, file=sys.stderr))
-        self._server: LocalServer | None = None
-        self._start_lock = asyncio.Lock()
-        self._runner: asyncio.Runner | None = None
-        # The settings calls are made with: for the embedded model, with its loopback URL once started.
-        self._used = self.settings
-
-    # --- lifecycle ---------------------------------------------------------------------------------
-
-    async def _ensure_client(self) -> openai.AsyncOpenAI:
-        async with self._start_lock:
-            if self._client is None:
-                settings = self.settings
-                if settings.endpoint == "embedded":
-                    self._notice(EMBEDDED_NOTICE.format(model=settings.model))
-                    self._server = LocalServer(plan=self._plan)
-                    try:
-                        await asyncio.to_thread(self._server.start)
-                    except BaseException:  # an interrupt too: the thread's start() returns once stopped
-                        self._stop_server()
-                        raise
-                    settings = settings.with_overrides(base_url=self._server.base_url)
-                self._used = settings
-                # The embedded engine is on loopback: a failed request is its death, which no retry mends.
-                retries = 0 if self._server is not None else self._http_retries
-                self._client = make_client(settings, http_retries=retries)
-            return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-        self._stop_server()
-
-    def _stop_server(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    async def __aenter__(self) -> Summarizer:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    def __enter__(self) -> Summarizer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop the embedded server, close the client. Work an interrupt left pending is cancelled by the
-        runner, never resumed here. The server goes first: closing the runner waits for the thread that
-        may still be starting it, and that thread returns as soon as the server is stopped."""
-        self._stop_server()
-        if self._runner is not None:
-            with contextlib.suppress(Exception):
-                self._runner.run(self.aclose())
-            self._runner.close()
-            self._runner = None
+        super().__init__(self.settings, self._plan, client, http_retries, notice)
 
     # --- work --------------------------------------------------------------------------------------
 
@@ -276,13 +211,6 @@ class Summarizer:
         """The sync form of `asummarize`, on a private event loop kept across calls."""
         return self.run_sync(self.asummarize(article, **kwargs))
 
-    def run_sync(self, work: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on this summarizer's private runner (its client lives on that loop). On Ctrl-C
-        the runner cancels the work and lets it unwind before KeyboardInterrupt goes on."""
-        if self._runner is None:
-            self._runner = asyncio.Runner()
-        return self._runner.run(work)
-
     def plan(self, article: Article, tasks: Iterable[str] | str | None = None) -> list[PlannedCall]:
         """The first-round calls for one article (every chunk and task; not the reduce step, which needs
         their answers). Each carries the article's review: an answer the ordinary path would re-ask is not
@@ -324,19 +252,7 @@ class Summarizer:
         )
 
     def _cache_key(self, name: str, messages: list[dict[str, str]], model: type[BaseModel]) -> str:
-        s = self.settings
-        return cache_key(
-            endpoint=s.endpoint,
-            # The embedded server's port changes every run; OpenAI's default URL has two spellings.
-            base_url=None if s.endpoint in ("embedded", "openai") else s.base_url,
-            model=s.model,
-            messages=messages,
-            schema=schema_of(model),
-            mode=s.mode,
-            temperature=s.temperature,
-            max_tokens=s.max_tokens,
-            max_retries=s.max_retries,
-        )
+        return request_key(self.settings, messages, model)
 
     async def _analyse_chunk(
         self,
@@ -406,7 +322,11 @@ class Summarizer:
         prompt_version = self._version(prompt)
         key = self._cache_key(name, messages, response_model) if self.cache is not None else None
         # A cached answer was the model's last word: validated by the schema alone, as a last attempt is.
-        if key is not None and (hit := self._from_cache(key, response_model)) is not None:
+        if (
+            key is not None
+            and self.cache is not None
+            and (hit := from_cache(self.cache, key, response_model)) is not None
+        ):
             return hit, TaskRun(
                 prompt_version=prompt_version, attempts=0, usage=Usage(), seconds=0.0, cached=True
             )
@@ -427,28 +347,8 @@ class Summarizer:
                 raise error from exc
         run = _task_run(prompt_version, attempts, started)
         if key is not None and self.cache is not None:
-            u = attempts.usage
-            stored = CachedResponse(
-                output.model_dump_json(), attempts.count, u.prompt_tokens, u.completion_tokens, time.time()
-            )
-            self.cache.put(key, stored)
+            store(self.cache, key, output, attempts)
         return output, run
-
-    def _crash(self) -> str | None:
-        """How the embedded engine died, if it did: a request to a dead engine fails as a connection
-        error, which would hide it."""
-        return self._server.crash() if self._server is not None else None
-
-    def _from_cache(self, key: str, response_model: type[BaseModel]) -> BaseModel | None:
-        """A cached answer, validated again by today's schema (a stale entry is a miss)."""
-        assert self.cache is not None
-        hit = self.cache.get(key)
-        if hit is None:
-            return None
-        try:
-            return response_model.model_validate_json(hit.output_json)
-        except ValidationError:
-            return None
 
     async def _merge(
         self,

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from .schemas import ArticleAnalysis, CheckedEvent, CheckedStance, Citation, FieldCheck
+from ..core.schemas import ArticleAnalysis, CheckedEvent, CheckedStance, Citation, FieldCheck
 
 Format = Literal["text", "json", "markdown", "html"]
 
@@ -211,7 +211,7 @@ def render(analysis: ArticleAnalysis, fmt: Format) -> str:
     if fmt == "html":
         # The service's page with the analysis, script and style inlined: nothing to fetch. Its script puts
         # text into the page as text, never as markup, so no cleaning is needed here.
-        from .service import render_html
+        from ..service import render_html
 
         return render_html(analysis.model_dump(mode="json"))
     if fmt == "markdown":

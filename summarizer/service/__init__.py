@@ -11,6 +11,6 @@ shows the evidence. Needs the `serve` extra (`pip install -e '.[serve]'`).
 - `page.py`: the evidence page (`GET /`) and `render_html` for `summarize --format html`.
 """
 
-from .page import render_html
+from ..render.page import render_html
 
 __all__ = ["render_html"]

@@ -21,16 +21,16 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from ..errors import SummarizerError
-from ..pipeline import Summarizer, parse_tasks
-from ..prompts import schema_of
-from ..schemas import PROMPT_MODELS, ArticleAnalysis
-from ..settings import Settings
+from ..core.errors import SummarizerError
+from ..core.schemas import PROMPT_MODELS, ArticleAnalysis
+from ..model.settings import Settings
+from ..pipeline.prompts import schema_of
+from ..pipeline.summarizer import Summarizer, parse_tasks
+from ..render.page import STATIC, page_html
 from . import openapi
 from .core import AnalysisRequest, Service, ServiceConfig, article_of
 from .guard import BodyLimit, Caller
 from .middleware import Gate, RequestContext
-from .page import STATIC, page_html
 from .problems import Problem, documented, from_error, problem_response, request_id
 
 __all__ = ["AnalysisRequest", "ServiceConfig", "create_app"]

@@ -18,13 +18,13 @@ from typing import Any
 import openai
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..article import MAX_BYTES, Article, article_from_html, article_from_text
-from ..cache import CachedResponse, ResponseCache
-from ..errors import SummarizerError
-from ..pipeline import TASKS, Summarizer
-from ..pricing import Price, load_prices
-from ..schemas import ArticleAnalysis
-from ..settings import Settings
+from ..core.article import MAX_BYTES, Article, article_from_html, article_from_text
+from ..core.errors import SummarizerError
+from ..core.schemas import ArticleAnalysis
+from ..model.cache import CachedResponse, ResponseCache
+from ..model.pricing import Price, load_prices
+from ..model.settings import Settings
+from ..pipeline.summarizer import TASKS, Summarizer
 from .budget import Budget, Spend
 from .engine import Engine
 from .guard import Guard, Limits

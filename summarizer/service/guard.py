@@ -21,7 +21,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from .problems import Problem, problem_response
 
 KEYS_ENV = "SUMMARIZER_SERVER_KEYS"

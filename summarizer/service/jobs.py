@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..batch import BatchReport, collect_inputs, run_batch
-from ..errors import SummarizerError
-from ..files import drop_torn_tail
+from ..batch.runner import BatchReport, collect_inputs, run_batch
+from ..core.errors import SummarizerError
+from ..core.files import drop_torn_tail
 from .budget import KeyBudgetSpent, prune_cache
 from .problems import public
 from .store import JobStore, Tally

@@ -13,12 +13,12 @@ from typing import Any
 import yaml
 from instructor.processing import handle_response_model
 
-from .client import causes
-from .errors import SummarizerError
-from .ground import request_model
-from .prompts import PromptSet, read_fenced
-from .schemas import PROMPT_MODELS
-from .settings import MODES
+from ..core.errors import SummarizerError
+from ..core.schemas import PROMPT_MODELS
+from ..grounding.request import request_model
+from ..model.client import causes
+from ..model.settings import MODES
+from ..pipeline.prompts import PromptSet, read_fenced
 
 REDACTED = "REDACTED"
 SECRET_HEADERS = ("authorization", "api-key", "openai-organization", "openai-project", "cookie", "x-api-key")

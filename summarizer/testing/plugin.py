@@ -27,15 +27,15 @@ from typing import Any
 
 import pytest
 
-from . import quality
+from ..core.schemas import ArticleAnalysis, CheckedEvent, CheckedStance
+from ..evaluation import quality
+from ..model.client import make_client
+from ..model.local import LocalServer
+from ..model.settings import EMBEDDED_MODEL, Settings, default_mode, resolve_settings
+from ..pipeline.merge import normalise
+from ..pipeline.prompts import PromptSet
+from ..pipeline.summarizer import Summarizer
 from .cassettes import cassette_config, drift_message, json_body
-from .client import make_client
-from .local import LocalServer
-from .merge import normalise
-from .pipeline import Summarizer
-from .prompts import PromptSet
-from .schemas import ArticleAnalysis, CheckedEvent, CheckedStance
-from .settings import EMBEDDED_MODEL, Settings, default_mode, resolve_settings
 
 # Replays never connect; the URL only has to be well-formed (matching ignores host and port).
 REPLAY_BASE_URL = "http://127.0.0.1:9/v1"
@@ -195,7 +195,7 @@ def assert_schema_valid(analysis: ArticleAnalysis) -> None:
         import jsonschema
     except ImportError:  # pragma: no cover - a dev dependency
         raise AssertionError("assert_schema_valid needs jsonschema: pip install jsonschema") from None
-    from .render import to_json
+    from ..render.terminal import to_json
 
     schema = ArticleAnalysis.model_json_schema()
     error = jsonschema.exceptions.best_match(
