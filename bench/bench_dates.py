@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dateparser.search import search_dates
 
-from summarizer.date_patterns import sentences as split_sentences
-from summarizer.dates import DateMention, find_dates, resolve_date
-from summarizer.schemas import ResolvedDate
+from summarizer.core.schemas import ResolvedDate
+from summarizer.grounding.date_patterns import sentences as split_sentences
+from summarizer.grounding.dates import DateMention, find_dates, resolve_date
 
 _CALENDAR = re.compile(r"\d{4}(-\d{2}(-\d{2})?|-W\d{2})?")
 

@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from summarizer import Summarizer  # noqa: E402
-from summarizer.article import article_from_text  # noqa: E402
-from summarizer.local import EnginePlan, LocalServer, free_port  # noqa: E402
-from summarizer.prompts import schema_of  # noqa: E402
-from summarizer.weights import model_path  # noqa: E402
+from summarizer.core.article import article_from_text  # noqa: E402
+from summarizer.model.local import EnginePlan, LocalServer, free_port  # noqa: E402
+from summarizer.model.weights import model_path  # noqa: E402
+from summarizer.pipeline.prompts import schema_of  # noqa: E402
 
 SEED = ROOT / "seeds" / "000_576e96b86ee510dd.txt"
 DEV = ROOT.parent / "shared" / "data" / "cnndm-dev.jsonl"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from summarizer.article import article_from_text
-from summarizer.assemble import ChunkResult, assemble
-from summarizer.schemas import CheckedEvent, CheckedStance, Citation, FieldCheck
-from summarizer.settings import Settings
+from summarizer.core.article import article_from_text
+from summarizer.core.schemas import CheckedEvent, CheckedStance, Citation, FieldCheck
+from summarizer.model.settings import Settings
+from summarizer.pipeline.assemble import ChunkResult, assemble
 
 TEXT = "Kim met Shoigu. Bennett was not there."
 SETTINGS = Settings(model="m", endpoint="compatible", base_url="http://127.0.0.1:1/v1")

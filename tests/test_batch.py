@@ -13,14 +13,14 @@ import pytest
 
 from bench.fake_openai import serve
 from summarizer.batch import BatchInput, collect_inputs, done_ids, run_batch
-from summarizer.cache import ResponseCache
-from summarizer.client import make_client
-from summarizer.errors import ConfigError
-from summarizer.files import OutputLock
-from summarizer.local import free_port
+from summarizer.core.errors import ConfigError
+from summarizer.core.files import OutputLock
+from summarizer.model.cache import ResponseCache
+from summarizer.model.client import make_client
+from summarizer.model.local import free_port
+from summarizer.model.pricing import Price
+from summarizer.model.settings import resolve_settings
 from summarizer.pipeline import Summarizer
-from summarizer.pricing import Price
-from summarizer.settings import resolve_settings
 from tests.faults import kit
 
 pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])

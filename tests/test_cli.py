@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from summarizer.cli import app
+from summarizer.model.settings import resolve_settings
 from summarizer.pipeline import Summarizer
-from summarizer.settings import resolve_settings
 
 from .conftest import SEED, tool_call_completion
 
@@ -133,7 +133,7 @@ def test_schema_and_prompts_commands():
 
 def test_prompts_show_prints_the_messages_the_pipeline_sends():
     # Numbered sentences inside the tagged fence, as sent; it once showed the raw text instead.
-    from summarizer.article import read_article
+    from summarizer.core.article import read_article
 
     settings = resolve_settings(base_url="http://127.0.0.1:9/v1", model="x", env={})
     with Summarizer(settings) as s:

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from summarizer.client import REASK_CHARS, Attempts, call_model, make_client
-from summarizer.errors import EndpointError, ModelOutputError
-from summarizer.schemas import Summary
-from summarizer.settings import resolve_settings
+from summarizer.core.errors import EndpointError, ModelOutputError
+from summarizer.core.schemas import Summary
+from summarizer.model.client import REASK_CHARS, Attempts, call_model, make_client
+from summarizer.model.settings import resolve_settings
 
 from .conftest import tool_call_completion
 
@@ -130,7 +130,8 @@ async def test_an_article_is_never_rendered_as_a_template(stub_endpoint):
 
 
 async def test_openai_gets_a_strict_tool_with_a_schema_strict_mode_accepts(stub_endpoint):
-    from summarizer.ground import request_model, with_strict_schema
+    from summarizer.grounding.request import request_model
+    from summarizer.model.strict_schema import with_strict_schema
 
     good = {"headline": "h", "summary": "s.", "key_points": [{"text": "k.", "sentences": [2]}]}
     stub = stub_endpoint(200, tool_call_completion(json.dumps(good)))

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from summarizer.date_patterns import sentences
-from summarizer.dates import DateMention, find_dates, resolve_date
+from summarizer.grounding.date_patterns import sentences
+from summarizer.grounding.dates import DateMention, find_dates, resolve_date
 
 D = dt.date
 PUBLISHED = D(2023, 7, 28)  # a Friday
@@ -435,7 +435,7 @@ def test_the_resolution_cache_holds_no_article_text() -> None:
     import gc
     import tracemalloc
 
-    from summarizer.dates import DateFinder
+    from summarizer.grounding.dates import DateFinder
 
     def resolve_in(i: int) -> None:
         text = f"Kim met Shoigu on Tuesday, day {i} of 2023. " + "x" * 400_000

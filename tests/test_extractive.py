@@ -8,15 +8,15 @@ from pydantic import ValidationError
 
 from bench.fake_openai import serve
 from summarizer import schemas
-from summarizer.article import article_from_text
 from summarizer.batch import batch_settings
-from summarizer.extractive import Extractive, plain_polarity
-from summarizer.ground import Grounding
-from summarizer.local import free_port
+from summarizer.core.article import article_from_text
+from summarizer.core.segment import split_sentences
+from summarizer.grounding.ground import Grounding
+from summarizer.model.local import free_port
+from summarizer.model.settings import resolve_settings
 from summarizer.pipeline import Summarizer
-from summarizer.prompts import schema_of
-from summarizer.segment import split_sentences
-from summarizer.settings import resolve_settings
+from summarizer.pipeline.extractive import Extractive, plain_polarity
+from summarizer.pipeline.prompts import schema_of
 
 from .test_pipeline import SEED_PUBLISHED
 

@@ -8,10 +8,10 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from summarizer.article import article_from_text
-from summarizer.ground import Grounding
-from summarizer.schemas import EventList, StanceList, Summary
-from summarizer.segment import split_sentences
+from summarizer.core.article import article_from_text
+from summarizer.core.schemas import EventList, StanceList, Summary
+from summarizer.core.segment import split_sentences
+from summarizer.grounding.ground import Grounding
 
 TEXT = (
     "Kim Jong Un met Sergei Shoigu in Pyongyang on July 26.\n"
@@ -152,7 +152,7 @@ def test_summary_key_points_cite_sentences(grounding: Grounding) -> None:
 
 
 def test_strict_schema_closes_every_object_and_requires_every_property() -> None:
-    from summarizer.ground import strict_schema
+    from summarizer.model.strict_schema import strict_schema
 
     schema = strict_schema(EventList.model_json_schema())
     event = schema["$defs"]["Event"]

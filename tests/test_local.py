@@ -20,9 +20,9 @@ import pytest
 
 from bench.bench_interrupt import HANG_SECONDS, Outcome, as_foreground, crash_engine_run, interrupt_run
 from summarizer import Summarizer, local
-from summarizer.engine import X86_FEATURES, missing_cpu_features
-from summarizer.errors import ConfigError, LocalModelError
-from summarizer.local import (
+from summarizer.core.errors import ConfigError, LocalModelError
+from summarizer.model.engine import X86_FEATURES, missing_cpu_features
+from summarizer.model.local import (
     SLOTS_ENV,
     STOP_GRACE_SECONDS,
     THREADS_ENV,
@@ -33,8 +33,8 @@ from summarizer.local import (
     engine_environment,
     plan_engine,
 )
-from summarizer.settings import EMBEDDED_MODEL
-from summarizer.weights import model_path
+from summarizer.model.settings import EMBEDDED_MODEL
+from summarizer.model.weights import model_path
 
 pytestmark = [
     pytest.mark.block_network(allowed_hosts=["127.0.0.1"]),

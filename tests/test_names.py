@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from summarizer.names import MAX_GAP, NameIndex, split_sentences
+from summarizer.grounding.names import MAX_GAP, NameIndex, split_sentences
 
 ARTICLE = (
     "North Korean leader Kim Jong Un gave Russian Defence Minister Sergei Shoigu a tour of the arsenal.\n"

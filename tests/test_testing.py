@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from summarizer.prompts import PromptSet
-from summarizer.schemas import (
+from summarizer.core.schemas import (
     ArticleAnalysis,
     ArticleInfo,
     CheckedEvent,
@@ -25,7 +24,8 @@ from summarizer.schemas import (
     EventDate,
     ResolvedDate,
 )
-from summarizer.segment import split_sentences
+from summarizer.core.segment import split_sentences
+from summarizer.pipeline.prompts import PromptSet
 from summarizer.testing import (
     assert_actor,
     assert_dates_resolved,

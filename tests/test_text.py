@@ -1,8 +1,8 @@
 """Text made plain: one table of quotes and dashes for names and merging alike."""
 
-from summarizer.merge import normalise
-from summarizer.names import normalise as name_form
-from summarizer.text import plain
+from summarizer.core.text import plain
+from summarizer.grounding.names import normalise as name_form
+from summarizer.pipeline.merge import normalise
 
 
 def test_quotes_primes_and_dashes_become_ascii_and_nothing_else_changes() -> None:

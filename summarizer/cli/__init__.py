@@ -1,4 +1,4 @@
-"""The command line: `app` and the shared options (`app`), one module per command group (`summarize`,
+"""The command line: `app` and the shared options (`common`), one module per command group (`summarize`,
 `prompts`, `batch`, `corpus`, `evaluate`, `serve`), the registry that imports them all (`commands`), and
 the entry point (`entry`) with its interrupt handling (`interrupts`).
 

@@ -16,7 +16,7 @@ from ..core.errors import ConfigError
 from ..model.cache import ResponseCache
 from ..model.pricing import Price, load_prices, price_for
 from ..pipeline.summarizer import Summarizer, parse_tasks
-from .app import (
+from .common import (
     ApiKeyEnvOpt,
     BaseUrlOpt,
     ConcurrencyOpt,

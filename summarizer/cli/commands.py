@@ -1,4 +1,4 @@
-"""Every command, registered on `app` (cli/app.py) by importing its module, in the order `--help` lists
+"""Every command, registered on `app` (cli/common.py) by importing its module, in the order `--help` lists
 them. The command modules import `app` and never each other."""
 
 from __future__ import annotations
@@ -12,6 +12,6 @@ from . import evaluate  # eval
 from . import serve  # serve
 
 # isort: on
-from .app import app
+from .common import app
 
 __all__ = ["app", "batch", "corpus", "evaluate", "prompts", "serve", "summarize"]

@@ -12,7 +12,7 @@ from ..core.files import refuse_inputs
 from ..corpus.build import latest_results, merge_corpus, read_results
 from ..corpus.export import write_events_csv, write_plover_jsonl, write_stances_csv
 from ..model.cache import ResponseCache
-from .app import app, cli_errors, err, write_output
+from .common import app, cli_errors, err, write_output
 
 cache_app = typer.Typer(
     help="The response cache (SQLite under the user's cache directory).", no_args_is_help=True

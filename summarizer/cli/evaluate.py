@@ -18,7 +18,7 @@ from ..corpus.build import read_results
 from ..model.cache import ResponseCache
 from ..pipeline.prompts import PromptSet
 from ..pipeline.summarizer import Summarizer
-from .app import (
+from .common import (
     ApiKeyEnvOpt,
     BaseUrlOpt,
     ConcurrencyOpt,

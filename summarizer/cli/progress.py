@@ -19,7 +19,7 @@ from rich.progress import (
 from ..batch.runner import BatchInput, BatchOutput, BatchReport, run_batch, run_to_end
 from ..model.pricing import Price, format_cost
 from ..pipeline.summarizer import Summarizer
-from .app import err
+from .common import err
 
 if TYPE_CHECKING:
     from ..batch.ray import RayOptions

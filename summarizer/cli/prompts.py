@@ -13,7 +13,7 @@ from ..core.errors import ConfigError
 from ..core.schemas import EXTRACTIVE_SUFFIX, PROMPT_MODELS
 from ..core.segment import split_sentences
 from ..pipeline.prompts import PromptSet, fence_tag, schema_of
-from .app import PromptsDirOpt, app, cli_errors
+from .common import PromptsDirOpt, app, cli_errors
 
 prompts_app = typer.Typer(help="List and show the prompt templates.", no_args_is_help=True)
 app.add_typer(prompts_app, name="prompts")

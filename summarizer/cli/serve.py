@@ -11,7 +11,7 @@ import typer
 
 from ..core.errors import ConfigError
 from . import interrupts
-from .app import (
+from .common import (
     ApiKeyEnvOpt,
     BaseUrlOpt,
     MaxRetriesOpt,

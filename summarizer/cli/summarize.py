@@ -17,7 +17,7 @@ from ..core.schemas import TASK_MODELS, ArticleAnalysis
 from ..model.cache import ResponseCache
 from ..pipeline.summarizer import Summarizer, parse_tasks
 from ..render.terminal import Format, render, to_terminal
-from .app import (
+from .common import (
     ApiKeyEnvOpt,
     BaseUrlOpt,
     MaxRetriesOpt,

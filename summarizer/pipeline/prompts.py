@@ -34,8 +34,9 @@ def default_prompts_dir() -> Path:
     """`SUMMARIZER_PROMPTS_DIR`, else the prompts shipped in the wheel, else the repository's `prompts/`."""
     if env := os.environ.get("SUMMARIZER_PROMPTS_DIR"):
         return Path(env)
-    packaged = Path(__file__).parent / "prompts"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "prompts"
+    package = Path(__file__).parent.parent  # summarizer/
+    packaged = package / "prompts"
+    return packaged if packaged.is_dir() else package.parent / "prompts"
 
 
 @functools.lru_cache(maxsize=512)
