@@ -23,6 +23,7 @@ _LAZY = {
     "InputError": "core.errors",
     "LocalModelError": "core.errors",
     "ModelOutputError": "core.errors",
+    "PartialResultError": "core.errors",
     "SummarizerError": "core.errors",
     "Summarizer": "pipeline.summarizer",
     "asummarize": "pipeline.summarizer",
@@ -67,6 +68,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         InputError,
         LocalModelError,
         ModelOutputError,
+        PartialResultError,
         SummarizerError,
     )
     from .core.schemas import (
@@ -104,6 +106,7 @@ __all__ = [
     "LocalModelError",
     "Metadata",
     "ModelOutputError",
+    "PartialResultError",
     "ResolvedDate",
     "ResponseCache",
     "Settings",

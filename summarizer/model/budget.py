@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from ..core.errors import ConfigError
 from ..core.segment import TokenCounter
-from .local import CONTEXT_TOKENS
+from .engine import CONTEXT_TOKENS
 from .settings import Settings
 
 CHARS_PER_TOKEN = 3.0

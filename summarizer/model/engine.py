@@ -21,6 +21,8 @@ import sys
 import threading
 from pathlib import Path
 
+CONTEXT_TOKENS = 8192  # each slot's context: what the server is started with, and what a chunk must fit
+
 # What xllamacpp's x86-64 wheel is built for (`xllamacpp.get_system_info()` prints AVX, AVX2, F16C, FMA
 # and BMI2; a live test checks this list against it). A CPU without one of them would trap on the first
 # prompt, so it is refused before the library is loaded. ARM64 wheels need only the base ISA.

@@ -33,7 +33,7 @@ from ..core.errors import ConfigError, LocalModelError
 from . import engine
 from .weights import model_path
 
-CONTEXT_TOKENS = 8192  # each slot's context
+CONTEXT_TOKENS = engine.CONTEXT_TOKENS  # each slot's context
 INSTALL_HINT = "install the embedded engine with: pip install 'summarizer[local]'"
 SLOTS_ENV = "SUMMARIZER_ENGINE_SLOTS"
 THREADS_ENV = "SUMMARIZER_ENGINE_THREADS"

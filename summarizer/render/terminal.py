@@ -211,7 +211,7 @@ def render(analysis: ArticleAnalysis, fmt: Format) -> str:
     if fmt == "html":
         # The service's page with the analysis, script and style inlined: nothing to fetch. Its script puts
         # text into the page as text, never as markup, so no cleaning is needed here.
-        from ..service import render_html
+        from .page import render_html
 
         return render_html(analysis.model_dump(mode="json"))
     if fmt == "markdown":

@@ -28,6 +28,7 @@ from ..pipeline.prompts import schema_of
 from ..pipeline.summarizer import Summarizer, parse_tasks
 from ..render.page import STATIC, page_html
 from . import openapi
+from .batches import add_batch_routes
 from .core import AnalysisRequest, Service, ServiceConfig, article_of
 from .guard import BodyLimit, Caller
 from .middleware import Gate, RequestContext
@@ -150,8 +151,6 @@ def create_app(
 
     _add_docs(app)
     openapi.install(app, keyed=bool(config.keys))
-    from .batches import add_batch_routes
-
     add_batch_routes(app, service)
     return app
 

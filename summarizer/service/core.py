@@ -13,7 +13,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -30,6 +30,9 @@ from .engine import Engine
 from .guard import Guard, Limits
 from .metrics import Metrics
 from .problems import Problem
+
+if TYPE_CHECKING:
+    from .jobs import JobRunner
 
 log = logging.getLogger("summarizer.service")
 
@@ -161,7 +164,7 @@ class Service:
         self._given = summarizer
         self.summarizer: Summarizer | None = None
         self._twins: dict[tuple[str, bool], Summarizer] = {}
-        self.jobs: Any = None  # jobs.JobRunner, when batches are enabled
+        self.jobs: JobRunner | None = None  # when batches are enabled
         self._ready: tuple[float, str | None] = (0.0, "not checked yet")
 
     async def start(self) -> None:
