@@ -30,3 +30,8 @@ def lone_surrogate(text: str) -> str | None:
     return (
         None if found is None else f"a lone surrogate U+{ord(found.group()):04X} at character {found.start()}"
     )
+
+
+def folded(text: str) -> str:
+    """Text compared loosely: NFKC, curly quotes and dashes made plain, case folded, whitespace collapsed."""
+    return " ".join(plain(text).casefold().split())

@@ -30,7 +30,7 @@ from ..core.schemas import (
     Polarity,
     ResolvedDate,
 )
-from ..pipeline.merge import normalise
+from ..core.text import folded
 
 
 def read_results(path: str | os.PathLike[str]) -> list[tuple[str, ArticleAnalysis]]:
@@ -167,9 +167,9 @@ def _clean(name: str) -> str:
 
 
 def actor_key(name: str) -> str:
-    """The form actor names are matched in: `normalise()` (case, quotes, whitespace) after `_clean`.
+    """The form actor names are matched in: `folded()` (case, quotes, whitespace) after `_clean`.
     "The U.N.'s" -> "un", "Kim Jong-un" -> "kim jong un"."""
-    return normalise(_clean(name)).strip() or normalise(name).strip()
+    return folded(_clean(name)).strip() or folded(name).strip()
 
 
 def _person_core(cleaned: str) -> tuple[str, ...] | None:
@@ -189,7 +189,7 @@ def _person_core(cleaned: str) -> tuple[str, ...] | None:
         return None
     if len(core[0]) < 2 or not (core[0][0].isupper() and core[-1][0].isupper()):
         return None  # "N. Korea" is not a person
-    return tuple(normalise(" ".join(core)).split())
+    return tuple(folded(" ".join(core)).split())
 
 
 def _initials(key: str) -> set[str]:
@@ -262,7 +262,7 @@ def resolve_actors(surfaces: Iterable[str]) -> dict[str, str]:
 
 
 def _date_key(text: str | None) -> str:
-    return _ENDS.sub("", normalise(text)) if text else ""
+    return _ENDS.sub("", folded(text)) if text else ""
 
 
 def _same_time(a: CorpusEvent, b: CheckedEvent, window: int) -> bool:
@@ -273,7 +273,7 @@ def _same_time(a: CorpusEvent, b: CheckedEvent, window: int) -> bool:
         return a.resolved_date.start <= b_resolved.end + w and b_resolved.start <= (a.resolved_date.end + w)
     if a.resolved_date or b_resolved or a.date_text or b_text:
         return bool(a.date_text and b_text and _date_key(a.date_text) == _date_key(b_text))
-    return fuzz.token_set_ratio(normalise(a.description), normalise(b.description)) >= 90
+    return fuzz.token_set_ratio(folded(a.description), folded(b.description)) >= 90
 
 
 def _mention(article_id: str, c: Citation) -> Mention:
@@ -291,7 +291,7 @@ class _Group:
 def _event_id(event: CorpusEvent, taken: set[str]) -> str:
     date = event.resolved_date.start.isoformat() if event.resolved_date else _date_key(event.date_text)
     base = f"{event.event_type}|{';'.join(sorted(event.actors))}|{date}"
-    for extra in ("", f"|{normalise(event.description)}"):
+    for extra in ("", f"|{folded(event.description)}"):
         digest = hashlib.sha1((base + extra).encode()).hexdigest()[:12]
         if digest not in taken:
             return digest

@@ -26,7 +26,7 @@ from ..core.schemas import (
     FieldCheck,
     Stance,
 )
-from ..pipeline.merge import normalise
+from ..core.text import folded
 from ..pipeline.prompts import PromptPhrases, prompt_phrases, words
 
 # A field copies the prompt when its words run, in order, inside a template's words (two words at least:
@@ -108,7 +108,7 @@ def citation_misplaced(citation: Citation, article: ArticleInfo) -> bool:
 
 
 def _name(text: str | None) -> str:
-    return re.sub(r"[^\w\s]", "", normalise(text or ""))
+    return re.sub(r"[^\w\s]", "", folded(text or ""))
 
 
 def _near_key(item: CheckedStance | CheckedEvent) -> tuple[Any, ...]:

@@ -35,14 +35,22 @@ Numbers are compared by value: "1,000" == "1000" == "1 000" == "one thousand", "
 
 from __future__ import annotations
 
-import html
 import re
 from bisect import bisect_right
 from collections.abc import Iterator
-from functools import cache, cached_property, lru_cache
+from functools import cached_property
 from itertools import accumulate, product
 
-from ..core.text import plain
+from .name_forms import (
+    STOPWORDS,
+    WORD,
+    country_groups,
+    inside,
+    is_acronym,
+    light_form,
+    name_form,
+    token_key,
+)
 from .numbers import find_numbers, value_key
 
 MAX_GAP = 2
@@ -53,13 +61,6 @@ name, and each part costs up to MAX_RUN**2 / 2 look-ups)."""
 MAX_VARIANTS = 64
 """At most this many spellings of one name are tried (a name with two countries in it has many)."""
 
-# "U.S." / "U.N." -> "US" / "UN" before the full stops separate them (and before sentences are split).
-# Linear: a match starts only where a run of "x." starts (not after a "x." that could itself start one),
-# and the run is taken possessively; else "a." * n + "ab" retried the whole run from each of its letters.
-_DOTTED_ACRONYM = re.compile(r"\b(?<!\b[A-Za-z]\.)((?:[A-Za-z]\.){2,}+)(?!\w)")
-_POSSESSIVE = re.compile(r"(?<=\w)'s\b|(?<=s)'(?!\w)", re.IGNORECASE)
-_DIGIT_GROUP = re.compile(r"(?<=\d)[,\u00a0\u202f ](?=\d{3}(?!\d))")
-_WORD = re.compile(r"\w+")
 # A word of a generated text that may be part of a name: "U.S." whole, or letters then letters and digits.
 _NAME_WORD = re.compile(r"\b(?:[A-Za-z]\.){2,}|[^\W\d_]\w*")
 # A sentence ends at . ! ? (and closing quotes or brackets) followed by space, or at a line break; not after
@@ -69,75 +70,10 @@ _TITLE_WORDS = "mr mrs ms dr st jr sr gen sen rep gov lt col sgt capt prof no vs
 _TITLES = frozenset(_TITLE_WORDS.split())
 _LOOK_BACK = 64
 
-# English function words: a sentence-initial capitalised one is not a name, and a name made only of them
-# names no one. Kept short on purpose: a content word is judged by the article instead.
-_STOPWORD_TEXT = """
-    a about above after again against all also although an and another any are as at be because been
-    before being below between both but by can could did do does doing down during each either every
-    few for from further had has have having he her here hers herself him himself his how however i
-    if in into is it its itself just many may me might more most much must my myself neither no nor
-    not now of off on once one only or other our ours ourselves out over own same she should since
-    so some such than that the their theirs them themselves then there these they this those though
-    through thus to too under until up upon us very was we were what when where whether which while
-    who whom whose why will with within without would yet you your yours yourself meanwhile despite
-    amid according along across around behind beyond near toward towards via among besides inside
-    outside onto per except unlike like
-"""
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 # Lowercase words allowed inside a capitalised name: "Bank of England", "Ludwig van Beethoven".
 _CONNECTOR_WORDS = "of de da del della di du van von der den al el bin ibn la le y"
 _CONNECTORS = frozenset(_CONNECTOR_WORDS.split())
 _LEADING_ARTICLES = ("the", "a", "an")
-
-# Aliases that news uses and the country data lacks, keyed by the data's own country name.
-_EXTRA_ALIASES = {
-    "United States": ("America",),
-    "United Kingdom": ("Britain",),
-    "Saudi Arabia": ("Saudi",),
-    "Argentina": ("Argentine",),
-}
-# ISO codes are not names ("IT", "CAN", "AND" would match ordinary words), except these that news writes.
-_KEEP_CODES = frozenset({"US", "USA"})
-# Alternative names in the data that are ordinary words or surnames elsewhere ("Island" is Iceland's).
-_NOT_ALIASES = frozenset({"Island", "Mann", "Mannin", "Prathet"})
-
-
-def normalise(text: str) -> str:
-    """HTML entities decoded, NFKC, plain quotes and dashes, "U.S." -> "US", possessives and digit group
-    separators removed. Case is kept (acronyms need it)."""
-    text = _light(text)
-    text = _DOTTED_ACRONYM.sub(lambda m: m.group(1).replace(".", "") + " ", text)
-    return _DIGIT_GROUP.sub("", _POSSESSIVE.sub("", text))
-
-
-def _light(text: str) -> str:
-    """The normalisation that keeps a text readable (entities decoded, NFKC, plain quotes and dashes):
-    what `unsupported` quotes back."""
-    return plain(html.unescape(text))
-
-
-def _is_acronym(token: str) -> bool:
-    return 2 <= len(token) <= 5 and token.isalpha() and token.isupper()
-
-
-def _singular(word: str) -> str:
-    if len(word) <= 3 or not word.isalpha() or word.endswith(("ss", "us", "is")):
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("ches", "shes", "xes", "sses", "zes")):
-        return word[:-2]
-    return word[:-1] if word.endswith("s") else word
-
-
-@lru_cache(maxsize=1 << 16)
-def _key(token: str, english: bool) -> str:
-    """The form a token is compared by: acronyms keep their case, other words are lowercased (and made
-    singular in English)."""
-    if _is_acronym(token):
-        return token
-    low = token.casefold()
-    return _singular(low) if english else low
 
 
 def split_sentences(text: str) -> list[str]:
@@ -170,56 +106,6 @@ def _in_spans(at: int, starts: list[int], ends: list[int]) -> bool:
     return i > 0 and at < ends[i - 1]
 
 
-def _usable_alias(alias: str, codes: set[str]) -> bool:
-    return alias.isascii() and alias not in _NOT_ALIASES and (alias not in codes or alias in _KEEP_CODES)
-
-
-@cache
-def _country_groups() -> tuple[dict[tuple[str, ...], int], tuple[tuple[tuple[str, ...], ...], ...]]:
-    """(form's keys -> group, group -> its forms' keys): each group is one country's name, its common
-    alternative names and its demonyms, all in `_key` form. Loaded once per process, on the first name
-    not found as written (30 to 70 ms, most of it countryinfo reading its JSON files)."""
-    from countryinfo import CountryInfo
-
-    by_demonym: dict[str, tuple[int, list[str]]] = {}
-    groups: list[list[str]] = []
-    for info in CountryInfo.all().values():
-        name = info.get("name") or ""
-        codes: set[str] = {str(code) for code in (info.get("ISO") or {}).values()}
-        if not name or not info.get("ISO"):
-            continue
-        forms = [name, *(a for a in info.get("altSpellings") or () if _usable_alias(a, codes))]
-        forms += _EXTRA_ALIASES.get(name, ())
-        population = int(info.get("population") or 0)
-        for demonym in re.split(r"[,/]", info.get("demonym") or ""):
-            demonym = demonym.strip()
-            # A demonym shared by a territory and its country ("French", "American", "Chinese") goes to
-            # the most populous one: France, not Réunion.
-            if demonym and by_demonym.get(demonym, (-1, []))[0] < population:
-                by_demonym[demonym] = (population, forms)
-        groups.append(forms)
-    for demonym, (_, forms) in by_demonym.items():
-        forms.append(demonym)
-    index: dict[tuple[str, ...], int] = {}
-    keyed: list[tuple[tuple[str, ...], ...]] = []
-    for forms in groups:
-        keys = tuple(
-            dict.fromkeys(
-                k for f in forms if (k := tuple(_key(t, True) for t in _WORD.findall(normalise(f))))
-            )
-        )
-        for k in keys:
-            index.setdefault(k, len(keyed))
-        keyed.append(keys)
-    return index, tuple(keyed)
-
-
-def _inside(short: tuple[str, ...], long: tuple[str, ...]) -> bool:
-    """`short` is a run of `long`'s words."""
-    n = len(short)
-    return n > 0 and any(long[i : i + n] == short for i in range(len(long) - n + 1))
-
-
 class NameIndex:
     """The names and numbers of one article, for checking what a model wrote about it.
 
@@ -229,10 +115,10 @@ class NameIndex:
 
     def __init__(self, text: str, *, language: str | None = None) -> None:
         self.english = language is None or language.casefold().startswith("en")
-        norm = normalise(text)
-        self._tokens = [_WORD.findall(sentence) for sentence in split_sentences(norm)]
+        norm = name_form(text)
+        self._tokens = [WORD.findall(sentence) for sentence in split_sentences(norm)]
         english = self.english
-        self._sentences = [[_key(token, english) for token in tokens] for tokens in self._tokens]
+        self._sentences = [[token_key(token, english) for token in tokens] for tokens in self._tokens]
         # One string per case policy, sentences apart, so that a name is a substring search.
         self._cased = " | ".join(" ".join(keys) for keys in self._sentences).join("  ")
         self._lower = self._cased.casefold()
@@ -262,10 +148,10 @@ class NameIndex:
     # --- names -------------------------------------------------------------------------------------
 
     def _name_keys(self, name: str) -> list[str]:
-        tokens = _WORD.findall(normalise(name))
+        tokens = WORD.findall(name_form(name))
         while tokens and tokens[0].casefold() in _LEADING_ARTICLES:
             tokens = tokens[1:]
-        return [_key(t, self.english) for t in tokens]
+        return [token_key(t, self.english) for t in tokens]
 
     def contains(self, name: str) -> bool:
         """Whether `name` (an actor, target, recipient or location) appears in the article, by the rules
@@ -281,9 +167,7 @@ class NameIndex:
         ka, kb = (self._name_keys(n) for n in (a, b))
         forms_a = [tuple(k.casefold() for k in v) for v in self._variants(ka)]
         forms_b = [tuple(k.casefold() for k in v) for v in self._variants(kb)]
-        return any(
-            _inside(x, y) or _inside(y, x) for x in forms_a for y in forms_b if not set(x) <= STOPWORDS
-        )
+        return any(inside(x, y) or inside(y, x) for x in forms_a for y in forms_b if not set(x) <= STOPWORDS)
 
     def _variants(self, keys: list[str]) -> Iterator[list[str]]:
         """The name itself, then with each country name or demonym in it replaced by the other forms of
@@ -291,7 +175,7 @@ class NameIndex:
         yield keys
         if not self.english:
             return
-        index, groups = _country_groups()
+        index, groups = country_groups()
         spans: list[tuple[int, int, tuple[tuple[str, ...], ...]]] = []
         i = 0
         while i < len(keys):
@@ -322,7 +206,7 @@ class NameIndex:
         memo = tuple(keys)
         if (known := self._memo.get(memo)) is not None:
             return known
-        cased = any(_is_acronym(k) for k in keys)
+        cased = any(is_acronym(k) for k in keys)
         if len(keys) == 1:
             found = keys[0] in (self._cased_keys if cased else self._lower_keys)
         else:
@@ -356,7 +240,7 @@ class NameIndex:
 
     def _positions(self, key: str, cased: bool) -> list[tuple[int, int]]:
         # Without case, "kim" is also found where the article writes the acronym-like "KIM".
-        if cased or not _is_acronym(key.upper()):
+        if cased or not is_acronym(key.upper()):
             return self._where.get(key, [])
         return self._where.get(key, []) + self._where.get(key.upper(), [])
 
@@ -372,7 +256,7 @@ class NameIndex:
         "Sergei Shoigu" apart; neighbouring words not found stay together ("Bruce Bennett"). So a name
         made up of two real ones ("Kim Shoigu") passes: each piece is real.
         """
-        light = _light(text)
+        light = light_form(text)
         seen: dict[str, bool] = {}
         numbers = list(find_numbers(light, english=self.english))
         for start, end, value in numbers:
@@ -397,7 +281,7 @@ class NameIndex:
         return sum(found) / len(found) if found else None
 
     def _ordinary(self, word: str, lowercase_in_text: set[str]) -> bool:
-        key = _key(word, self.english)
+        key = token_key(word, self.english)
         return (
             (self.english and word.casefold() in STOPWORDS)
             or key in self._lowercase_words
@@ -407,7 +291,7 @@ class NameIndex:
     def _runs(self, light: str, taken: list[tuple[int, int]]) -> Iterator[list[re.Match[str]]]:
         """Runs of capitalised words (with connectors such as "of" inside), less a sentence-initial
         ordinary word. In a title-cased headline every capitalised word is tested as sentence-initial."""
-        lowercase_in_text = {_key(w, self.english) for w in _WORD.findall(light) if w.islower()}
+        lowercase_in_text = {token_key(w, self.english) for w in WORD.findall(light) if w.islower()}
         # A word inside a number is not a name word. By bisection: testing every word against every number
         # was quadratic ("Kim 1 " * n).
         spans = sorted(taken)

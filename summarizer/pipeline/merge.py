@@ -16,18 +16,14 @@ from collections.abc import Sequence
 from rapidfuzz import fuzz
 
 from ..core.schemas import CheckedEvent, CheckedStance, CheckedSummary, Citation
-from ..core.text import plain
+from ..core.text import folded
 
 _MAX_RECIPIENTS = 4
 
 
-def normalise(text: str) -> str:
-    """Text compared loosely: NFKC, curly quotes and dashes made plain, case folded, whitespace collapsed."""
-    return " ".join(plain(text).casefold().split())
-
-
-def _key(name: str) -> str:
-    words = re.sub(r"[^\w\s]", "", normalise(name)).split()
+def _match_key(name: str) -> str:
+    """What two names or descriptions are matched by: folded, no punctuation, no leading "the"."""
+    words = re.sub(r"[^\w\s]", "", folded(name)).split()
     return " ".join(words[1:] if words[:1] == ["the"] and len(words) > 1 else words)
 
 
@@ -41,7 +37,7 @@ def _join_evidence(kept: CheckedStance | CheckedEvent, dup: CheckedStance | Chec
 def merge_stances(parts: Sequence[Sequence[CheckedStance]]) -> list[CheckedStance]:
     kept: dict[tuple[str, str, str], CheckedStance] = {}
     for stance in (s for part in parts for s in part):
-        key = (_key(stance.actor), _key(stance.target), stance.polarity)
+        key = (_match_key(stance.actor), _match_key(stance.target), stance.polarity)
         if key in kept:
             _join_evidence(kept[key], stance)
         else:
@@ -50,13 +46,13 @@ def merge_stances(parts: Sequence[Sequence[CheckedStance]]) -> list[CheckedStanc
 
 
 def _same_event(a: CheckedEvent, b: CheckedEvent) -> bool:
-    if a.event_type != b.event_type or {_key(x) for x in a.actors} != {_key(x) for x in b.actors}:
+    if a.event_type != b.event_type or {_match_key(x) for x in a.actors} != {_match_key(x) for x in b.actors}:
         return False
     if set(a.sentences) & set(b.sentences):
         return True
     if a.date and b.date and a.date.resolved and b.date.resolved:
         return (a.date.resolved.start, a.date.resolved.end) == (b.date.resolved.start, b.date.resolved.end)
-    return fuzz.token_set_ratio(_key(a.description), _key(b.description)) >= 90
+    return fuzz.token_set_ratio(_match_key(a.description), _match_key(b.description)) >= 90
 
 
 def merge_events(parts: Sequence[Sequence[CheckedEvent]]) -> list[CheckedEvent]:
@@ -67,11 +63,11 @@ def merge_events(parts: Sequence[Sequence[CheckedEvent]]) -> list[CheckedEvent]:
             kept.append(event.model_copy(deep=True))
             continue
         _join_evidence(first, event)
-        known = {_key(r) for r in first.recipients}
+        known = {_match_key(r) for r in first.recipients}
         for recipient in event.recipients:
-            if _key(recipient) not in known and len(first.recipients) < _MAX_RECIPIENTS:
+            if _match_key(recipient) not in known and len(first.recipients) < _MAX_RECIPIENTS:
                 first.recipients.append(recipient)
-                known.add(_key(recipient))
+                known.add(_match_key(recipient))
         first.location = first.location or event.location
         first.date = first.date or event.date
     return kept

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from ..core.schemas import ArticleAnalysis, CheckedEvent, CheckedStance
+from ..core.text import folded
 from ..evaluation import quality
-from ..pipeline.merge import normalise
 from ..pipeline.prompts import PromptSet
 
 
@@ -86,7 +86,7 @@ def assert_min_events(analysis: ArticleAnalysis, n: int) -> None:
 
 
 def _same_name(a: str, b: str) -> bool:
-    return normalise(a).strip(" .") == normalise(b).strip(" .")
+    return folded(a).strip(" .") == folded(b).strip(" .")
 
 
 def assert_actor(analysis: ArticleAnalysis, name: str) -> None:
