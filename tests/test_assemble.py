@@ -1,4 +1,4 @@
-"""Assembling an article's output: counts of its checks, and --strict."""
+"""Assembling an article's output: counts of its checks, and --drop-unknown-names."""
 
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ def _result() -> ChunkResult:
 
 def _assemble(strict: bool):
     article = article_from_text(TEXT)
-    return assemble(article, _result(), SETTINGS, sentences=[(0, 15)], chunks=1, seconds=1.0, strict=strict)
+    return assemble(
+        article, _result(), SETTINGS, sentences=[(0, 15)], chunks=1, seconds=1.0, drop_unknown_names=strict
+    )
 
 
 def test_counts_of_the_checks() -> None:

@@ -288,7 +288,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path):
         settings = resolve_settings(
             base_url=url, model=model, api_key="t", max_retries=0, prompts_dir=prompts, env={}
         )
-        return Summarizer(settings, client=make_client(settings, http_retries=0), strict=strict)
+        return Summarizer(settings, client=make_client(settings, http_retries=0), drop_unknown_names=strict)
 
     with serve(free_port(), 0.0) as url:
         asyncio.run(run_batch(inputs[:1], summarizer(url, "model-a"), results=out, tasks="summary,events"))

@@ -140,3 +140,25 @@ def test_prompts_show_prints_the_messages_the_pipeline_sends():
         (call,) = [c for c in s.plan(read_article(SEED), "events")]
     expected = "".join(f"--- {m['role']} ---\n{m['content']}\n" for m in call.messages)
     assert run("prompts", "show", "events", "--article", str(SEED)).stdout == expected
+
+
+def test_drop_unknown_names_is_listed_and_its_old_name_strict_is_not() -> None:
+    for command in ("summarize", "batch"):
+        shown = run(command, "--help").output
+        assert "--drop-unknown-names" in shown and "--strict" not in shown
+
+
+def test_the_old_strict_flag_still_works_and_says_it_is_deprecated(tmp_path) -> None:
+    article = tmp_path / "a.txt"
+    article.write_text(SEED.read_text())
+    # Nothing listens on port 9: the run fails at the endpoint (exit 3), after the options were read.
+    result = run("summarize", str(article), "--strict", "--base-url", "http://127.0.0.1:9/v1", "--model", "m")
+    assert result.exit_code == 3, result.output
+    assert "--strict is deprecated: use --drop-unknown-names" in result.stderr
+
+
+def test_summarizer_strict_is_the_deprecated_name_of_drop_unknown_names() -> None:
+    settings = resolve_settings(base_url="http://127.0.0.1:9/v1", model="m", api_key="t", env={})
+    with pytest.warns(DeprecationWarning, match="drop_unknown_names"):
+        summarizer = Summarizer(settings, strict=True)
+    assert summarizer.drop_unknown_names and summarizer.strict

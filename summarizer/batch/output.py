@@ -33,7 +33,7 @@ def batch_settings(summarizer: Summarizer, tasks: Iterable[str] | str | None) ->
         "mode": s.mode,
         "tasks": list(chosen),
         "prompt_versions": summarizer.prompt_versions(chosen),
-        "strict": summarizer.strict,
+        "strict": summarizer.drop_unknown_names,  # the settings file's key since its first format
         "rails": s.rails_used,
     }
 

@@ -108,7 +108,7 @@ class ArticleWorker:
     def __init__(
         self,
         settings: Settings,
-        strict: bool,
+        drop_unknown_names: bool,
         use_cache: bool,
         http_retries: int,
         tasks: tuple[str, ...],
@@ -120,7 +120,9 @@ class ArticleWorker:
         # No close() at the end: Ray ends its actors with a kill, and the embedded server dies with its
         # parent process (local.py); a finalizer closing the loop there crashed a worker in Ray's core.
         cache = ResponseCache() if use_cache else None  # this node's cache dir, or SUMMARIZER_CACHE_DIR
-        self.summarizer = Summarizer(settings, strict=strict, cache=cache, http_retries=http_retries)
+        self.summarizer = Summarizer(
+            settings, drop_unknown_names=drop_unknown_names, cache=cache, http_retries=http_retries
+        )
         self.tasks = tasks
         self.columns = columns or stream_columns
         # A node with another summarizer (other prompts, another version) would write other lines.
@@ -286,10 +288,10 @@ def run_batch_ray(
 
 
 def worker_args(summarizer: Summarizer, tasks: tuple[str, ...], options: RayOptions) -> dict[str, Any]:
-    """What each worker builds its Summarizer from: the driver's settings, strictness and cache choice."""
+    """What each worker builds its Summarizer from: the driver's settings, name dropping and cache choice."""
     return {
         "settings": summarizer.settings,
-        "strict": summarizer.strict,
+        "drop_unknown_names": summarizer.drop_unknown_names,
         "use_cache": summarizer.cache is not None,
         "http_retries": options.http_retries,
         "tasks": tasks,

@@ -20,17 +20,19 @@ from .common import (
     ApiKeyEnvOpt,
     BaseUrlOpt,
     ConcurrencyOpt,
+    DropUnknownNamesOpt,
     MaxRetriesOpt,
     ModelOpt,
     ModeOpt,
     NoCacheOpt,
     PromptsDirOpt,
     RailsOpt,
-    StrictOpt,
+    StrictAliasOpt,
     TasksOpt,
     app,
     cli_errors,
     cli_settings,
+    drop_unknown_names,
     err,
 )
 from .progress import batch_summary, run_with_progress
@@ -76,7 +78,8 @@ def batch(
     http_retries: Annotated[
         int, typer.Option(help="Retries of 429/5xx with backoff (honours Retry-After).")
     ] = 5,
-    strict: StrictOpt = False,
+    drop_names: DropUnknownNamesOpt = False,
+    strict: StrictAliasOpt = False,
     no_cache: NoCacheOpt = False,
     openai_batch: Annotated[
         bool, typer.Option("--openai-batch", help="Send the requests through OpenAI's Batch API first.")
@@ -113,8 +116,8 @@ def batch(
     ] = "jsonl",
 ) -> None:
     """Summarise many articles concurrently. Re-running the same command resumes: ids already in --output
-    are skipped, failures are retried. Resuming with other settings (model, tasks, prompts, --strict) is
-    refused: use another --output, or --force-new."""
+    are skipped, failures are retried. Resuming with other settings (model, tasks, prompts,
+    --drop-unknown-names) is refused: use another --output, or --force-new."""
     on_ray = None
     if ray or ray_address or ray_workers:
         from ..batch.ray import RayOptions, import_ray
@@ -143,7 +146,12 @@ def batch(
     paths = [*inputs, *(item.path for item in items)]
     cache = None if no_cache else ResponseCache()
     with (
-        Summarizer(settings, strict=strict, cache=cache, http_retries=http_retries) as summarizer,
+        Summarizer(
+            settings,
+            drop_unknown_names=drop_unknown_names(drop_names, strict),
+            cache=cache,
+            http_retries=http_retries,
+        ) as summarizer,
         BatchOutput(output, failures).open(
             batch_settings(summarizer, chosen), inputs=paths, force_new=force_new
         ) as held,

@@ -74,10 +74,16 @@ RailsOpt = Annotated[
         "Env: SUMMARIZER_RAILS."
     ),
 ]
-StrictOpt = Annotated[
+DropUnknownNamesOpt = Annotated[
     bool,
-    typer.Option(help="Drop stances and events naming someone the article does not (and say how many)."),
+    typer.Option(
+        "--drop-unknown-names",
+        help="Drop stances and events naming someone the article does not (and say how many).",
+    ),
 ]
+# The old name of --drop-unknown-names ("strict" is OpenAI's strict mode): still works, says so, not listed.
+StrictAliasOpt = Annotated[bool, typer.Option("--strict", hidden=True)]
+STRICT_NOTICE = "--strict is deprecated: use --drop-unknown-names (same meaning)"
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the response cache.")]
 ConcurrencyOpt = Annotated[int, typer.Option(min=1, help="Articles in flight at once.")]
 
@@ -143,3 +149,10 @@ def write_output(text: str, output: Path | None, *, protect: Path | None = None)
     if protect is not None and same_file(output, protect):  # also through a symlink or a hard link
         raise ConfigError(f"--output {output} is the input article: refusing to overwrite it")
     write_atomic(output, text, what="--output")
+
+
+def drop_unknown_names(flag: bool, old_flag: bool) -> bool:
+    """--drop-unknown-names, or its deprecated alias --strict (with a one-line notice)."""
+    if old_flag:
+        err.print(STRICT_NOTICE, highlight=False)
+    return flag or old_flag

@@ -20,18 +20,20 @@ from ..render.terminal import Format, render, to_terminal
 from .common import (
     ApiKeyEnvOpt,
     BaseUrlOpt,
+    DropUnknownNamesOpt,
     MaxRetriesOpt,
     ModelOpt,
     ModeOpt,
     NoCacheOpt,
     PromptsDirOpt,
     RailsOpt,
-    StrictOpt,
+    StrictAliasOpt,
     TasksOpt,
     _parse_date,
     app,
     cli_errors,
     cli_settings,
+    drop_unknown_names,
     err,
     write_output,
 )
@@ -61,7 +63,8 @@ def summarize(
     max_retries: MaxRetriesOpt = None,
     published: Annotated[str | None, typer.Option(help="Publication date, YYYY-MM-DD.")] = None,
     rails: RailsOpt = None,
-    strict: StrictOpt = False,
+    drop_names: DropUnknownNamesOpt = False,
+    strict: StrictAliasOpt = False,
     require_complete: Annotated[
         bool,
         typer.Option(
@@ -85,10 +88,18 @@ def summarize(
     # A spinner on a terminal only: the embedded model takes a minute or more per article.
     status = f"summarising with {settings.model}: {len(chosen)} task(s)"
     spinner = err.status(status, spinner="dots") if err.is_terminal else contextlib.nullcontext()
-    with Summarizer(settings, strict=strict, cache=cache) as summarizer, spinner:
+    with (
+        Summarizer(
+            settings, drop_unknown_names=drop_unknown_names(drop_names, strict), cache=cache
+        ) as summarizer,
+        spinner,
+    ):
         analysis = summarizer.summarize(article, tasks=chosen)
     if analysis.checks is not None and analysis.checks.dropped:
-        err.print(f"--strict: dropped {analysis.checks.dropped} item(s) naming someone not in the article")
+        err.print(
+            f"--drop-unknown-names: dropped {analysis.checks.dropped} item(s) naming someone not in the "
+            "article"
+        )
     if not analysis.complete:
         missing = "; ".join(f"{m.task} for {m.sentences}" for m in analysis.missing)
         if require_complete:

@@ -13,7 +13,6 @@ whatever server a flag names. No key goes over plain http to a host outside loop
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ import instructor
 from pydantic import SecretStr
 
 from ..core.errors import ConfigError
+from ..core.loopback import is_loopback
 
 EndpointKind = Literal["openai", "compatible", "embedded"]
 Rails = Literal["extractive", "free"]
@@ -134,17 +134,6 @@ def redact_url(url: str | None) -> str:
     return _SECRET_PARAM.sub(r"\1***", parts._replace(netloc=netloc).geturl())
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always the loopback interface
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _parse_base_url(base_url: str, origin: str) -> SplitResult:
     try:
         parts = urlsplit(base_url)
@@ -199,7 +188,7 @@ def resolve_settings(
     parts = _parse_base_url(url, origin) if url else None
     to_openai = parts is None or (parts.hostname == OPENAI_HOST and parts.scheme == "https")
     key, source = _choose_key(env, api_key, api_key_env, flag_url=bool(base_url), to_openai=to_openai)
-    if parts is not None and parts.scheme != "https" and not _is_loopback(parts.hostname):
+    if parts is not None and parts.scheme != "https" and not is_loopback(parts.hostname):
         if key is not None:
             raise ConfigError(
                 f"refusing to send the API key from {source} over plain http to {redact_url(url)}: "

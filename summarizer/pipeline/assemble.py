@@ -42,12 +42,12 @@ def assemble(
     sentences: list[tuple[int, int]],
     chunks: int,
     seconds: float,
-    strict: bool,
+    drop_unknown_names: bool,
     entity_precision: float | None = None,
     rails: Rails = "free",
 ) -> ArticleAnalysis:
-    """The output for one article: checks counted (and, with `strict`, items naming someone or somewhere
-    not in the article dropped), usage and attempts summed over every task and chunk."""
+    """The output for one article: checks counted (and, with `drop_unknown_names`, items naming someone or
+    somewhere not in the article dropped), usage and attempts summed over every task and chunk."""
     stances, events = result.stances, result.events
     items: list[CheckedStance | CheckedEvent] = [*(stances or []), *(events or [])]
     counts = CheckCounts(
@@ -56,7 +56,7 @@ def assemble(
         entity_precision=entity_precision,
         flagged_fields=sum(1 for check in _field_checks(result) if check.flagged),
     )
-    if strict:
+    if drop_unknown_names:
         stances = None if stances is None else [s for s in stances if not s.unknown_names]
         events = None if events is None else [e for e in events if not e.unknown_names]
         counts.dropped = len(items) - len(stances or []) - len(events or [])

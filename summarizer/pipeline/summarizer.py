@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import json
 import time
+import warnings
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -51,6 +52,7 @@ DEFAULT_MAX_REQUESTS = 16
 # What an extractive prompt's candidate lists may add to it (candidates.LIMITS: at most 8 lines of about
 # 30 tokens), counted into the chunk budget.
 CANDIDATE_TOKENS = 400
+STRICT_DEPRECATED = "Summarizer(strict=...) is deprecated: use drop_unknown_names=..."
 
 
 async def _all(*work: Coroutine[Any, Any, T]) -> list[T]:
@@ -101,9 +103,10 @@ class Summarizer(Connection):
 
     Async: `async with Summarizer() as s: await s.asummarize(text)`.
     Sync: `with Summarizer() as s: s.summarize(text)` (runs a private `asyncio.Runner`).
-    `strict=True` drops the stances and events that name someone or somewhere the article does not (and
-    counts them). `cache=ResponseCache()` answers repeated calls (same endpoint, model, messages, schema,
-    mode and sampling) without the model.
+    `drop_unknown_names=True` drops the stances and events that name someone or somewhere the article does
+    not (and counts them); `strict=True` is its old name, deprecated ("strict" is OpenAI's strict mode,
+    `Settings.strict_output`). `cache=ResponseCache()` answers repeated calls (same endpoint, model,
+    messages, schema, mode and sampling) without the model.
     """
 
     def __init__(
@@ -113,16 +116,20 @@ class Summarizer(Connection):
         prompts: PromptSet | None = None,
         client: openai.AsyncOpenAI | None = None,
         http_retries: int = 2,
-        strict: bool = False,
+        drop_unknown_names: bool = False,
         cache: ResponseCache | None = None,
         max_requests: int | None = None,
         tasks_in_order: bool | None = None,
         notice: Callable[[str], None] | None = None,
+        strict: bool | None = None,
         **overrides: Any,
     ):
         self.settings = settings or resolve_settings(**overrides)
         self.prompts = prompts or PromptSet.load(self.settings.prompts_dir)
-        self.strict = strict
+        if strict is not None:
+            warnings.warn(STRICT_DEPRECATED, DeprecationWarning, stacklevel=2)
+            drop_unknown_names = drop_unknown_names or strict
+        self.drop_unknown_names = drop_unknown_names
         self.cache = cache
         # Requests in flight at once, over every article and chunk. The embedded engine serves as many as it
         # has slots: more would only queue there, and time out while queued.
@@ -135,6 +142,15 @@ class Summarizer(Connection):
         # answers one after another (bench/bench_engine.py). Elsewhere every request goes out at once.
         self._in_order = embedded if tasks_in_order is None else tasks_in_order
         super().__init__(self.settings, self._plan, client, http_retries, notice)
+
+    @property
+    def strict(self) -> bool:
+        """The old name of `drop_unknown_names` (deprecated)."""
+        return self.drop_unknown_names
+
+    @strict.setter
+    def strict(self, value: bool) -> None:
+        self.drop_unknown_names = value
 
     # --- work --------------------------------------------------------------------------------------
 
@@ -202,7 +218,7 @@ class Summarizer(Connection):
             sentences=[(s.start, s.end) for s in cut.sentences],
             chunks=len(cut.chunks),
             seconds=time.perf_counter() - started,
-            strict=self.strict,
+            drop_unknown_names=self.drop_unknown_names,
             entity_precision=grounding.entity_precision(merged.summary),
             rails=self.settings.rails_used,
         )
