@@ -2,11 +2,16 @@
 handling (`signals`), and the other ways to run a batch: OpenAI's Batch API (`openai_batch`), Ray
 (`ray`), Parquet (`parquet`)."""
 
-_OLD = "runner"  # which imports the inputs, the output and run_to_end too
+# Where the flat layout's `summarizer.batch` names live now.
+_OLD = ("runner", "inputs", "output", "signals")
 
 
 def __getattr__(name: str) -> object:
     # The flat layout's module of this name answered these names: they still import from here.
     import importlib
 
-    return getattr(importlib.import_module(f"{__name__}.{_OLD}"), name)
+    for module in _OLD:
+        found = importlib.import_module(f"{__name__}.{module}")
+        if hasattr(found, name):
+            return getattr(found, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

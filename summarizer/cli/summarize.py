@@ -16,7 +16,8 @@ from ..core.errors import PartialResultError
 from ..core.schemas import TASK_MODELS, ArticleAnalysis
 from ..model.cache import ResponseCache
 from ..pipeline.summarizer import Summarizer, parse_tasks
-from ..render.terminal import Format, render, to_terminal
+from ..render.formats import Format, render
+from ..render.terminal import to_terminal
 from .common import (
     ApiKeyEnvOpt,
     BaseUrlOpt,

@@ -22,7 +22,7 @@ def assert_schema_valid(analysis: ArticleAnalysis) -> None:
         import jsonschema
     except ImportError:  # pragma: no cover - a dev dependency
         raise AssertionError("assert_schema_valid needs jsonschema: pip install jsonschema") from None
-    from ..render.terminal import to_json
+    from ..render.common import to_json
 
     schema = ArticleAnalysis.model_json_schema()
     error = jsonschema.exceptions.best_match(
