@@ -17,9 +17,9 @@ from typing import Any
 
 from summarizer import render
 from summarizer.core.article import parse_article
-from summarizer.core.segment import segment
+from summarizer.core.segment import segment, split_sentences
 from summarizer.grounding.dates import DateFinder
-from summarizer.grounding.names import NameIndex, split_sentences
+from summarizer.grounding.names import NameIndex
 from summarizer.grounding.numbers import find_numbers
 from summarizer.grounding.support import SupportIndex
 

@@ -57,6 +57,14 @@ class Chunk:
         return "\n".join(s.numbered() for s in self.sentences)
 
 
+def covering_spans(sentences: Sequence[Sentence], length: int) -> list[tuple[int, int]]:
+    """Each sentence from its start to the next one's (the first from 0, the last past the end), so that
+    every offset of a text of `length` characters is in one: the sentence around a date (dates.py)."""
+    starts = [0, *(s.start for s in sentences[1:])]
+    ends = [*starts[1:], length + 1]
+    return list(zip(starts, ends, strict=True))
+
+
 def split_sentences(text: str, language: str | None = None) -> list[Sentence]:
     """The sentences of `text`, numbered from 1, each an exact slice of `text` with no edge whitespace."""
     lang = (language or "en").split("-")[0].lower()

@@ -13,7 +13,7 @@ Choices, so that numbers from different runs mean the same thing:
   depend on how many points the model chose to write;
 - ROUGE is Google's `rouge-score` (F1 of rouge1, rouge2 and rougeL, Porter stemming). rougeL is the plain
   longest common subsequence over the whole text, not the summary-level rougeLsum;
-- lead-3 is the first three sentences of the article, split by `sentencex` (no data to download);
+- lead-3 is the first three sentences of the article, as `segment` splits it (sentencex's rules);
 - a comparison ranks articles by the mean of the three ROUGE F1 scores: any one of them alone moves a lot
   on a single short summary.
 """
@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ..core.errors import InputError
 from ..core.jsonl import iter_jsonl
 from ..core.schemas import REDUCE_PROMPT, ArticleAnalysis
+from ..core.segment import split_sentences
 from ..pipeline.prompts import PromptSet
 from . import quality
 
@@ -79,20 +80,8 @@ def load_eval_set(path: str | os.PathLike[str]) -> list[EvalArticle]:
 
 
 def sentences(text: str) -> list[str]:
-    """The sentences of `text`, by sentencex's rules for English; a piece with no letter or digit (a lone
-    "..." or a stray closing quote) is joined to the sentence before it."""
-    import sentencex
-
-    out: list[str] = []
-    for piece in sentencex.segment("en", text):
-        piece = piece.strip()
-        if not piece:
-            continue
-        if out and not any(c.isalnum() for c in piece):
-            out[-1] = f"{out[-1]} {piece}"
-        else:
-            out.append(piece)
-    return out
+    """The sentences of `text` as segment cuts an English article (the ones the model cites)."""
+    return [s.text for s in split_sentences(text, "en")]
 
 
 def lead3(text: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from itertools import pairwise
 
 # English only, as the rest of our own rules. A qualified month: "last May", "next March 3", "June last year".
 QUALIFIED = re.compile(
@@ -61,12 +60,6 @@ LEAD = re.compile(r"(?i:(?:on|in|at|by|since|from|until|till|to|of|for|during|an
 # after the last other character, and the run is taken possessively.
 TAIL = re.compile(r"(?:['\u2019]s|(?<![\s,.;:]))[\s,.;:]*+$")
 NOT_DATES = {"now", "second", "may", "march"}
-SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d)]*\s+(?=[\"'`\u201c(]*[A-Z0-9])|\n+")
-# What a full stop after these ends: an abbreviation, not a sentence ("Aug. 6", "Mr. Smith", "U.S. said").
-ABBREVIATION = re.compile(
-    r"(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec|Mr|Mrs|Ms|Dr|St|Jr|Sr|Gen|Gov|Sen|Rep|Lt|Col|Capt|"
-    r"Sgt|Maj|Prof|Rev|Inc|Corp|Co|Ltd|No|vs|[A-Z])\.|(?:[A-Z]\.){2,}",
-)
 
 # US and Christian holidays newswire names without a date: (month, day), (month, weekday, nth; -1 = last),
 # or Easter-relative days. Precision is a day except Easter week.
@@ -201,18 +194,6 @@ def trim(text: str, start: int, end: int) -> tuple[int, int]:
     start += lead.end() if lead else 0
     tail = TAIL.search(text[start:end])
     return start, (start + tail.start()) if tail else end
-
-
-def sentences(text: str) -> list[tuple[int, int]]:
-    """[start, end) of each sentence: a full stop, ! or ? before a capital, not after an abbreviation;
-    or a line break. Covers the whole text, so every offset is in one."""
-    cuts = [0]
-    for m in SENTENCE_END.finditer(text):
-        before = text[max(0, m.start() - 12) : m.start()].split()
-        if "\n" in m.group() or not before or not ABBREVIATION.fullmatch(before[-1]):
-            cuts.append(m.end())
-    cuts.append(len(text) + 1)
-    return [(a, b) for a, b in pairwise(cuts) if a < b]
 
 
 # --- the sentence around a date: what it adds to the date and whether it puts the date ahead ------------

@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dateparser.search import search_dates
 
 from ..core.schemas import ResolvedDate
+from ..core.segment import Sentence, covering_spans, split_sentences
 from . import date_patterns as P
 from .date_resolution import _PROBES, _article_year, _languages, _resolve, resolve_date
 
@@ -45,7 +47,14 @@ class DateFinder:
     """`find_dates` in two steps, for a caller that needs every expression but resolves only some:
     `spans` (our patterns, or search_dates: cheap) and `resolve(start, end)` (dateparser: the cost)."""
 
-    def __init__(self, text: str, published: dt.date | None, *, language: str | None = None) -> None:
+    def __init__(
+        self,
+        text: str,
+        published: dt.date | None,
+        *,
+        language: str | None = None,
+        sentences: Sequence[Sentence] | None = None,
+    ) -> None:
         self.text, self.published, self.language = text, published, language
         self._english = _is_english(language)
         if self._english:  # and the "25" of "April 24 and 25", which resolve() gives April
@@ -61,7 +70,11 @@ class DateFinder:
                 kept.append((start, end))
                 taken[start:end] = b"\x01" * (end - start)
         self.spans: list[tuple[int, int]] = sorted(kept)
-        self._sentences = P.sentences(text)
+        # The sentence around a date is one the model cites (segment's), from its start to the next one's,
+        # so that every offset is in one.
+        if sentences is None:
+            sentences = split_sentences(text, language)
+        self._sentences = covering_spans(sentences, len(text))
         self._sentence_starts = [a for a, _ in self._sentences]
         self._year = _article_year(text)
 

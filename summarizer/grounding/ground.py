@@ -65,7 +65,7 @@ class Grounding:
 
     @cached_property
     def names(self) -> NameIndex:
-        return NameIndex(self.article.text, language=self.article.language)
+        return NameIndex(self.article.text, language=self.article.language, sentences=self.sentences)
 
     @cached_property
     def name_choices(self) -> tuple[str, ...]:
@@ -81,7 +81,10 @@ class Grounding:
 
     @cached_property
     def _dates(self) -> DateFinder:
-        return DateFinder(self.article.text, self.article.published, language=self.article.language)
+        article = self.article
+        return DateFinder(
+            article.text, article.published, language=article.language, sentences=self.sentences
+        )
 
     def _date(self, span: tuple[int, int]) -> DateMention:
         """A date expression, resolved once (dateparser is the costly part: only what events use)."""

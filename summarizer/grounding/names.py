@@ -37,10 +37,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from itertools import accumulate, product
 
+from ..core.segment import Sentence, split_sentences
 from .name_forms import (
     STOPWORDS,
     WORD,
@@ -63,41 +64,11 @@ MAX_VARIANTS = 64
 
 # A word of a generated text that may be part of a name: "U.S." whole, or letters then letters and digits.
 _NAME_WORD = re.compile(r"\b(?:[A-Za-z]\.){2,}|[^\W\d_]\w*")
-# A sentence ends at . ! ? (and closing quotes or brackets) followed by space, or at a line break; not after
-# a title such as "Mr." or "Gen.".
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
-_TITLE_WORDS = "mr mrs ms dr st jr sr gen sen rep gov lt col sgt capt prof no vs etc inc ltd co corp"
-_TITLES = frozenset(_TITLE_WORDS.split())
-_LOOK_BACK = 64
 
 # Lowercase words allowed inside a capitalised name: "Bank of England", "Ludwig van Beethoven".
 _CONNECTOR_WORDS = "of de da del della di du van von der den al el bin ibn la le y"
 _CONNECTORS = frozenset(_CONNECTOR_WORDS.split())
 _LEADING_ARTICLES = ("the", "a", "an")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of normalised text, by punctuation and line breaks; good enough to keep a name from being
-    assembled across two sentences (not a general-purpose segmenter)."""
-    out, start = [], 0
-    for m in _SENTENCE_END.finditer(text):
-        if "\n" not in m.group() and _after_title(text, start, m.start()):
-            continue
-        out.append(text[start : m.start()])
-        start = m.end()
-    out.append(text[start:])
-    return [s for s in out if s.strip()]
-
-
-def _after_title(text: str, start: int, end: int) -> bool:
-    """Whether the last word of text[start:end] is a title ("Mr.") or one letter ("J."): only the last
-    `_LOOK_BACK` characters are read, so that a run of such words stays linear ("a. " * n was quadratic)."""
-    window = text[max(start, end - _LOOK_BACK) : end].rstrip("\"')]")
-    words = window.split()
-    if not words or (len(words) == 1 and end - _LOOK_BACK > start and not window[0].isspace()):
-        return False  # no word, or one longer than the window: neither a title nor one letter
-    last = words[-1].rstrip(".").casefold()
-    return last in _TITLES or len(last) == 1
 
 
 def _in_spans(at: int, starts: list[int], ends: list[int]) -> bool:
@@ -113,10 +84,16 @@ class NameIndex:
     numbers, sentence-initial function words) apply when it is English or unknown.
     """
 
-    def __init__(self, text: str, *, language: str | None = None) -> None:
+    def __init__(
+        self, text: str, *, language: str | None = None, sentences: Sequence[Sentence] | None = None
+    ) -> None:
         self.english = language is None or language.casefold().startswith("en")
         norm = name_form(text)
-        self._tokens = [WORD.findall(sentence) for sentence in split_sentences(norm)]
+        # The sentences the model cites (segment's), each in name form: "within one sentence" means one of
+        # those. Without them (a caller with text alone), segment splits the text the same way.
+        if sentences is None:
+            sentences = split_sentences(text, language)
+        self._tokens = [WORD.findall(name_form(s.text)) for s in sentences]
         english = self.english
         self._sentences = [[token_key(token, english) for token in tokens] for tokens in self._tokens]
         # One string per case policy, sentences apart, so that a name is a substring search.
