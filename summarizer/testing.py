@@ -35,10 +35,14 @@ from .merge import normalise
 from .pipeline import Summarizer
 from .prompts import PromptSet
 from .schemas import ArticleAnalysis, CheckedEvent, CheckedStance
-from .settings import EMBEDDED_MODEL, Settings, default_mode, resolve_settings
+from .settings import EMBEDDED_MODEL, Settings, resolve_settings
 
 # Replays never connect; the URL only has to be well-formed (matching ignores host and port).
 REPLAY_BASE_URL = "http://127.0.0.1:9/v1"
+# How cassette tests send the schema, recording or replaying: as `response_format`, which the embedded
+# engine and OpenAI both take, so that a cassette can be re-recorded against either. (The embedded
+# default, llama.cpp's own `grammar` field, would be refused by OpenAI.)
+CASSETTE_MODE = "json_schema"
 
 OPT_IN_INI = "summarizer_cassettes"
 OPT_IN_MARKER = "summarizer_cassettes"
@@ -143,13 +147,13 @@ def summarizer_settings(
         # schema as response_format, names picked from the article): a recording against a configured
         # endpoint asks the same, or its cassette would not replay.
         settings = resolve_settings(model=os.environ.get("SUMMARIZER_MODEL")).with_overrides(
-            mode=default_mode("embedded"), name_choices=True
+            mode=CASSETTE_MODE, name_choices=True
         )
     else:
         base_url = _recording_server.base_url if _recording_server else REPLAY_BASE_URL
         settings = resolve_settings(
             model=os.environ.get("SUMMARIZER_MODEL") or EMBEDDED_MODEL, base_url=base_url, api_key="test"
-        ).with_overrides(endpoint="embedded", mode=default_mode("embedded"))
+        ).with_overrides(endpoint="embedded", mode=CASSETTE_MODE)
     return settings.with_overrides(rails=summarizer_rails)
 
 
