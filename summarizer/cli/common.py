@@ -61,8 +61,9 @@ TasksOpt = Annotated[str, typer.Option(help="Comma-separated: summary,stances,ev
 ModeOpt = Annotated[
     str | None,
     typer.Option(
-        help="instructor mode: tools, tools_strict, json_schema or json. Default: tools_strict for OpenAI, "
-        "tools elsewhere. Env: SUMMARIZER_MODE."
+        help="How the schema is sent: tools, tools_strict, json_schema, grammar (llama.cpp's own field) or "
+        "json. Default: tools_strict for OpenAI, grammar for the embedded model, tools elsewhere. "
+        "Env: SUMMARIZER_MODE."
     ),
 ]
 MaxRetriesOpt = Annotated[int | None, typer.Option(help="Re-asks after a validation failure.")]

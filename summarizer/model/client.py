@@ -29,6 +29,8 @@ T = TypeVar("T", bound=BaseModel)
 REASK_CHARS = 900
 # The message of llama.cpp's server when its chat-output parser fails on what the model wrote.
 _UNREADABLE_OUTPUT = re.compile(r"(?i)model produced output that does not match|failed to parse")
+# In a llguidance grammar, what comes before the JSON schema it enforces.
+GRAMMAR_SCHEMA = "\nstart: %json "
 REASK_PROMPT = (
     "Your answer above was not valid:\n{errors}\n"
     "Answer again with the corrected data only, by calling the function."
@@ -86,6 +88,10 @@ async def call_model(
     hooks.on("completion:response", attempts.record)
     if settings.strict_output:
         hooks.on("completion:kwargs", _strict_tools)
+    # The hooks see the request's own dicts before it is sent, not copies: the grammar goes into this one.
+    extra_body: dict[str, Any] = {}
+    if settings.grammar_output:
+        hooks.on("completion:kwargs", as_grammar(extra_body))
     patched = _patched(client, settings.instructor_mode)
     request = list(messages)
     for attempt in range(settings.max_retries + 1):
@@ -99,6 +105,7 @@ async def call_model(
                 temperature=settings.temperature,
                 max_tokens=settings.max_tokens,
                 hooks=hooks,
+                extra_body=extra_body if settings.grammar_output else None,
             )
         except (InstructorRetryException, IncompleteOutputException) as exc:
             if isinstance(exc, InstructorRetryException) and not exc.failed_attempts:
@@ -148,6 +155,38 @@ def _strict_tools(*args: Any, **kwargs: Any) -> None:
     for tool in kwargs.get("tools") or []:
         if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
             tool["function"]["strict"] = True
+
+
+def llguidance_grammar(schema: dict[str, Any]) -> str:
+    """`schema` as a llama.cpp `grammar` for its llguidance backend: JSON with no whitespace between
+    tokens, and no property the schema does not name (JSON Schema allows any by default; llama.cpp's own
+    conversion of `response_format` does not)."""
+
+    def closed(node: Any) -> Any:
+        if isinstance(node, dict):
+            node = {key: closed(value) for key, value in node.items()}
+            if node.get("type") == "object" and "properties" in node:
+                node.setdefault("additionalProperties", False)
+        elif isinstance(node, list):
+            node = [closed(item) for item in node]
+        return node
+
+    schema = {**closed(schema), "x-guidance": {"whitespace_flexible": False}}
+    return "%llguidance {}" + GRAMMAR_SCHEMA + json.dumps(schema, separators=(",", ":"))
+
+
+def as_grammar(extra_body: dict[str, Any]) -> Callable[..., None]:
+    """A hook that moves the request's `response_format` schema into `extra_body["grammar"]`; the format
+    left is plain text (llama.cpp takes one or the other)."""
+
+    def hook(*args: Any, **kwargs: Any) -> None:
+        form = kwargs.get("response_format")
+        if isinstance(form, dict) and form.get("type") == "json_schema":
+            extra_body["grammar"] = llguidance_grammar(form["json_schema"]["schema"])
+            form.clear()
+            form["type"] = "text"
+
+    return hook
 
 
 def _answer_text(completion: Any) -> str | None:

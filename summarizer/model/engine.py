@@ -27,6 +27,8 @@ CONTEXT_TOKENS = 8192  # each slot's context: what the server is started with, a
 # and BMI2; a live test checks this list against it). A CPU without one of them would trap on the first
 # prompt, so it is refused before the library is loaded. ARM64 wheels need only the base ISA.
 X86_FEATURES = ("avx", "avx2", "fma", "f16c", "bmi2")
+# llama.cpp's `flash_attn_type` values.
+FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
 
 
 def missing_cpu_features(cpuinfo: str | None = None, machine: str | None = None) -> list[str]:
@@ -54,6 +56,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads")
     parser.add_argument("--ctx-per-slot", type=int, default=8192, help="context tokens of each slot")
     parser.add_argument("--max-tokens", type=int, default=4096, help="a cap for requests that set none")
+    parser.add_argument(
+        "--flash-attn",
+        choices=sorted(FLASH_ATTN),
+        default="auto",
+        help="llama.cpp's flash attention: auto (the library decides), on or off",
+    )
     return parser.parse_args(argv)
 
 
@@ -79,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads
     params.n_threads_http = max(2, args.slots)
+    params.flash_attn_type = FLASH_ATTN[args.flash_attn]
     params.warmup = False  # a first request warms it as well; start-up is what a user waits for
     params.endpoint_metrics = False
     params.endpoint_slots = False

@@ -60,6 +60,7 @@ class EnginePlan:
     slots: int
     threads: int
     ctx_per_slot: int = CONTEXT_TOKENS
+    flash_attn: str = "auto"  # engine.FLASH_ATTN: what bench_engine.py compares
 
 
 def _positive(env: dict[str, str] | os._Environ[str], name: str) -> int | None:
@@ -235,6 +236,7 @@ class LocalServer:
             "--slots", str(plan.slots),
             "--threads", str(plan.threads),
             "--ctx-per-slot", str(plan.ctx_per_slot),
+            "--flash-attn", plan.flash_attn,
         ]  # fmt: skip
 
     def _drain(self, pipe: IO[bytes] | None) -> None:

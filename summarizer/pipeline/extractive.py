@@ -4,7 +4,7 @@ Every generated text field is a choice among spans of the article (`candidates.p
 of candidate ids in the request schema (which llama.cpp's grammar and OpenAI's strict mode enforce, and
 validation enforces elsewhere); code copies the chosen span's text and offsets, as it does for evidence:
 
-- summary: the numbers of 2 to 4 sentences, joined in article order; headline: a headline candidate;
+- summary: the numbers of 2 or 3 sentences, joined in article order; headline: a headline candidate;
   key points: sentence numbers, each point the sentence itself with itself as its citation;
 - stance position: a position candidate (the quoted words, or the words said); its sentence is the
   stance's evidence; event description: an event candidate (a clause holding a verb), likewise.
@@ -49,6 +49,9 @@ from .assemble import ChunkResult
 # words (a lead prior, stated: news puts its main facts first; bylines and one-word lines left out). A
 # short list keeps the small model inside the lead: offered the whole article, it chose sentence 20 twice.
 SUMMARY_SENTENCES = 8
+# At most this many summary sentences: the small model counts up to the bound (it chose 1, 2, 3, 4 when
+# offered 2 to 4), and a fourth lead sentence cost ROUGE against references of three or four sentences.
+SUMMARY_MOST = 3
 SUMMARY_MIN_WORDS = 6
 # Which candidate list each task's prompt shows, as the template names it.
 TASK_KINDS: dict[str, tuple[tuple[str, Kind], ...]] = {
@@ -189,7 +192,7 @@ class Extractive:
             2, len(output.summary)
         ):
             problems.append(
-                "summary: the same sentence chosen more than once: choose 2 to 4 different sentences"
+                "summary: the same sentence chosen more than once: choose 2 or 3 different sentences"
             )
         if isinstance(output, schemas.ExtractiveStanceList):
             for i, stance in enumerate(output.stances):
@@ -379,7 +382,7 @@ def _request_model(
     name: Any = _picked(names) if names else schemas.Name
     when_type: Any = (_picked(dates) | None) if dates else type(None)
     if task == "summary":
-        summary_type, summary_field = _numbers(numbers, 2, 4)
+        summary_type, summary_field = _numbers(numbers, 2, SUMMARY_MOST)
         points_type, points_field = _numbers(numbers, 1, 5)
 
         class ExtractiveSummary(schemas.ExtractiveSummary):

@@ -16,7 +16,7 @@ from instructor.processing import handle_response_model
 from ..core.errors import SummarizerError
 from ..core.schemas import PROMPT_MODELS
 from ..grounding.request import request_model
-from ..model.client import causes
+from ..model.client import GRAMMAR_SCHEMA, as_grammar, causes
 from ..model.settings import MODES
 from ..pipeline.prompts import PromptSet, read_fenced
 
@@ -103,10 +103,13 @@ class PromptCassettes:
 
 
 def _request_parts(body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    """The response model's name (the forced tool's, or the `response_format` schema's) and the rest of
-    the request that says what it asks for."""
+    """The response model's name (the forced tool's, the `response_format` schema's, or the title of the
+    schema in llama.cpp's `grammar`) and the rest of the request that says what it asks for."""
     if tools := body.get("tools") or []:
         return tools[0]["function"]["name"], {"tools": tools, "tool_choice": body.get("tool_choice")}
+    if isinstance(grammar := body.get("grammar"), str) and GRAMMAR_SCHEMA in grammar:
+        schema = json.loads(grammar.partition(GRAMMAR_SCHEMA)[2])
+        return schema.get("title"), {"grammar": schema}
     form = body.get("response_format") or {}
     return (form.get("json_schema") or {}).get("name"), {"response_format": form}
 
@@ -153,14 +156,19 @@ def _expected_request(name: str, recorded: dict[str, Any], mode: str) -> dict[st
         least=stances.get("minItems", 0),
         strict=mode == "tools_strict",
     )
-    return _request_parts(handle_response_model(model, mode=MODES[mode], messages=[])[1])[1]
+    request = handle_response_model(model, mode=MODES[mode], messages=[])[1]
+    if mode == "grammar":  # what client.py's hook makes of the JSON-schema request
+        extra: dict[str, Any] = {}
+        as_grammar(extra)(**request)
+        request |= extra
+    return _request_parts(request)[1]
 
 
 def _recorded_mode(body: dict[str, Any]) -> str:
     """The mode a recorded request was sent in: the schema is compared as that mode would send it."""
     if tools := body.get("tools") or []:
         return "tools_strict" if tools[0].get("function", {}).get("strict") else "tools"
-    return "json_schema"
+    return "grammar" if "grammar" in body else "json_schema"
 
 
 def check_cassettes(prompts: PromptSet, cassette_dir: Path) -> list[PromptCassettes]:

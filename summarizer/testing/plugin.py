@@ -33,6 +33,10 @@ if TYPE_CHECKING:  # the rest is imported where used: the plugin loads in every 
 
 # Replays never connect; the URL only has to be well-formed (matching ignores host and port).
 REPLAY_BASE_URL = "http://127.0.0.1:9/v1"
+# How cassette tests send the schema, recording or replaying: as `response_format`, which the embedded
+# engine and OpenAI both take, so that a cassette can be re-recorded against either. (The embedded
+# default, llama.cpp's own `grammar` field, would be refused by OpenAI.)
+CASSETTE_MODE = "json_schema"
 
 OPT_IN_INI = "summarizer_cassettes"
 OPT_IN_MARKER = "summarizer_cassettes"
@@ -138,20 +142,20 @@ def summarizer_settings(
 ) -> Settings:
     """Settings for cassette tests. The model name is part of the recorded request: replay with the one
     that recorded (SUMMARIZER_MODEL, default the embedded model)."""
-    from ..model.settings import EMBEDDED_MODEL, default_mode, resolve_settings
+    from ..model.settings import EMBEDDED_MODEL, resolve_settings
 
     if is_recording(request.config) and _recording_server is None:
         # A replay cannot tell what recorded the cassette and asks as for the embedded model (a JSON
         # schema as response_format, names picked from the article): a recording against a configured
         # endpoint asks the same, or its cassette would not replay.
         settings = resolve_settings(model=os.environ.get("SUMMARIZER_MODEL")).with_overrides(
-            mode=default_mode("embedded"), name_choices=True
+            mode=CASSETTE_MODE, name_choices=True
         )
     else:
         base_url = _recording_server.base_url if _recording_server else REPLAY_BASE_URL
         settings = resolve_settings(
             model=os.environ.get("SUMMARIZER_MODEL") or EMBEDDED_MODEL, base_url=base_url, api_key="test"
-        ).with_overrides(endpoint="embedded", mode=default_mode("embedded"))
+        ).with_overrides(endpoint="embedded", mode=CASSETTE_MODE)
     return settings.with_overrides(rails=summarizer_rails)
 
 
