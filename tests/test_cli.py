@@ -129,6 +129,9 @@ def test_schema_and_prompts_commands():
     shown = run("prompts", "show", "events", "--article", str(SEED)).stdout
     assert "--- system ---" in shown and "Kim Jong Un" in shown
     _assert_one_line_error(run("prompts", "show", "nope", "--article", str(SEED)), 2, "no prompt named")
+    checked = run("prompts", "check")  # it once stopped at the first extractive prompt: "does not render"
+    assert checked.exit_code == 0, checked.output
+    assert {line.split("\t")[0] for line in checked.stdout.splitlines()} == names
 
 
 def test_prompts_show_prints_the_messages_the_pipeline_sends():

@@ -6,18 +6,24 @@ No pytest here: `summarizer prompts check` uses this module without the test dep
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from instructor.processing import handle_response_model
+from pydantic import BaseModel
 
+from ..core.article import Article
 from ..core.errors import SummarizerError
-from ..core.schemas import PROMPT_MODELS
+from ..core.schemas import EXTRACTIVE_SUFFIX, PROMPT_MODELS
+from ..core.segment import Sentence
+from ..grounding.ground import Grounding
 from ..grounding.request import request_model
 from ..model.client import GRAMMAR_SCHEMA, as_grammar, causes
 from ..model.settings import MODES
+from ..pipeline.extractive import Extractive
 from ..pipeline.prompts import PromptSet, read_fenced
 
 REDACTED = "REDACTED"
@@ -140,10 +146,17 @@ def _values(node: dict[str, Any]) -> list[Any] | None:
     return None
 
 
-def _expected_request(name: str, recorded: dict[str, Any], mode: str) -> dict[str, Any]:
-    """What today's schema for `name` would send in `mode`, with the enums the recorded request had (sentence
-    numbers, the article's names and dates: they depend on the article, which the comparison of the
-    messages already covers)."""
+def _expected_request(
+    name: str, recorded: dict[str, Any], mode: str, rails: Extractive | None = None
+) -> dict[str, Any]:
+    """What today's schema for `name` would send in `mode`. A free prompt's carries the enums the recorded
+    request had (sentence numbers, the article's names and dates: they depend on the article, which the
+    comparison of the messages already covers); an extractive prompt's is made by its `rails`, from the
+    article the recorded messages carry."""
+    if rails is not None:
+        task = name.removesuffix(EXTRACTIVE_SUFFIX)
+        model = rails.request_model(task, [s.number for s in rails.grounding.sentences])
+        return _sent(model, mode)
     numbers = tuple(_enum(recorded, "sentences") or ())
     names = _enum(recorded, "actor") or _enum(recorded, "actors")
     dates = tuple(_enum(recorded, "when") or ())
@@ -156,6 +169,11 @@ def _expected_request(name: str, recorded: dict[str, Any], mode: str) -> dict[st
         least=stances.get("minItems", 0),
         strict=mode == "tools_strict",
     )
+    return _sent(model, mode)
+
+
+def _sent(model: type[BaseModel], mode: str) -> dict[str, Any]:
+    """What a request for `model` in `mode` says it asks for."""
     request = handle_response_model(model, mode=MODES[mode], messages=[])[1]
     if mode == "grammar":  # what client.py's hook makes of the JSON-schema request
         extra: dict[str, Any] = {}
@@ -194,11 +212,12 @@ def check_cassettes(prompts: PromptSet, cassette_dir: Path) -> list[PromptCasset
             context = read_fenced(messages[1]["content"]) if len(messages) == 2 else None
             if not candidates or context is None:
                 continue
+            rails = {n: _rails(n, context) for n in candidates}
             matched = [
                 n
                 for n in candidates
-                if _render(prompts, n, context) == messages
-                and parts == _expected_request(n, parts, _recorded_mode(body))
+                if _render(prompts, n, context, rails[n]) == messages
+                and parts == _expected_request(n, parts, _recorded_mode(body), rails[n])
             ]
             if matched:
                 report[matched[0]].current += 1
@@ -207,7 +226,7 @@ def check_cassettes(prompts: PromptSet, cassette_dir: Path) -> list[PromptCasset
             closest = max(
                 candidates,
                 key=lambda n: _shared_prefix(
-                    _render(prompts, n, context)[1]["content"], messages[1]["content"]
+                    _render(prompts, n, context, rails[n])[1]["content"], messages[1]["content"]
                 ),
             )
             report[closest].stale += 1
@@ -215,14 +234,36 @@ def check_cassettes(prompts: PromptSet, cassette_dir: Path) -> list[PromptCasset
     return list(report.values())
 
 
-def _render(prompts: PromptSet, name: str, context: dict[str, str | None]) -> list[dict[str, str]]:
+def _render(
+    prompts: PromptSet, name: str, context: dict[str, str | None], rails: Extractive | None = None
+) -> list[dict[str, str]]:
+    numbers = [s.number for s in rails.grounding.sentences] if rails else []
     return prompts.render(
         name,
         text=context["text"] or "",
         title=context["title"],
         published=context["published"],
         tag=context["tag"],
+        extra=rails.prompt_values(name.removesuffix(EXTRACTIVE_SUFFIX), numbers) if rails else None,
     )
+
+
+_NUMBERED = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
+
+
+def _rails(name: str, context: dict[str, str | None]) -> Extractive | None:
+    """For an extractive prompt, its rails over the article the recorded messages carry: the numbered
+    sentences, one per line, are the article's text (as the model saw it), so the candidate lists and the
+    request schema come out as the pipeline made them for an article of one chunk."""
+    if not name.endswith(EXTRACTIVE_SUFFIX):
+        return None
+    text, sentences = "", []
+    for found in _NUMBERED.finditer(context["text"] or ""):
+        start = len(text) + (1 if text else 0)
+        text = f"{text}\n{found[2]}" if text else found[2]
+        sentences.append(Sentence(int(found[1]), start, len(text), found[2]))
+    article = Article(text=text, title=context["title"])
+    return Extractive(Grounding(article, sentences, pick_names=True))
 
 
 def _shared_prefix(a: str, b: str) -> int:
