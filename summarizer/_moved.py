@@ -56,6 +56,7 @@ MOVED = {
     "cli_corpus": "cli.batch",
     "cli_serve": "cli.serve",
     "entry": "cli.entry",
+    "service.page": "render.page",
 }
 """Old module (under `summarizer.`) -> its new path (under `summarizer.`)."""
 
@@ -66,13 +67,13 @@ class _OldPath(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(
         self, fullname: str, path: object = None, target: object = None
     ) -> importlib.machinery.ModuleSpec | None:
-        package, _, name = fullname.rpartition(".")
-        if package != __package__ or name not in MOVED:
+        root, _, old = fullname.partition(".")
+        if root != __package__ or old not in MOVED:
             return None
         return importlib.util.spec_from_loader(fullname, self)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        module = importlib.import_module(f"{__package__}.{MOVED[spec.name.rpartition('.')[2]]}")
+        module = importlib.import_module(f"{__package__}.{MOVED[spec.name.partition('.')[2]]}")
         self._spec = module.__spec__  # the import machinery overwrites it with the old path's spec
         return module
 
