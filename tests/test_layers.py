@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from .conftest import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_no_upward_import_and_no_cycle() -> None:
     lint = shutil.which("lint-imports") or shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     if lint is None:
-        pytest.skip("import-linter is not installed (the dev extra has it)")
+        missing("import-linter is not installed (the dev extra has it)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [lint, "--no-cache"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
