@@ -127,6 +127,13 @@ def test_an_event_takes_its_date_from_its_own_sentences(grounding: Grounding) ->
     assert second.date.resolved is not None and second.date.resolved.start == dt.date(2023, 7, 27)
 
 
+def test_a_name_chosen_twice_for_one_role_is_said_once(grounding: Grounding) -> None:
+    # The embedded model filled its actors to the bound: ["North Korea", "Russia", "China", "North Korea"].
+    twice = event(actors=["Kim Jong Un", "Shoigu", "Kim Jong Un"], recipients=["Shoigu", "Shoigu"])
+    (checked,) = grounding.events(EventList.model_validate({"events": [twice]}))
+    assert (checked.actors, checked.recipients) == (["Kim Jong Un", "Shoigu"], ["Shoigu"])
+
+
 def test_an_event_citing_no_dated_sentence_has_no_date(grounding: Grounding) -> None:
     (checked,) = grounding.events(EventList.model_validate({"events": [event(sentences=[2])]}))
     assert checked.date is None

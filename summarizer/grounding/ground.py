@@ -202,7 +202,12 @@ class Grounding:
         checked = []
         for event in output.events:
             evidence = self.cite(event.sentences)
-            data = event.model_dump() | {"sentences": [c.sentence for c in evidence]}
+            # A name chosen twice for one role is said once (the small model repeats picks to the bound).
+            data = event.model_dump() | {
+                "sentences": [c.sentence for c in evidence],
+                "actors": list(dict.fromkeys(event.actors)),
+                "recipients": list(dict.fromkeys(event.recipients)),
+            }
             names = [*event.actors, *event.recipients, event.location]
             date = self.event_date(evidence, event.when)
             if date is not None and not any(c.start <= date.start < c.end for c in evidence):
