@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from .problems import Problem, documented
 from .store import ACTIVE, default_jobs_db
 
 NDJSON = "application/x-ndjson"
+JSON = "application/json"
 
 
 class Tokens(BaseModel):
@@ -57,10 +59,30 @@ class BatchLine(BaseModel):
     published: Any = Field(default=None, description="YYYY-MM-DD.")
 
 
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+# Components of the OpenAPI document (openapi.py adds them), so that a generated client has the models of
+# a line in and a line out, and reads each result line into them.
+SCHEMAS: dict[str, Any] = {
+    "BatchLine": BatchLine.model_json_schema(),
+    "BatchResult": {
+        "title": "BatchResult",
+        "description": "One line of a job's results.",
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "analysis": _ref("ArticleAnalysis")},
+        "required": ["id", "analysis"],
+    },
+}
+_LINES = {"type": "array", "minItems": 1, "items": _ref("BatchLine")}
+# NDJSON, as `summarizer batch` reads a file; or one JSON array of the same objects, which is what clients
+# generated from the document can send (openapi-python-client skips a body it only has as NDJSON).
 _BODY = {
-    "description": "One JSON object a line (NDJSON): the items below, each on a line of its own.",
+    "description": "The articles: one JSON object a line (NDJSON, each item below on a line of its own), or"
+    " one JSON array of them (application/json).",
     "required": True,
-    "content": {NDJSON: {"schema": {"type": "array", "minItems": 1, "items": BatchLine.model_json_schema()}}},
+    "content": {NDJSON: {"schema": _LINES}, JSON: {"schema": _LINES}},
 }
 # Where a client (or schemathesis' stateful tests) goes from a new job.
 _LINKS = {
@@ -72,8 +94,9 @@ _LINKS = {
     )
 }
 _RESULTS = {
-    "description": 'The finished articles, one `{"id", "analysis"}` a line, in the order they finished.',
-    "content": {NDJSON: {"schema": {"type": "string"}}},
+    "description": "The finished articles, one BatchResult a line (NDJSON: each item below on a line of its"
+    " own), in the order they finished.",
+    "content": {NDJSON: {"schema": {"type": "array", "items": _ref("BatchResult")}}},
 }
 
 
@@ -102,10 +125,15 @@ def add_batch_routes(app: FastAPI, service: Any) -> None:
         restarts."""
         chosen: list[str] = list(parse_tasks(tasks or None))
         body = await request.body()
+        array = request.headers.get("content-type", "").split(";")[0].strip().lower() == JSON
         service.spend.check_key(who)
         service.guard.admit(who)
+
+        def create() -> dict[str, Any]:
+            return runner.store.create(who, _as_lines(body) if array else body, chosen, caps)
+
         try:
-            job = await asyncio.to_thread(runner.store.create, who, body, chosen, caps)
+            job = await asyncio.to_thread(create)  # a 2 MB body is parsed and written off the loop
         finally:
             service.guard.release(who)
         runner.submitted()
@@ -150,6 +178,21 @@ def add_batch_routes(app: FastAPI, service: Any) -> None:
             job = await asyncio.to_thread(runner.store.get, job_id, who)
             raise Problem(409, f"batch job {job_id} is already {job['state']}", kind="conflict")
         return await asyncio.to_thread(runner.store.get, job_id, who)
+
+
+def _as_lines(body: bytes) -> bytes:
+    """A JSON array of articles as NDJSON, each item on a line of its own. A JSON body that is not an array
+    is read as lines, as before: one object is one line."""
+    if not body.lstrip().startswith(b"["):
+        return body
+    try:
+        items = json.loads(body)
+    except RecursionError:
+        raise Problem(400, "body: nested too deeply", kind="bad-input") from None
+    except ValueError as exc:
+        raise Problem(400, f"the body is not valid JSON: {exc}", kind="bad-input") from None
+    # ASCII escapes: a lone surrogate stays an escape in the line, as in an NDJSON body.
+    return "".join(json.dumps(item) + "\n" for item in items).encode()
 
 
 async def _stream(path: Path, after: int) -> AsyncIterator[bytes]:

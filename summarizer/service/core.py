@@ -64,13 +64,25 @@ class AnalysisRequest(BaseModel):
     """One article: `text` or `html` (a saved page), with what the caller knows about it."""
 
     # One of `text` and `html` is needed (checked in `article_of`, with a message naming the field): said
-    # here for the OpenAPI document and the clients generated from it.
+    # here for the OpenAPI document. Inside `allOf`: a generator reads a `oneOf` beside `properties` as a
+    # union of the two branches and drops the other fields (openapi-python-client made `text`-only and
+    # `html`-only models, without title, tasks or strict).
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "oneOf": [
-                {"required": ["text"], "properties": {"text": {"type": "string"}, "html": {"type": "null"}}},
-                {"required": ["html"], "properties": {"html": {"type": "string"}, "text": {"type": "null"}}},
+            "allOf": [
+                {
+                    "oneOf": [
+                        {
+                            "required": ["text"],
+                            "properties": {"text": {"type": "string"}, "html": {"type": "null"}},
+                        },
+                        {
+                            "required": ["html"],
+                            "properties": {"html": {"type": "string"}, "text": {"type": "null"}},
+                        },
+                    ]
+                }
             ]
         },
     )
