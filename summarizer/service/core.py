@@ -29,6 +29,7 @@ from .budget import Budget, Spend
 from .engine import Engine
 from .guard import Guard, Limits
 from .metrics import Metrics
+from .offload import Offload, default_mode
 from .problems import Problem
 
 log = logging.getLogger("summarizer.service")
@@ -50,6 +51,7 @@ class ServiceConfig:
     max_articles_per_key: int = 10_000  # articles waiting in one key's jobs (429 above)
     running_jobs: int = 2  # jobs run at once, each of another key (a large job does not block the rest)
     budget: Budget = field(default_factory=Budget)
+    offload: str = field(default_factory=default_mode)  # large bodies: "process" (offload.py) or "thread"
 
 
 # What `tasks` may name, as the OpenAPI document says it (the server's own message names a wrong one);
@@ -170,6 +172,7 @@ class Service:
         self.spend = Spend(config.budget)
         self.prices = config.prices if config.prices is not None else load_prices()
         self.engine = Engine()
+        self.offload = Offload(config.offload)
         self._given = summarizer
         self.summarizer: Summarizer | None = None
         self._twins: dict[tuple[str, bool], Summarizer] = {}
