@@ -259,13 +259,14 @@ if __name__ == "__main__":
         print(json.dumps(probe(args.probe, args.seconds)))
         sys.exit(0)
     modes = args.offload.split(",")
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     runs = {}
     with fixture(free_port(), args.delay_ms / 1000) as model:
         for mode in modes:
             runs[mode] = run_mode(model, mode, args.clients, args.seconds)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"# load_service: {args.clients} clients (1 hostile), {args.seconds:.0f} s each, fixture")
-    print(f"# {args.delay_ms:.0f} ms/call; {machine}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"# {args.delay_ms:.0f} ms/call; {machine}; {started}")
     print(f"# python bench/load_service.py {' '.join(sys.argv[1:])}".rstrip())
     print("| measure | " + " | ".join(f"`{mode}`" for mode in modes) + " |")
     print("|---|" + "---|" * len(modes))

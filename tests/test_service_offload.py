@@ -9,12 +9,13 @@ from __future__ import annotations
 import gc
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from summarizer.service.offload import LARGE, THRESHOLDS, Offload
+from summarizer.service.offload import LARGE, SWITCH_INTERVAL, THRESHOLDS, Offload
 from summarizer.service.problems import Problem
 from summarizer.service.store import write_input
 from tests.test_service import assert_problem, endpoint, service
@@ -62,20 +63,25 @@ async def test_a_worker_that_dies_fails_its_request_and_the_next_one_gets_a_new_
         offload.stop()
 
 
-async def test_the_collector_leaves_start_ups_objects_alone_while_serving(endpoint: str) -> None:
-    python_s = gc.get_threshold()
+async def test_the_collector_leaves_start_ups_objects_alone_and_the_loop_gets_the_gil_sooner(
+    endpoint: str,
+) -> None:
+    python_s, switch = gc.get_threshold(), sys.getswitchinterval()
     async with service(endpoint) as client:
         assert (await client.get("/healthz")).status_code == 200
         # Full collections no longer walk the app, the client, the modules: only what came since.
         assert gc.get_freeze_count() > 10_000
         assert gc.get_threshold() == THRESHOLDS
-    assert gc.get_freeze_count() == 0 and gc.get_threshold() == python_s  # a test process gets them back
+        assert sys.getswitchinterval() == SWITCH_INTERVAL
+    # A test process gets Python's back.
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == python_s and sys.getswitchinterval() == switch
 
 
 async def test_the_code_before_is_still_there_to_compare(endpoint: str, tmp_path: Path) -> None:
     # bench/load_service.py --offload process,thread runs both; the thread mode changes nothing.
-    python_s = gc.get_threshold()
+    python_s, switch = gc.get_threshold(), sys.getswitchinterval()
     async with service(endpoint, jobs_db=tmp_path / "jobs.sqlite", offload="thread") as client:
         assert gc.get_freeze_count() == 0 and gc.get_threshold() == python_s
+        assert sys.getswitchinterval() == switch
         r = await client.post("/v1/batches", content=b'{"text": "The minister spoke."}\n' * 2, headers=NDJSON)
     assert r.status_code == 202 and r.json()["total"] == 1  # one id: the same text twice

@@ -1,18 +1,24 @@
-"""Large request bodies are checked in worker processes, not in the server's.
+"""What stopped `/healthz` under load, and what keeps the server's loop answering now.
 
-Measured with py-spy and gc callbacks on `bench/load_service.py` (bench/README.md): what kept `/healthz`
-waiting was not the event loop's own work but the whole process stopping. Checking a 2 MB batch body (50,000
-articles, each parsed, hashed and kept until counted) held the GIL for 0.6 s in a thread, and its
-allocations set off the cyclic garbage collector's full collections: 100-400 ms each, every thread stopped,
-the loop included (103 pauses over 5 ms, 11.8 s of a 60 s run). A thread does not help there; a process
-does: its CPU, its heap and its collections are its own.
+Measured on `bench/load_service.py` (bench/README.md) with py-spy and gc callbacks in the server: the loop
+was not busy (it held the GIL in 7% of the samples); the whole process was stopped. Checking the hostile
+client's batch body (1 MB, 50,000 articles, each parsed, hashed and kept until counted: 0.6 s of CPU) in
+`asyncio.to_thread` took half of all GIL time, the engine thread's pipeline the other half; and their
+allocations set off the cyclic garbage collector's full collections, which stop every thread: 103 pauses
+over 5 ms, 11.8 s of a 60 s run, the longest 381 ms. A thread cannot help there. So:
 
-Bodies over `LARGE` bytes go to the pool; smaller ones cost a few milliseconds and stay in a thread (a
-polite 3 kB analysis should not queue behind someone's 2 MB body). The workers are spawned, not forked
-(the server has threads: the engine, the embedded model's), and ignore Ctrl-C: the server stops them.
+- bodies of `LARGE` bytes or more are parsed in worker processes (their CPU, heap and collections are
+  their own); smaller ones cost a few milliseconds and stay in a thread, so a 3 kB analysis does not queue
+  behind someone's 1 MB body. Workers are spawned, not forked (the server has threads), on the first large
+  body, and ignore Ctrl-C: the server stops them;
+- once started, the server freezes what start-up built (200,000 objects: modules, the app, the client)
+  out of every later collection, and collects the young generations less often, so that the objects of an
+  analysis in flight mostly die before they reach the oldest generation;
+- and it hands the GIL over every 1 ms instead of 5: the loop's thread, woken by a socket, waits for it
+  while the engine thread computes (p99 45 and 42 ms against 73 and 49 ms in two paired runs).
 
-`mode="thread"` keeps everything in the server's threads, as before (`SUMMARIZER_SERVE_OFFLOAD=thread`):
-for the load bench's before/after in one run.
+`mode="thread"` is the code before, kept to compare (`SUMMARIZER_SERVE_OFFLOAD=thread`;
+`bench/load_service.py --offload process,thread` runs both).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -34,6 +41,7 @@ T = TypeVar("T")
 log = logging.getLogger("summarizer.service")
 LARGE = 64_000  # bytes: below, the work takes a few milliseconds
 THRESHOLDS = (10_000, 50, 10)  # the collector's, while the server runs (measured in bench/README.md)
+SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL while another waits (Python's default: 0.005)
 
 
 def default_mode() -> str:
@@ -52,6 +60,7 @@ class Offload:
         self.mode, self.workers = mode, workers
         self._pool: ProcessPoolExecutor | None = None
         self._thresholds: tuple[int, ...] | None = None  # Python's, while ours are set
+        self._switch = 0.005
 
     def start(self) -> None:
         if self.mode == "process":
@@ -63,6 +72,10 @@ class Offload:
             # seconds. Collected younger and less often, most die before that.
             self._thresholds = gc.get_threshold()
             gc.set_threshold(*THRESHOLDS)
+            # The loop's thread needs the GIL back after every socket call while the engine thread
+            # computes; it waits up to the switch interval each time (5 ms by default).
+            self._switch = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_INTERVAL)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -76,6 +89,7 @@ class Offload:
         if self._thresholds is not None:
             gc.unfreeze()  # an app stopped inside a longer-lived process (tests) is collected again
             gc.set_threshold(*self._thresholds)
+            sys.setswitchinterval(self._switch)
             self._thresholds = None
 
     async def run(self, size: int, fn: Callable[..., T], *args: Any) -> T:
