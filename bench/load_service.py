@@ -5,9 +5,10 @@
 
 31 well-behaved clients (two keys) send analyses and small batch jobs; one hostile client (a third key,
 and no key) sends what once stopped or froze the service: a lone surrogate in a batch, 1 MB of "a. ", a
-1 MB batch of 50,000 tiny articles, a JSON line nested 100,000 deep, a forged log line in the path, a rebinding
-Host, and eight sockets that send nothing. A prober asks /healthz every 50 ms. At the end: every job of
-the well-behaved clients must finish, none of their answers be a 5xx, and /healthz p99 stay under 100 ms.
+1 MB batch of 50,000 tiny articles, a JSON line nested 100,000 deep, a forged log line in the path, a
+rebinding Host, and eight sockets that send nothing. A prober asks /healthz every 50 ms. At the end: every
+job of the well-behaved clients must finish, none of their answers be a 5xx, and /healthz p99 stay under
+100 ms.
 `--offload thread` runs the server as it was before large bodies went to worker processes (offload.py).
 """
 
