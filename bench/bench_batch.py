@@ -30,17 +30,17 @@ import openai
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fake_openai import answer_for, serve_process
-from summarizer.article import article_from_text
 from summarizer.batch import BatchInput, run_batch
-from summarizer.cache import ResponseCache
-from summarizer.client import make_client
-from summarizer.ground import Grounding
-from summarizer.local import free_port
+from summarizer.core.article import article_from_text
+from summarizer.core.schemas import TASK_MODELS, TASKS
+from summarizer.core.segment import split_sentences
+from summarizer.grounding.ground import Grounding
+from summarizer.model.cache import ResponseCache
+from summarizer.model.client import make_client
+from summarizer.model.local import free_port
+from summarizer.model.settings import resolve_settings
 from summarizer.pipeline import Summarizer
-from summarizer.prompts import PromptSet
-from summarizer.schemas import TASK_MODELS, TASKS
-from summarizer.segment import split_sentences
-from summarizer.settings import resolve_settings
+from summarizer.pipeline.prompts import PromptSet
 
 ARTICLE = (Path(__file__).resolve().parent / "article.txt").read_text()
 

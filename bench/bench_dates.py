@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dateparser.search import search_dates
 
-from summarizer.date_patterns import sentences as split_sentences
-from summarizer.dates import DateMention, find_dates, resolve_date
-from summarizer.schemas import ResolvedDate
+from summarizer.core.schemas import ResolvedDate
+from summarizer.core.segment import covering_spans, split_sentences
+from summarizer.grounding.dates import DateMention, find_dates, resolve_date
 
 _CALENDAR = re.compile(r"\d{4}(-\d{2}(-\d{2})?|-W\d{2})?")
 
@@ -147,7 +147,7 @@ def main() -> None:
         mentions = finder(doc.text, doc.dct)
         seconds.append(time.perf_counter() - t0)
         words += len(doc.text.split())
-        sentences = split_sentences(doc.text)
+        sentences = covering_spans(split_sentences(doc.text), len(doc.text))  # as DateFinder reads them
         for g in scored:
             gold_n += 1
             s_start, s_end = next((a, b) for a, b in sentences if a <= g.start < b)

@@ -35,10 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from summarizer import Summarizer  # noqa: E402
-from summarizer.article import article_from_text  # noqa: E402
-from summarizer.local import EnginePlan, LocalServer, free_port  # noqa: E402
-from summarizer.prompts import schema_of  # noqa: E402
-from summarizer.weights import model_path  # noqa: E402
+from summarizer.core.article import article_from_text  # noqa: E402
+from summarizer.model.client import llguidance_grammar  # noqa: E402
+from summarizer.model.local import EnginePlan, LocalServer, free_port  # noqa: E402
+from summarizer.model.weights import model_path  # noqa: E402
+from summarizer.pipeline.prompts import schema_of  # noqa: E402
 
 SEED = ROOT / "seeds" / "000_576e96b86ee510dd.txt"
 DEV = ROOT.parent / "shared" / "data" / "cnndm-dev.jsonl"
@@ -52,6 +53,7 @@ class Result:
     completion_tokens: int = 0
     prompt_ms: float = 0.0
     decode_ms: float = 0.0
+    prompt_evaluated: int = 0  # prompt tokens not taken from the slot's cache
     errors: int = 0
     wall: float = 0.0
 
@@ -69,18 +71,15 @@ def requests_for(texts: list[str]) -> list[list[Request]]:
 
 
 def body(messages: list[dict[str, str]], schema: dict[str, Any], engine: str) -> dict[str, Any]:
-    form = (
-        {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
-        if engine == "xllamacpp"
-        else {"type": "json_object", "schema": schema}
-    )
-    return {
-        "model": "m",
-        "messages": messages,
-        "max_tokens": MAX_TOKENS,
-        "temperature": 0,
-        "response_format": form,
-    }
+    """The request for `engine`: xllamacpp takes the schema as llama.cpp's compact `grammar` (the default
+    mode, client.py), "xllamacpp-response-format" as `response_format` (json_schema mode)."""
+    payload = {"model": "m", "messages": messages, "max_tokens": MAX_TOKENS, "temperature": 0}
+    if engine == "xllamacpp":
+        return payload | {"grammar": llguidance_grammar(schema)}
+    if engine == "xllamacpp-response-format":
+        form = {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}
+        return payload | {"response_format": form}
+    return payload | {"response_format": {"type": "json_object", "schema": schema}}
 
 
 def send(base_url: str, payload: dict[str, Any]) -> tuple[float, dict[str, Any] | None]:
@@ -120,6 +119,7 @@ def run(base_url: str, articles: list[list[dict[str, Any]]], slots: int, in_orde
             result.completion_tokens += usage.get("completion_tokens", 0)
             timings = answer.get("timings") or {}
             result.prompt_ms += timings.get("prompt_ms", 0.0)
+            result.prompt_evaluated += timings.get("prompt_n", 0)
             result.decode_ms += timings.get("predicted_ms", 0.0)
     result.wall = time.perf_counter() - began
     return result
@@ -196,6 +196,31 @@ def batch_rounds(old_python: str | None, rounds: int, dev: int) -> None:
                 print(f"| {name} | {n + 1} | {wall:.0f} s | {rate:.2f} | {done.returncode} |", flush=True)
 
 
+def engine_probe(seed: list[Request], rounds: int) -> None:
+    """The seed's requests in order on one slot, alternated: the schema as `response_format` or as the
+    compact grammar, and flash attention as the library decides or on. Wall, tokens, prompt and decode
+    tokens/s summed from the server's timings."""
+    print(
+        "\n| schema sent as | flash attention | round | wall | completion tokens | prompt tok/s "
+        "| decode tok/s |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for n in range(rounds):
+        for flash in ("auto", "on"):
+            for engine in ("xllamacpp-response-format", "xllamacpp"):
+                # A server of its own for each: the slot's cached article would favour the second.
+                plan = EnginePlan(slots=1, threads=len(os.sched_getaffinity(0)), flash_attn=flash)
+                with LocalServer(plan=plan) as server:
+                    r = run(server.base_url, [[body(m, schema, engine) for m, schema in seed]], 1, True)
+                form = "grammar" if engine == "xllamacpp" else "response_format"
+                print(
+                    f"| {form} | {flash} | {n + 1} | {r.wall:.1f} s | {r.completion_tokens} | "
+                    f"{r.prompt_evaluated / (r.prompt_ms / 1000):.0f} | "
+                    f"{r.completion_tokens / (r.decode_ms / 1000):.1f} |",
+                    flush=True,
+                )
+
+
 def threads_probe(seed: list[Request]) -> None:
     """The seed's summary request, its prefix made new each time (no cache), on 1 and 2 threads with
     OpenMP's threads spinning (ACTIVE) or sleeping (PASSIVE) while they wait: prompt and decode tokens/s."""
@@ -230,7 +255,13 @@ def main() -> None:
     )
     parser.add_argument("--batch-old-python", help="an interpreter with the old summarizer installed")
     parser.add_argument("--threads-probe", action="store_true", help="1 and 2 threads, OpenMP waits")
+    parser.add_argument(
+        "--engine-probe", type=int, default=0, help="rounds of: schema form x flash attention, on the seed"
+    )
     options = parser.parse_args()
+    if options.engine_probe:
+        engine_probe(requests_for([SEED.read_text(encoding="utf-8")])[0], options.engine_probe)
+        return
     if options.threads_probe:
         threads_probe(requests_for([SEED.read_text(encoding="utf-8")])[0])
         return

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 from summarizer import render
-from summarizer.article import parse_article
-from summarizer.dates import DateFinder
-from summarizer.names import NameIndex, split_sentences
-from summarizer.numbers import find_numbers
-from summarizer.segment import segment
-from summarizer.support import SupportIndex
+from summarizer.core.article import parse_article
+from summarizer.core.segment import segment, split_sentences
+from summarizer.grounding.dates import DateFinder
+from summarizer.grounding.names import NameIndex
+from summarizer.grounding.numbers import find_numbers
+from summarizer.grounding.support import SupportIndex
 
 PUBLISHED = dt.date(2023, 7, 28)
 
@@ -93,7 +93,7 @@ def timed(fn: Callable[[str], Any], text: str, repeat: int = 1) -> float:
 def plan_seconds(text: str) -> float:
     """`summarize`'s own work before its first request, on `text` read as a file would be (CPU seconds)."""
     from summarizer import Summarizer
-    from summarizer.settings import resolve_settings
+    from summarizer.model.settings import resolve_settings
 
     settings = resolve_settings(base_url="http://127.0.0.1:9/v1", model="x", env={})
     with Summarizer(settings) as s:

@@ -78,7 +78,7 @@ def processes_with_marker(tag: str) -> list[str]:
 
 
 def _server_running(tag: str) -> bool:
-    return any("summarizer.engine" in line for line in processes_with_marker(tag))
+    return any("summarizer.model.engine" in line for line in processes_with_marker(tag))
 
 
 def command_env(tag: str) -> dict[str, str]:
@@ -110,7 +110,7 @@ def interrupt_run(
     up to HANG_SECONDS), so that the signal lands in the server's start-up or the model calls whatever
     the machine's speed."""
     if cold:
-        from summarizer.weights import model_path
+        from summarizer.model.weights import model_path
 
         evict_from_page_cache(model_path())
     tag = uuid.uuid4().hex
@@ -165,7 +165,7 @@ def crash_engine_run(delay: float, *, signum: int = signal.SIGILL) -> Outcome:
     deadline = time.monotonic() + HANG_SECONDS
     engines: list[str] = []
     while not engines and cli.poll() is None and time.monotonic() < deadline:
-        engines = [line for line in processes_with_marker(tag) if "summarizer.engine" in line]
+        engines = [line for line in processes_with_marker(tag) if "summarizer.model.engine" in line]
         time.sleep(0.05)
     # Until it answers /health it is still loading; the command's first request follows at once.
     port = engines[0].split("--port ")[1].split()[0] if engines else "0"

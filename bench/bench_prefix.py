@@ -17,10 +17,10 @@ from pathlib import Path
 
 import openai
 
-from summarizer.article import read_article
-from summarizer.local import LocalServer
+from summarizer.core.article import read_article
+from summarizer.model.local import LocalServer
+from summarizer.model.settings import resolve_settings
 from summarizer.pipeline import Summarizer
-from summarizer.settings import resolve_settings
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_576e96b86ee510dd.txt"
 ROUNDS = 5

@@ -4,8 +4,8 @@ references, beside lead-3 and an extractive oracle, flagged fields, what the mod
     python bench/bench_rails.py DEV.jsonl --out DIR            # the embedded model, both rails
     python bench/bench_rails.py DEV.jsonl --out DIR --rails extractive --base-url URL --model M
 
-- ROUGE is `summarizer.evaluate.rouge` (rouge-score, F1, Porter stemming) of `headline + " " + summary`,
-  as `summarizer eval` scores it; lead-3 is `evaluate.lead3`.
+- ROUGE is `summarizer.evaluation.evaluate.rouge` (rouge-score, F1, Porter stemming) of
+  `headline + " " + summary`, as `summarizer eval` scores it; lead-3 is `evaluate.lead3`.
 - The oracle is greedy: up to 3 of the article's sentences (`evaluate.sentences`), each step adding the
   one that most raises the mean of ROUGE-1 and ROUGE-2 F1 against the reference, stopping when none does.
   An upper bound for any choice of article sentences, not a summary anyone could make without the reference.
@@ -31,14 +31,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from summarizer.article import article_from_text
-from summarizer.evaluate import lead3, load_eval_set, rouge, sentences, summary_text
-from summarizer.extractive import Extractive
-from summarizer.ground import Grounding
+from summarizer.core.article import article_from_text
+from summarizer.core.segment import split_sentences
+from summarizer.evaluation.evaluate import lead3, load_eval_set, rouge, sentences, summary_text
+from summarizer.evaluation.quality import field_checks
+from summarizer.grounding.ground import Grounding
+from summarizer.model.settings import resolve_settings
 from summarizer.pipeline import Summarizer
-from summarizer.quality import field_checks
-from summarizer.segment import split_sentences
-from summarizer.settings import resolve_settings
+from summarizer.pipeline.extractive import Extractive
 
 
 def oracle(text: str, reference: str, most: int = 3) -> str:

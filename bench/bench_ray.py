@@ -31,12 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_batch import inputs
 from bench.fake_openai import serve_process
 from summarizer.batch import BatchOutput, BatchReport, batch_settings, run_batch
-from summarizer.batch_ray import RayOptions, run_batch_ray
-from summarizer.client import make_client
-from summarizer.local import free_port
+from summarizer.batch.ray import RayOptions, run_batch_ray
+from summarizer.core.schemas import TASKS
+from summarizer.model.client import make_client
+from summarizer.model.local import free_port
+from summarizer.model.settings import resolve_settings
 from summarizer.pipeline import Summarizer
-from summarizer.schemas import TASKS
-from summarizer.settings import resolve_settings
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.fake_openai import serve_process as fake_process  # noqa: E402
-from summarizer.client import make_client  # noqa: E402
-from summarizer.local import free_port  # noqa: E402
+from summarizer.model.client import make_client  # noqa: E402
+from summarizer.model.local import free_port  # noqa: E402
+from summarizer.model.settings import resolve_settings  # noqa: E402
 from summarizer.pipeline import Summarizer  # noqa: E402
-from summarizer.settings import resolve_settings  # noqa: E402
 
 ARTICLE = (ROOT / "bench" / "article.txt").read_text()
 MODEL = "bench-model"

@@ -1,4 +1,4 @@
-"""How well summarizer.support agrees with human factuality judgements on FRANK.
+"""How well summarizer.grounding.support agrees with human factuality judgements on FRANK.
 
     python bench/bench_support.py ../shared/data/frank-valid.jsonl [--ablation]
 
@@ -30,7 +30,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from summarizer.support import RULES, THRESHOLD, Rules, SupportIndex, split_sentences
+from summarizer.grounding.support import RULES, THRESHOLD, Rules, SupportIndex, split_sentences
 
 DATASETS = {"cnndm": "CNN/DM", "xsum": "XSum"}
 BASELINES = {"FactCC": "FactCC", "BERTScore_P_article": "BERTScore P (article)"}

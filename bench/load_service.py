@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_service import wait_until_healthy  # noqa: E402
 from bench.fake_openai import serve_process as fixture  # noqa: E402
-from summarizer.local import free_port  # noqa: E402
+from summarizer.model.local import free_port  # noqa: E402
 
 ARTICLE = (ROOT / "bench" / "article.txt").read_text()
 KEYS = {

@@ -7,37 +7,42 @@ print(analysis.summary.headline)
 
 from typing import TYPE_CHECKING
 
+from . import _moved
+
+_moved.install()  # the flat layout's module paths (summarizer.client, ...) still import, for one release
+
 # The names below are imported when first used (PEP 562), not with the package: the `summarizer` command
 # imports this package first, and loading pydantic, openai and the rest takes about a second, during which
 # a Ctrl-C must already get a clean exit (summarizer/entry.py).
 _LAZY = {
-    "Article": "article",
-    "read_article": "article",
-    "ResponseCache": "cache",
-    "ConfigError": "errors",
-    "EndpointError": "errors",
-    "InputError": "errors",
-    "LocalModelError": "errors",
-    "ModelOutputError": "errors",
-    "SummarizerError": "errors",
-    "Summarizer": "pipeline",
-    "asummarize": "pipeline",
-    "summarize": "pipeline",
-    "ArticleAnalysis": "schemas",
-    "CheckedEvent": "schemas",
-    "CheckedStance": "schemas",
-    "Event": "schemas",
-    "EventType": "schemas",
-    "Citation": "schemas",
-    "EventDate": "schemas",
-    "FieldCheck": "schemas",
-    "Metadata": "schemas",
-    "ResolvedDate": "schemas",
-    "Stance": "schemas",
-    "Summary": "schemas",
-    "Usage": "schemas",
-    "Settings": "settings",
-    "resolve_settings": "settings",
+    "Article": "core.article",
+    "read_article": "core.article",
+    "ResponseCache": "model.cache",
+    "ConfigError": "core.errors",
+    "EndpointError": "core.errors",
+    "InputError": "core.errors",
+    "LocalModelError": "core.errors",
+    "ModelOutputError": "core.errors",
+    "PartialResultError": "core.errors",
+    "SummarizerError": "core.errors",
+    "Summarizer": "pipeline.summarizer",
+    "asummarize": "pipeline.summarizer",
+    "summarize": "pipeline.summarizer",
+    "ArticleAnalysis": "core.schemas",
+    "CheckedEvent": "core.schemas",
+    "CheckedStance": "core.schemas",
+    "Event": "core.schemas",
+    "EventType": "core.schemas",
+    "Citation": "core.schemas",
+    "EventDate": "core.schemas",
+    "FieldCheck": "core.schemas",
+    "Metadata": "core.schemas",
+    "ResolvedDate": "core.schemas",
+    "Stance": "core.schemas",
+    "Summary": "core.schemas",
+    "Usage": "core.schemas",
+    "Settings": "model.settings",
+    "resolve_settings": "model.settings",
 }
 
 
@@ -56,18 +61,17 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and editors see
-    from .article import Article, read_article
-    from .cache import ResponseCache
-    from .errors import (
+    from .core.article import Article, read_article
+    from .core.errors import (
         ConfigError,
         EndpointError,
         InputError,
         LocalModelError,
         ModelOutputError,
+        PartialResultError,
         SummarizerError,
     )
-    from .pipeline import Summarizer, asummarize, summarize
-    from .schemas import (
+    from .core.schemas import (
         ArticleAnalysis,
         CheckedEvent,
         CheckedStance,
@@ -82,7 +86,9 @@ if TYPE_CHECKING:  # what type checkers and editors see
         Summary,
         Usage,
     )
-    from .settings import Settings, resolve_settings
+    from .model.cache import ResponseCache
+    from .model.settings import Settings, resolve_settings
+    from .pipeline.summarizer import Summarizer, asummarize, summarize
 
 __all__ = [
     "Article",
@@ -100,6 +106,7 @@ __all__ = [
     "LocalModelError",
     "Metadata",
     "ModelOutputError",
+    "PartialResultError",
     "ResolvedDate",
     "ResponseCache",
     "Settings",

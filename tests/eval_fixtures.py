@@ -7,8 +7,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from summarizer.evaluate import EvalArticle
-from summarizer.schemas import (
+from summarizer.core.schemas import (
     ArticleAnalysis,
     ArticleInfo,
     CheckCounts,
@@ -25,6 +24,7 @@ from summarizer.schemas import (
     TaskRun,
     Usage,
 )
+from summarizer.evaluation.evaluate import EvalArticle
 
 
 def metadata(

@@ -1,4 +1,4 @@
-"""Tests for summarizer.article: reading text, HTML and stdin, and refusing bad input with one clear line."""
+"""summarizer.core.article: reading text, HTML and stdin, and refusing bad input with one clear line."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 from rapidfuzz import fuzz
 
 from summarizer import article as article_module
-from summarizer.article import (
+from summarizer.core.article import (
     MAX_BYTES,
     Article,
     article_from_html,
@@ -25,8 +25,8 @@ from summarizer.article import (
     parse_article,
     read_article,
 )
-from summarizer.errors import InputError
-from summarizer.schemas import ArticleInfo
+from summarizer.core.errors import InputError
+from summarizer.core.schemas import ArticleInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "000_576e96b86ee510dd.txt"

@@ -1,11 +1,11 @@
-"""Assembling an article's output: counts of its checks, and --strict."""
+"""Assembling an article's output: counts of its checks, and --drop-unknown-names."""
 
 from __future__ import annotations
 
-from summarizer.article import article_from_text
-from summarizer.assemble import ChunkResult, assemble
-from summarizer.schemas import CheckedEvent, CheckedStance, Citation, FieldCheck
-from summarizer.settings import Settings
+from summarizer.core.article import article_from_text
+from summarizer.core.schemas import CheckedEvent, CheckedStance, Citation, FieldCheck
+from summarizer.model.settings import Settings
+from summarizer.pipeline.assemble import ChunkResult, assemble
 
 TEXT = "Kim met Shoigu. Bennett was not there."
 SETTINGS = Settings(model="m", endpoint="compatible", base_url="http://127.0.0.1:1/v1")
@@ -41,7 +41,9 @@ def _result() -> ChunkResult:
 
 def _assemble(strict: bool):
     article = article_from_text(TEXT)
-    return assemble(article, _result(), SETTINGS, sentences=[(0, 15)], chunks=1, seconds=1.0, strict=strict)
+    return assemble(
+        article, _result(), SETTINGS, sentences=[(0, 15)], chunks=1, seconds=1.0, drop_unknown_names=strict
+    )
 
 
 def test_counts_of_the_checks() -> None:

@@ -13,14 +13,14 @@ import pytest
 
 from bench.fake_openai import serve
 from summarizer.batch import BatchInput, collect_inputs, done_ids, run_batch
-from summarizer.cache import ResponseCache
-from summarizer.client import make_client
-from summarizer.errors import ConfigError
-from summarizer.files import OutputLock
-from summarizer.local import free_port
+from summarizer.core.errors import ConfigError
+from summarizer.core.files import OutputLock
+from summarizer.model.cache import ResponseCache
+from summarizer.model.client import make_client
+from summarizer.model.local import free_port
+from summarizer.model.pricing import Price
+from summarizer.model.settings import resolve_settings
 from summarizer.pipeline import Summarizer
-from summarizer.pricing import Price
-from summarizer.settings import resolve_settings
 from tests.faults import kit
 
 pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
@@ -288,7 +288,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path):
         settings = resolve_settings(
             base_url=url, model=model, api_key="t", max_retries=0, prompts_dir=prompts, env={}
         )
-        return Summarizer(settings, client=make_client(settings, http_retries=0), strict=strict)
+        return Summarizer(settings, client=make_client(settings, http_retries=0), drop_unknown_names=strict)
 
     with serve(free_port(), 0.0) as url:
         asyncio.run(run_batch(inputs[:1], summarizer(url, "model-a"), results=out, tasks="summary,events"))

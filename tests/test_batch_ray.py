@@ -27,9 +27,9 @@ from bench.bench_interrupt import as_foreground
 from bench.fake_openai import serve_process
 from summarizer.batch import BatchOutput, batch_settings, collect_inputs, run_batch
 from summarizer.cli import app
-from summarizer.local import free_port
+from summarizer.model.local import free_port
+from summarizer.model.settings import resolve_settings
 from summarizer.pipeline import Summarizer
-from summarizer.settings import resolve_settings
 from tests.faults import kit
 from tests.faults.conftest import cli
 
@@ -136,8 +136,8 @@ def test_parquet_needs_ray(tmp_path: Path):
 
 
 def test_an_address_that_takes_no_connection_is_one_line(tmp_path: Path):
-    from summarizer.batch_ray import _reachable
-    from summarizer.errors import ConfigError
+    from summarizer.batch.ray import _reachable
+    from summarizer.core.errors import ConfigError
 
     with pytest.raises(
         ConfigError, match=r"^cannot reach the Ray cluster at 127.0.0.1:\d+: .*--ray-address\)$"
@@ -152,8 +152,8 @@ def test_a_worker_row_is_written_as_the_local_batch_writes_it_and_once(tmp_path:
     very outcome the local batch would: the same bytes in the results and failures files, the same totals;
     and an id delivered twice (a retried worker) is written once."""
     from summarizer.batch import BatchReport, Outcome, ResultWriter
-    from summarizer.batch_ray import outcome_of, stream_columns
-    from summarizer.schemas import Metadata
+    from summarizer.batch.ray import outcome_of, stream_columns
+    from summarizer.core.schemas import Metadata
 
     record = {"id": "é-1", "analysis": {"complete": False, "metadata": _metadata(), "text": "naïve “quotes”"}}
     failure = {"id": "é-1", "source": "s", "error": "partial", "exit_code": 6}
@@ -183,7 +183,7 @@ def _metadata() -> dict[str, Any]:
 
 def test_the_batch_command_does_not_import_ray():
     """Ray (a second or more to import) is loaded by --ray only."""
-    code = "import sys, summarizer.cli_corpus, summarizer.batch; print('ray' in sys.modules)"
+    code = "import sys, summarizer.cli.batch, summarizer.batch; print('ray' in sys.modules)"
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "False"
@@ -326,8 +326,8 @@ def run_local(folder: Path, url: str, out: Path) -> None:
 def run_on_ray(
     folder: Path, url: str, out: Path, address: str, *, prices=None, max_cost=None, **options: Any
 ):
-    from summarizer.batch_ray import RayOptions, run_batch_ray
-    from summarizer.cache import ResponseCache
+    from summarizer.batch.ray import RayOptions, run_batch_ray
+    from summarizer.model.cache import ResponseCache
 
     settings = resolve_settings(base_url=url, model="m", api_key="k", max_retries=0, env={})
     summarizer = Summarizer(settings, cache=ResponseCache())  # the workers build theirs with a cache too
@@ -451,8 +451,8 @@ def test_parquet_written_by_the_workers_resumes_by_id(cluster: Any, tmp_path: Pa
     import pyarrow.dataset
 
     from bench.fake_openai import Faults, serve
-    from summarizer.batch_parquet import run_batch_parquet
-    from summarizer.batch_ray import RayOptions
+    from summarizer.batch.parquet import run_batch_parquet
+    from summarizer.batch.ray import RayOptions
 
     folder = tmp_path / "news"
     markers = dict.fromkeys(range(8), "parquet") | {3: "parquet FAIL-ME"}
@@ -507,7 +507,7 @@ def test_parquet_written_by_the_workers_resumes_by_id(cluster: Any, tmp_path: Pa
 
 @pytest.mark.system
 def test_max_cost_stops_the_ray_run_and_a_rerun_finishes_it(cluster: Any, tmp_path: Path):
-    from summarizer.pricing import Price
+    from summarizer.model.pricing import Price
 
     folder = tmp_path / "news"
     n = 16
@@ -526,7 +526,7 @@ def test_max_cost_stops_the_ray_run_and_a_rerun_finishes_it(cluster: Any, tmp_pa
 @pytest.mark.system
 def test_more_workers_than_the_cluster_holds_is_one_line(cluster: Any, tmp_path: Path, monkeypatch):
     from summarizer import batch_ray
-    from summarizer.errors import ConfigError
+    from summarizer.core.errors import ConfigError
 
     monkeypatch.setattr(batch_ray, "WAIT_FOR_WORKERS", 5)
     folder = tmp_path / "news"

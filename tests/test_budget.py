@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from summarizer.budget import (
+from summarizer.core.errors import ConfigError
+from summarizer.model.budget import (
     CONTEXT_ENV,
     MIN_CHUNK_TOKENS,
     REASK_TOKENS,
@@ -13,8 +14,7 @@ from summarizer.budget import (
     estimate_tokens,
     token_counter,
 )
-from summarizer.errors import ConfigError
-from summarizer.settings import Settings
+from summarizer.model.settings import Settings
 
 from .test_segment import articles, real_counter
 

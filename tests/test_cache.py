@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from summarizer.cache import CachedResponse, ResponseCache, cache_dir, cache_key
+from summarizer.model.cache import CachedResponse, ResponseCache, cache_dir, cache_key
 
 KEY_ARGS: dict[str, Any] = {
     "endpoint": "openai",
@@ -151,7 +151,9 @@ def test_concurrent_writer_processes(tmp_path: Path) -> None:
 
 def warnings_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
-        r.getMessage() for r in caplog.records if r.name == "summarizer.cache" and r.levelname == "WARNING"
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "summarizer.model.cache" and r.levelname == "WARNING"
     ]
 
 
@@ -189,7 +191,7 @@ def test_the_cache_works_again_once_the_file_is_fixed(
 def test_a_locked_cache_is_retried(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("summarizer.cache.BUSY_TIMEOUT_S", 0.1)
+    monkeypatch.setattr("summarizer.model.cache.BUSY_TIMEOUT_S", 0.1)
     path = tmp_path / "c.sqlite3"
     with ResponseCache(path) as cache:
         cache.put("k", value())

@@ -3,8 +3,8 @@ offered in article order (the lead prior) and capped."""
 
 import itertools
 
-from summarizer.candidates import LIMITS, candidates, clauses, listing, reports_position
-from summarizer.segment import split_sentences
+from summarizer.core.segment import split_sentences
+from summarizer.grounding.candidates import LIMITS, candidates, clauses, listing, reports_position
 
 
 def _one(text: str):

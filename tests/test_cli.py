@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from summarizer.cli import app
+from summarizer.model.settings import resolve_settings
 from summarizer.pipeline import Summarizer
-from summarizer.settings import resolve_settings
 
 from .conftest import SEED, tool_call_completion
 
@@ -129,14 +129,39 @@ def test_schema_and_prompts_commands():
     shown = run("prompts", "show", "events", "--article", str(SEED)).stdout
     assert "--- system ---" in shown and "Kim Jong Un" in shown
     _assert_one_line_error(run("prompts", "show", "nope", "--article", str(SEED)), 2, "no prompt named")
+    checked = run("prompts", "check")  # it once stopped at the first extractive prompt: "does not render"
+    assert checked.exit_code == 0, checked.output
+    assert {line.split("\t")[0] for line in checked.stdout.splitlines()} == names
 
 
 def test_prompts_show_prints_the_messages_the_pipeline_sends():
     # Numbered sentences inside the tagged fence, as sent; it once showed the raw text instead.
-    from summarizer.article import read_article
+    from summarizer.core.article import read_article
 
     settings = resolve_settings(base_url="http://127.0.0.1:9/v1", model="x", env={})
     with Summarizer(settings) as s:
         (call,) = [c for c in s.plan(read_article(SEED), "events")]
     expected = "".join(f"--- {m['role']} ---\n{m['content']}\n" for m in call.messages)
     assert run("prompts", "show", "events", "--article", str(SEED)).stdout == expected
+
+
+def test_drop_unknown_names_is_listed_and_its_old_name_strict_is_not() -> None:
+    for command in ("summarize", "batch"):
+        shown = run(command, "--help").output
+        assert "--drop-unknown-names" in shown and "--strict" not in shown
+
+
+def test_the_old_strict_flag_still_works_and_says_it_is_deprecated(tmp_path) -> None:
+    article = tmp_path / "a.txt"
+    article.write_text(SEED.read_text())
+    # Nothing listens on port 9: the run fails at the endpoint (exit 3), after the options were read.
+    result = run("summarize", str(article), "--strict", "--base-url", "http://127.0.0.1:9/v1", "--model", "m")
+    assert result.exit_code == 3, result.output
+    assert "--strict is deprecated: use --drop-unknown-names" in result.stderr
+
+
+def test_summarizer_strict_is_the_deprecated_name_of_drop_unknown_names() -> None:
+    settings = resolve_settings(base_url="http://127.0.0.1:9/v1", model="m", api_key="t", env={})
+    with pytest.warns(DeprecationWarning, match="drop_unknown_names"):
+        summarizer = Summarizer(settings, strict=True)
+    assert summarizer.drop_unknown_names and summarizer.strict

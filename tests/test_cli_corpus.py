@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from bench.fake_openai import serve
 from summarizer.batch import collect_inputs
 from summarizer.cli import app
-from summarizer.local import free_port
+from summarizer.model.local import free_port
 from tests.faults import kit
 
 pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])

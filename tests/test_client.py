@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from summarizer.client import REASK_CHARS, Attempts, call_model, make_client
-from summarizer.errors import EndpointError, ModelOutputError
-from summarizer.schemas import Summary
-from summarizer.settings import resolve_settings
+from summarizer.core.errors import EndpointError, ModelOutputError
+from summarizer.core.schemas import Summary
+from summarizer.model.client import REASK_CHARS, Attempts, call_model, make_client
+from summarizer.model.settings import resolve_settings
 
 from .conftest import tool_call_completion
 
@@ -130,7 +130,8 @@ async def test_an_article_is_never_rendered_as_a_template(stub_endpoint):
 
 
 async def test_openai_gets_a_strict_tool_with_a_schema_strict_mode_accepts(stub_endpoint):
-    from summarizer.ground import request_model, with_strict_schema
+    from summarizer.grounding.request import request_model
+    from summarizer.model.strict_schema import with_strict_schema
 
     good = {"headline": "h", "summary": "s.", "key_points": [{"text": "k.", "sentences": [2]}]}
     stub = stub_endpoint(200, tool_call_completion(json.dumps(good)))
@@ -201,3 +202,46 @@ async def test_any_other_server_error_is_still_the_endpoints(stub_endpoint):
     with pytest.raises(EndpointError, match="answered HTTP 500"):
         await _call(_settings(stub.base_url, max_retries=2))
     assert stub.requests == 1
+
+
+def content_completion(content: str) -> dict:
+    """A chat completion whose message content is `content` (how json_schema and grammar answers come)."""
+    completion = tool_call_completion("{}")
+    completion["choices"][0]["message"] = {"role": "assistant", "content": content}
+    completion["choices"][0]["finish_reason"] = "stop"
+    return completion
+
+
+async def test_grammar_mode_sends_the_schema_as_llamacpps_compact_grammar_not_response_format(stub_endpoint):
+    from summarizer.grounding.ground import request_model
+    from summarizer.model.client import llguidance_grammar
+
+    good = {"headline": "h", "summary": "s.", "key_points": [{"text": "k.", "sentences": [2]}]}
+    stub = stub_endpoint(200, content_completion(json.dumps(good)))
+    settings = _settings(stub.base_url, mode="grammar")
+    model = request_model("summary", (1, 2))
+    summary = await _call_model(settings, model)
+    assert summary.key_points[0].sentences == [2]
+    body = stub.last_request
+    assert body["response_format"] == {"type": "text"}  # llama.cpp takes a schema or a grammar, not both
+    header, _, schema = body["grammar"].partition("\nstart: %json ")
+    assert header == "%llguidance {}"
+    schema = json.loads(schema)
+    assert schema["x-guidance"] == {"whitespace_flexible": False}
+    assert schema["additionalProperties"] is False and schema["title"] == model.__name__
+    assert all(d.get("additionalProperties") is False for d in schema["$defs"].values() if "properties" in d)
+    assert body["grammar"] == llguidance_grammar(model.model_json_schema())
+    stub.body = content_completion('{"headline": "cut off')  # a re-ask carries the grammar again
+    with pytest.raises(ModelOutputError):
+        await _call_model(settings.with_overrides(max_retries=1), model)
+    assert all(b is not None and "grammar" in b for b in stub.bodies[-2:])
+
+
+async def test_json_schema_mode_still_sends_response_format(stub_endpoint):
+    from summarizer.grounding.ground import request_model
+
+    good = {"headline": "h", "summary": "s.", "key_points": [{"text": "k.", "sentences": [2]}]}
+    stub = stub_endpoint(200, content_completion(json.dumps(good)))
+    await _call_model(_settings(stub.base_url, mode="json_schema"), request_model("summary", (1, 2)))
+    assert stub.last_request["response_format"]["type"] == "json_schema"
+    assert "grammar" not in stub.last_request

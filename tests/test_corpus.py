@@ -5,15 +5,8 @@ from typing import Any
 
 import pytest
 
-from summarizer.corpus import actor_key, merge_corpus, read_results, resolve_actors
-from summarizer.errors import InputError
-from summarizer.export import (
-    plover_records,
-    write_events_csv,
-    write_plover_jsonl,
-    write_stances_csv,
-)
-from summarizer.schemas import (
+from summarizer.core.errors import InputError
+from summarizer.core.schemas import (
     ArticleAnalysis,
     ArticleInfo,
     CheckedEvent,
@@ -23,6 +16,13 @@ from summarizer.schemas import (
     Metadata,
     ResolvedDate,
     Usage,
+)
+from summarizer.corpus import actor_key, merge_corpus, read_results, resolve_actors
+from summarizer.corpus.export import (
+    plover_records,
+    write_events_csv,
+    write_plover_jsonl,
+    write_stances_csv,
 )
 
 D = dt.date

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from summarizer.date_patterns import sentences
-from summarizer.dates import DateMention, find_dates, resolve_date
+from summarizer.core.segment import split_sentences
+from summarizer.grounding.dates import DateMention, find_dates, resolve_date
 
 D = dt.date
 PUBLISHED = D(2023, 7, 28)  # a Friday
@@ -417,9 +417,10 @@ def test_find_dates_empty():
     assert find_dates("No dates here at all.", D(2023, 7, 28)) == []
 
 
-def test_sentences_do_not_end_at_abbreviations():
+def test_the_sentence_around_a_date_does_not_end_at_abbreviations():
+    # segment's sentences, the ones the model cites, are the ones a date is read in.
     text = "Talks ended Aug. 6 in Geneva, the U.S. envoy said. Mr. Smith left.\nNext line"
-    parts = [text[a:b].strip() for a, b in sentences(text)]
+    parts = [s.text for s in split_sentences(text)]
     assert parts == ["Talks ended Aug. 6 in Geneva, the U.S. envoy said.", "Mr. Smith left.", "Next line"]
 
 
@@ -435,7 +436,7 @@ def test_the_resolution_cache_holds_no_article_text() -> None:
     import gc
     import tracemalloc
 
-    from summarizer.dates import DateFinder
+    from summarizer.grounding.dates import DateFinder
 
     def resolve_in(i: int) -> None:
         text = f"Kim met Shoigu on Tuesday, day {i} of 2023. " + "x" * 400_000

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from summarizer.errors import InputError
-from summarizer.evaluate import (
+from summarizer.core.errors import InputError
+from summarizer.core.schemas import ArticleInfo
+from summarizer.evaluation.evaluate import (
     ArticleScore,
     EvalReport,
     evaluate,
@@ -17,8 +18,7 @@ from summarizer.evaluate import (
     overall_metrics,
     rouge,
 )
-from summarizer.prompts import PromptSet
-from summarizer.schemas import ArticleInfo
+from summarizer.pipeline.prompts import PromptSet
 from summarizer.testing import assert_no_prompt_text
 
 from .eval_fixtures import A1, COPIED_HEADLINE, DATASET, FAILURES, a1, a2, analysis_of, metadata, results

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from summarizer.corpus import merge_corpus
-from summarizer.export import (
+from summarizer.corpus.export import (
     EVENT_COLUMNS,
     STANCE_COLUMNS,
     neutralise_cell,

@@ -1,4 +1,4 @@
-"""summarizer.files: atomic whole-file writes, refusing to write onto an input, checked appends, the lock."""
+"""summarizer.core.files: atomic writes, refusing to write onto an input, checked appends, the lock."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from summarizer.errors import ConfigError
-from summarizer.files import Appender, OutputLock, atomic_file, refuse_inputs, same_file, write_atomic
+from summarizer.core.errors import ConfigError
+from summarizer.core.files import Appender, OutputLock, atomic_file, refuse_inputs, same_file, write_atomic
 
 
 def test_write_atomic_replaces_the_whole_file_and_keeps_its_permissions(tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_a_second_lock_on_one_output_is_refused(tmp_path: Path) -> None:
 def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path: Path) -> None:
     output = tmp_path / "r.jsonl"
     holder = (
-        "import sys, time; from pathlib import Path; from summarizer.files import OutputLock;"
+        "import sys, time; from pathlib import Path; from summarizer.core.files import OutputLock;"
         "OutputLock(Path(sys.argv[1])).acquire(); print('held', flush=True); time.sleep(60)"
     )
     child = subprocess.Popen([sys.executable, "-c", holder, str(output)], stdout=subprocess.PIPE, text=True)

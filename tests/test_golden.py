@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from summarizer import Summarizer
-from summarizer.article import Article, article_from_text
-from summarizer.client import make_client
-from summarizer.extractive import Extractive
-from summarizer.ground import Grounding
-from summarizer.prompts import PromptSet
-from summarizer.schemas import PROMPT_MODELS
-from summarizer.segment import split_sentences
+from summarizer.core.article import Article, article_from_text
+from summarizer.core.schemas import PROMPT_MODELS
+from summarizer.core.segment import split_sentences
+from summarizer.grounding.ground import Grounding
+from summarizer.model.client import make_client
+from summarizer.pipeline.extractive import Extractive
+from summarizer.pipeline.prompts import PromptSet
 from summarizer.testing import (
     assert_dates_resolved,
     assert_evidence_in_article,

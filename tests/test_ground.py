@@ -8,10 +8,10 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from summarizer.article import article_from_text
-from summarizer.ground import Grounding
-from summarizer.schemas import EventList, StanceList, Summary
-from summarizer.segment import split_sentences
+from summarizer.core.article import article_from_text
+from summarizer.core.schemas import EventList, StanceList, Summary
+from summarizer.core.segment import split_sentences
+from summarizer.grounding.ground import Grounding
 
 TEXT = (
     "Kim Jong Un met Sergei Shoigu in Pyongyang on July 26.\n"
@@ -127,6 +127,13 @@ def test_an_event_takes_its_date_from_its_own_sentences(grounding: Grounding) ->
     assert second.date.resolved is not None and second.date.resolved.start == dt.date(2023, 7, 27)
 
 
+def test_a_name_chosen_twice_for_one_role_is_said_once(grounding: Grounding) -> None:
+    # The embedded model filled its actors to the bound: ["North Korea", "Russia", "China", "North Korea"].
+    twice = event(actors=["Kim Jong Un", "Shoigu", "Kim Jong Un"], recipients=["Shoigu", "Shoigu"])
+    (checked,) = grounding.events(EventList.model_validate({"events": [twice]}))
+    assert (checked.actors, checked.recipients) == (["Kim Jong Un", "Shoigu"], ["Shoigu"])
+
+
 def test_an_event_citing_no_dated_sentence_has_no_date(grounding: Grounding) -> None:
     (checked,) = grounding.events(EventList.model_validate({"events": [event(sentences=[2])]}))
     assert checked.date is None
@@ -152,7 +159,7 @@ def test_summary_key_points_cite_sentences(grounding: Grounding) -> None:
 
 
 def test_strict_schema_closes_every_object_and_requires_every_property() -> None:
-    from summarizer.ground import strict_schema
+    from summarizer.model.strict_schema import strict_schema
 
     schema = strict_schema(EventList.model_json_schema())
     event = schema["$defs"]["Event"]

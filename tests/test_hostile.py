@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from bench.bench_hostile import ENTRY_POINTS, TABLE, timed
-from summarizer.article import Article, article_from_text, parse_article
 from summarizer.batch import collect_inputs
 from summarizer.cli import app
-from summarizer.errors import InputError
+from summarizer.core.article import Article, article_from_text, parse_article
+from summarizer.core.errors import InputError
+from summarizer.model.settings import resolve_settings
 from summarizer.pipeline import Summarizer
-from summarizer.settings import resolve_settings
 
 GROWTH = 15  # the time at 10x the size is at most this many times the time at the size
 SLACK = 0.01  # seconds: what timer noise may add to a measurement of a few milliseconds

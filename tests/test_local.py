@@ -8,6 +8,7 @@ own: from the signal to the process's exit, at most EXIT_LIMIT seconds.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -20,9 +21,9 @@ import pytest
 
 from bench.bench_interrupt import HANG_SECONDS, Outcome, as_foreground, crash_engine_run, interrupt_run
 from summarizer import Summarizer, local
-from summarizer.engine import X86_FEATURES, missing_cpu_features
-from summarizer.errors import ConfigError, LocalModelError
-from summarizer.local import (
+from summarizer.core.errors import ConfigError, LocalModelError
+from summarizer.model.engine import X86_FEATURES, missing_cpu_features
+from summarizer.model.local import (
     SLOTS_ENV,
     STOP_GRACE_SECONDS,
     THREADS_ENV,
@@ -33,8 +34,8 @@ from summarizer.local import (
     engine_environment,
     plan_engine,
 )
-from summarizer.settings import EMBEDDED_MODEL
-from summarizer.weights import model_path
+from summarizer.model.settings import EMBEDDED_MODEL
+from summarizer.model.weights import model_path
 
 pytestmark = [
     pytest.mark.block_network(allowed_hosts=["127.0.0.1"]),
@@ -437,3 +438,25 @@ def test_an_interrupt_lost_in_a_finalizer_is_raised_again() -> None:
     assert done.returncode == 130
     assert done.stderr.decode() == "interrupted (SIGINT): stopped\n"
     assert time.monotonic() - began < 1.2  # raised again at once, not ended by the watchdog (1.5 s)
+
+
+@pytest.mark.live
+async def test_the_engine_enforces_the_compact_grammar_of_the_default_mode(seed_text: str) -> None:
+    """The embedded default (`grammar`): llama.cpp reads the llguidance grammar, so the answer is valid,
+    closed JSON without whitespace between tokens; through `response_format` the same request gets some."""
+    from summarizer.grounding.ground import request_model
+    from summarizer.model.client import Attempts, call_model, make_client
+    from summarizer.model.settings import resolve_settings
+
+    messages = [{"role": "user", "content": f"Summarise this article.\n\n{seed_text[:1500]}"}]
+    answers: dict[str, str] = {}
+    with LocalServer() as server:
+        for mode in ("grammar", "json_schema"):
+            settings = resolve_settings(base_url=server.base_url, model=EMBEDDED_MODEL, env={}, mode=mode)
+            client = make_client(settings, http_retries=0)
+            attempts = Attempts()
+            await call_model(client, settings, request_model("summary", (1, 2, 3)), messages, attempts)
+            await client.close()
+            answers[mode] = attempts.last_response.choices[0].message.content
+    assert "\n" not in answers["grammar"] and '": ' not in answers["grammar"], answers
+    assert json.loads(answers["grammar"]) and answers["json_schema"] != answers["grammar"], answers

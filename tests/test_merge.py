@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from summarizer.merge import cited_numbers, merge_events, merge_stances, reduce_notes
-from summarizer.schemas import (
+from summarizer.core.schemas import (
     CheckedEvent,
     CheckedKeyPoint,
     CheckedStance,
@@ -14,6 +13,7 @@ from summarizer.schemas import (
     EventDate,
     ResolvedDate,
 )
+from summarizer.pipeline.merge import cited_numbers, merge_events, merge_stances, reduce_notes
 
 
 def cite(*numbers: int) -> list[Citation]:

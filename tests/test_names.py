@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from summarizer.names import MAX_GAP, NameIndex, split_sentences
+from summarizer.core.segment import split_sentences
+from summarizer.grounding.names import MAX_GAP, NameIndex
 
 ARTICLE = (
     "North Korean leader Kim Jong Un gave Russian Defence Minister Sergei Shoigu a tour of the arsenal.\n"
@@ -188,8 +189,10 @@ def test_html_entities_in_generated_text_are_decoded(index: NameIndex) -> None:
     assert index.unsupported("Kim&#39;s guest, Northkrye &amp; Co") == ["Northkrye", "Co"]
 
 
-def test_sentences_do_not_end_after_a_title() -> None:
-    assert split_sentences("Mr. Zhang left. Gen. Lee stayed!\nNext line") == [
+def test_names_read_the_sentences_the_model_cites() -> None:
+    # segment's sentences, the ones the model cites: they do not end after a title either.
+    text = "Mr. Zhang left. Gen. Lee stayed!\nNext line"
+    assert [s.text for s in split_sentences(text)] == [
         "Mr. Zhang left.",
         "Gen. Lee stayed!",
         "Next line",
@@ -210,3 +213,9 @@ def test_a_long_article_and_fifty_names_take_well_under_50_ms() -> None:
         best = min(best, time.process_time() - start)
     # Measured about 13 ms of CPU; the bound catches a quadratic slip, not noise from other processes.
     assert best < 0.05
+
+
+def test_a_name_is_not_assembled_across_two_of_the_cited_sentences() -> None:
+    text = "The talks were led by Kim. Jong visited later."
+    index = NameIndex(text, sentences=split_sentences(text))
+    assert index.contains("Kim") and not index.contains("Kim Jong")

@@ -1,6 +1,6 @@
 """Numbers read by value: digits, separators, currency and scale words, and English written numbers."""
 
-from summarizer.numbers import find_numbers, value_key
+from summarizer.grounding.numbers import find_numbers, value_key
 
 
 def values(text: str, *, english: bool = True) -> list[float]:

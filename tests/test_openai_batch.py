@@ -17,16 +17,16 @@ from unittest.mock import ANY
 import pytest
 
 from bench.fake_openai import answer_for
-from summarizer.article import article_from_text
 from summarizer.batch import BatchInput
-from summarizer.cache import CachedResponse, ResponseCache
-from summarizer.client import make_client
-from summarizer.errors import ConfigError, EndpointError
-from summarizer.openai_batch import MAX_POLL_MISSES, PrefillReport, prefill_cache, request_body
+from summarizer.batch.openai_batch import MAX_POLL_MISSES, PrefillReport, prefill_cache, request_body
+from summarizer.core.article import article_from_text
+from summarizer.core.errors import ConfigError, EndpointError
+from summarizer.core.schemas import TASKS
+from summarizer.model.cache import CachedResponse, ResponseCache
+from summarizer.model.client import make_client
+from summarizer.model.pricing import Price
+from summarizer.model.settings import Settings, resolve_settings
 from summarizer.pipeline import PlannedCall, Summarizer
-from summarizer.pricing import Price
-from summarizer.schemas import TASKS
-from summarizer.settings import Settings, resolve_settings
 from summarizer.testing import is_recording
 from tests.fake_batch_api import EXPIRED_MESSAGE, FakeBatchAPI, mentions, serve, tool_name
 
@@ -286,7 +286,7 @@ def test_batch_failed_in_validation_is_reported(
 def test_unreadable_input_is_left_to_the_ordinary_run(
     api: FakeBatchAPI, summarizer: Summarizer, cache: ResponseCache
 ) -> None:
-    from summarizer.article import read_article
+    from summarizer.core.article import read_article
 
     missing = BatchInput(id="gone", source="gone.txt", load=lambda: read_article(Path("/nonexistent.txt")))
     report, _ = run(summarizer, [missing, item(ARTICLE, "a")], cache)
@@ -396,7 +396,7 @@ def test_the_cli_counts_the_batch_in_its_totals(
 
     from summarizer.cli import app
 
-    monkeypatch.setattr("summarizer.openai_batch.POLL_SECONDS", 0.01)
+    monkeypatch.setattr("summarizer.batch.openai_batch.POLL_SECONDS", 0.01)
     (tmp_path / "a.txt").write_text(ARTICLE)
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps({"gpt-4o-mini": {"input": 2.0, "output": 10.0}}))

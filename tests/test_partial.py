@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from summarizer import Summarizer
-from summarizer.article import article_from_text
-from summarizer.budget import CONTEXT_ENV
-from summarizer.client import make_client
-from summarizer.errors import ModelOutputError
-from summarizer.settings import resolve_settings
+from summarizer.core.article import article_from_text
+from summarizer.core.errors import ModelOutputError
+from summarizer.model.budget import CONTEXT_ENV
+from summarizer.model.client import make_client
+from summarizer.model.settings import resolve_settings
 
 from .conftest import tool_call_completion
 

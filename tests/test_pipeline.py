@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from summarizer import ArticleAnalysis, Summarizer
-from summarizer.article import article_from_html, article_from_text
-from summarizer.client import REASK_CHARS
-from summarizer.errors import EndpointError
-from summarizer.local import CONTEXT_TOKENS
+from summarizer.core.article import article_from_html, article_from_text
+from summarizer.core.errors import EndpointError
+from summarizer.model.client import REASK_CHARS
+from summarizer.model.local import CONTEXT_TOKENS
 from summarizer.pipeline import parse_tasks
-from summarizer.prompts import PromptSet
+from summarizer.pipeline.prompts import PromptSet
 from summarizer.testing import assert_evidence_in_article, drift_message
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ def test_changed_prompt_fails_with_the_re_record_message(
     shutil.copytree(ROOT / "prompts", tmp_path / "prompts")
     template = tmp_path / "prompts" / "summary.j2"
     template.write_text(template.read_text().replace("Summarise the article", "Summarize the article"))
-    from summarizer.client import make_client
+    from summarizer.model.client import make_client
 
     changed = Summarizer(
         summarizer_settings,
@@ -161,8 +161,8 @@ def test_parse_tasks_keeps_canonical_order():
 def test_an_answer_kept_on_its_last_attempt_is_served_from_the_cache(stub_endpoint, tmp_path):
     """The cache holds the model's last word: replayed as a last attempt, not re-asked for its flaws."""
     from summarizer import ResponseCache
-    from summarizer.client import make_client
-    from summarizer.settings import resolve_settings
+    from summarizer.model.client import make_client
+    from summarizer.model.settings import resolve_settings
 
     from .conftest import tool_call_completion
 

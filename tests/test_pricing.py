@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from summarizer.errors import ConfigError
-from summarizer.pricing import DEFAULT_PRICES, Price, cost, format_cost, load_prices, price_for
+from summarizer.core.errors import ConfigError
+from summarizer.model.pricing import DEFAULT_PRICES, Price, cost, format_cost, load_prices, price_for
 
 
 def test_known_model() -> None:

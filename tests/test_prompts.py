@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from summarizer.errors import ConfigError
-from summarizer.prompts import PromptSet, fence_tag, read_fenced, schema_of
-from summarizer.schemas import PROMPT_MODELS, TASK_MODELS, Summary
+from summarizer.core.errors import ConfigError
+from summarizer.core.schemas import PROMPT_MODELS, TASK_MODELS, Summary
+from summarizer.pipeline.prompts import PromptSet, fence_tag, read_fenced, schema_of
 
 ROOT = Path(__file__).resolve().parent.parent
 

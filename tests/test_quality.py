@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from summarizer import quality
-from summarizer.prompts import PromptSet
+from summarizer.pipeline.prompts import PromptSet
 
 from .eval_fixtures import A1, a1, analysis_of, cite, event
 

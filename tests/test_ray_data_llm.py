@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from summarizer.batch import collect_inputs
-from summarizer.local import free_port
+from summarizer.model.local import free_port
+from summarizer.model.settings import resolve_settings
 from summarizer.pipeline import Summarizer
-from summarizer.settings import resolve_settings
 from tests.faults import kit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +25,7 @@ def test_the_ray_data_llm_example_fills_the_cache_the_batch_reads(tmp_path: Path
     import importlib.util
 
     from bench.fake_openai import answer_for
-    from summarizer.cache import ResponseCache
+    from summarizer.model.cache import ResponseCache
 
     spec = importlib.util.spec_from_file_location("ray_data_llm", ROOT / "docs" / "ray_data_llm.py")
     assert spec is not None and spec.loader is not None

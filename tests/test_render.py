@@ -4,8 +4,7 @@ import json
 
 from rich.console import Console
 
-from summarizer.render import clean_text, render, to_json, to_markdown, to_terminal
-from summarizer.schemas import (
+from summarizer.core.schemas import (
     ArticleAnalysis,
     ArticleInfo,
     CheckedEvent,
@@ -17,6 +16,7 @@ from summarizer.schemas import (
     FieldCheck,
     ResolvedDate,
 )
+from summarizer.render import clean_text, render, to_json, to_markdown, to_terminal
 
 from .eval_fixtures import metadata
 

@@ -10,10 +10,17 @@ import pytest
 from typer.testing import CliRunner
 
 from summarizer.cli import app
-from summarizer.compare import compare
-from summarizer.errors import InputError
-from summarizer.evaluate import ArticleScore, EvalArticle, EvalReport, evaluate, load_report, overall_metrics
-from summarizer.report import fmt, to_markdown, write_reports
+from summarizer.core.errors import InputError
+from summarizer.evaluation.compare import compare
+from summarizer.evaluation.evaluate import (
+    ArticleScore,
+    EvalArticle,
+    EvalReport,
+    evaluate,
+    load_report,
+    overall_metrics,
+)
+from summarizer.evaluation.report import fmt, to_markdown, write_reports
 
 from .eval_fixtures import DATASET, FAILURES, analysis_of, results
 

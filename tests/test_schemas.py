@@ -3,7 +3,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from summarizer.schemas import TASK_MODELS, ArticleAnalysis, Event, EventType, Stance
+from summarizer.core.schemas import TASK_MODELS, ArticleAnalysis, Event, EventType, Stance
 
 
 def _walk(node, path=""):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from summarizer.budget import CONTEXT_ENV, estimate_tokens
-from summarizer.local import EnginePlan, LocalServer
-from summarizer.segment import Chunk, Sentence, TokenCounter, segment, split_sentences
+from summarizer.core.segment import Chunk, Sentence, TokenCounter, segment, split_sentences
+from summarizer.model.budget import CONTEXT_ENV, estimate_tokens
+from summarizer.model.local import EnginePlan, LocalServer
 
 DATA = Path(__file__).parent / "data" / "cnndm-dev-8.jsonl"
 

@@ -18,13 +18,13 @@ import httpx2
 import pytest
 
 from bench.fake_openai import serve as fake_endpoint
-from summarizer.article import MAX_BYTES
-from summarizer.cache import ResponseCache
-from summarizer.client import make_client
-from summarizer.errors import ConfigError
-from summarizer.local import free_port
+from summarizer.core.article import MAX_BYTES
+from summarizer.core.errors import ConfigError
+from summarizer.core.schemas import ArticleAnalysis
+from summarizer.model.cache import ResponseCache
+from summarizer.model.client import make_client
+from summarizer.model.local import free_port
 from summarizer.pipeline import Summarizer
-from summarizer.schemas import ArticleAnalysis
 from summarizer.service.app import ServiceConfig, create_app
 from summarizer.service.guard import Limits, check_exposure, digest, load_keys
 
@@ -53,7 +53,7 @@ async def service(
     base_url: str, *, cache: ResponseCache | None = None, **config: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan running, and an httpx client talking to it in process."""
-    from summarizer.settings import resolve_settings
+    from summarizer.model.settings import resolve_settings
 
     settings = resolve_settings(base_url=base_url, model="bench-model", max_retries=0, env={})
     summarizer = Summarizer(settings, client=make_client(settings, http_retries=0), cache=cache)
@@ -349,8 +349,8 @@ async def test_cors_is_off_unless_configured(endpoint: str) -> None:
 
 
 async def test_a_start_that_fails_is_kept_for_the_cli_to_report_in_one_line(tmp_path: Path) -> None:
-    from summarizer.errors import LocalModelError
-    from summarizer.settings import resolve_settings
+    from summarizer.core.errors import LocalModelError
+    from summarizer.model.settings import resolve_settings
 
     class CannotStart(Summarizer):
         async def _ensure_client(self) -> Any:

@@ -18,7 +18,7 @@ import pytest
 
 from bench.fake_openai import in_thread
 from bench.fake_openai import serve as fake_endpoint
-from summarizer.local import free_port
+from summarizer.model.local import free_port
 from summarizer.service.guard import Limits, digest
 from tests.test_service import KEY, endpoint, service
 
@@ -81,8 +81,8 @@ async def test_the_document_says_what_the_service_does(endpoint: str) -> None:
 
 @contextmanager
 def running_app(base_url: str, **overrides: Any) -> Iterator[str]:
+    from summarizer.model.settings import resolve_settings
     from summarizer.service.app import ServiceConfig, create_app
-    from summarizer.settings import resolve_settings
 
     settings = resolve_settings(base_url=base_url, model="bench-model", max_retries=0, env={})
     jobs = tempfile.TemporaryDirectory()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from bench.fake_openai import serve as fake_endpoint
-from summarizer.local import free_port
+from summarizer.model.local import free_port
 from summarizer.service.guard import digest
 from tests.test_service import ARTICLE, KEY, assert_problem, endpoint, service
 

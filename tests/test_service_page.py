@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))  # for bench/, when run as a script
 
 from bench.fake_openai import in_thread  # noqa: E402
 from bench.fake_openai import serve as fake_endpoint  # noqa: E402
-from summarizer.local import free_port  # noqa: E402
+from summarizer.model.local import free_port  # noqa: E402
 from summarizer.service import render_html  # noqa: E402
 
 pytestmark = [pytest.mark.system, pytest.mark.block_network(allowed_hosts=["127.0.0.1"])]
@@ -258,8 +258,8 @@ def test_self_contained_file_shows_the_evidence_and_fetches_nothing(browser: Any
 
 @contextmanager
 def running_service(base_url: str) -> Iterator[str]:
+    from summarizer.model.settings import resolve_settings
     from summarizer.service.app import ServiceConfig, create_app
-    from summarizer.settings import resolve_settings
 
     settings = resolve_settings(base_url=base_url, model="bench-model", max_retries=0, env={})
     jobs = tempfile.TemporaryDirectory()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bench.fake_openai import serve as fake_endpoint
-from summarizer.local import free_port
+from summarizer.model.local import free_port
 from summarizer.pipeline import Summarizer
 from summarizer.service.guard import digest
 from tests.test_service import ARTICLE, KEY, PROBLEM, assert_problem, endpoint, service
@@ -295,7 +295,7 @@ async def test_counts_and_results_hold_over_a_restart_with_failed_articles(tmp_p
 
 
 async def test_a_second_server_on_the_same_jobs_database_is_refused(endpoint: str, tmp_path: Path) -> None:
-    from summarizer.errors import ConfigError
+    from summarizer.core.errors import ConfigError
 
     db = tmp_path / "jobs.sqlite"
     async with service(endpoint, jobs_db=db) as first:

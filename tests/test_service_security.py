@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from summarizer.cache import ResponseCache
+from summarizer.model.cache import ResponseCache
 from summarizer.service.guard import digest
 from tests.test_service import ARTICLE, KEY, assert_problem, calls, endpoint, service
 from tests.test_service_jobs import jsonl, wait_for
@@ -151,7 +151,7 @@ async def test_spend_is_bounded_per_request_and_per_key(endpoint: str, tmp_path:
 
 async def test_a_batch_job_stops_when_its_keys_budget_is_spent(tmp_path: Path) -> None:
     from bench.fake_openai import serve as fake_endpoint
-    from summarizer.local import free_port
+    from summarizer.model.local import free_port
     from summarizer.service.budget import Budget
 
     with fake_endpoint(free_port(), 0.05) as slow:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bench.fake_openai import serve as fake_endpoint
-from summarizer.local import free_port
+from summarizer.model.local import free_port
 
 pytestmark = [pytest.mark.system, pytest.mark.block_network(allowed_hosts=["127.0.0.1"])]
 ARTICLE = (Path(__file__).resolve().parent.parent / "bench" / "article.txt").read_text()

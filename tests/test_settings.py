@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from summarizer.cli import app
-from summarizer.errors import ConfigError
-from summarizer.settings import (
+from summarizer.core.errors import ConfigError
+from summarizer.model.settings import (
     DEFAULT_OPENAI_MODEL,
     EMBEDDED_MODEL,
     PLACEHOLDER_KEY,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from summarizer.support import THRESHOLD, SupportIndex, score_support, split_sentences
+from summarizer.grounding.support import THRESHOLD, SupportIndex, score_support, split_sentences
 
 ARTICLE = (
     "The city council of Lyon approved a budget of 4.2 million euros on Tuesday. "

@@ -1,4 +1,4 @@
-"""The pytest plugin as a user gets it: a project that knows nothing of summarizer and the README's example
+"""The pytest plugin as a user gets it: a project that knows nothing of summarizer and the docs' example
 project, each run by pytest in a directory of its own; the assertion helpers; the re-record message."""
 
 import datetime as dt
@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from summarizer.prompts import PromptSet
-from summarizer.schemas import (
+from summarizer.core.schemas import (
     ArticleAnalysis,
     ArticleInfo,
     CheckedEvent,
@@ -25,7 +24,8 @@ from summarizer.schemas import (
     EventDate,
     ResolvedDate,
 )
-from summarizer.segment import split_sentences
+from summarizer.core.segment import split_sentences
+from summarizer.pipeline.prompts import PromptSet
 from summarizer.testing import (
     assert_actor,
     assert_dates_resolved,
@@ -172,12 +172,12 @@ def test_a_project_that_asks_gets_our_cassettes(
     )
 
 
-# --- the README's example project -----------------------------------------------------------------------
+# --- the docs' example project (docs/prompt-testing.md) ---------------------------------------------------
 
 
-def test_readme_shows_the_example_verbatim():
+def test_the_docs_show_the_example_verbatim():
     example = (USER_PROJECT / "test_my_prompts.py").read_text()
-    assert example.strip() in (ROOT / "README.md").read_text()
+    assert example.strip() in (ROOT / "docs" / "prompt-testing.md").read_text()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from summarizer import weights
-from summarizer.errors import LocalModelError
+from summarizer.core.errors import LocalModelError
 
 
 @pytest.fixture(autouse=True)

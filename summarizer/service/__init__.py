@@ -9,9 +9,9 @@ shows the evidence. Needs the `serve` extra (`pip install -e '.[serve]'`).
 - `middleware.py`: request ids, the access log, a problem for any 500; Host, Origin, key and media checks.
 - `batches.py` the batch routes; `jobs.py` the runner (fair between keys); `store.py` the job table.
 - `server.py`: uvicorn with the read timeouts it lacks.
-- `page.py`: the evidence page (`GET /`) and `render_html` for `summarize --format html`.
+- The evidence page (`GET /`) is `summarizer.render.page`, shared with `summarize --format html`.
 """
 
-from .page import render_html
+from ..render.page import render_html
 
 __all__ = ["render_html"]

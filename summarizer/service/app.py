@@ -20,16 +20,17 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from ..errors import SummarizerError
-from ..pipeline import Summarizer, parse_tasks
-from ..prompts import schema_of
-from ..schemas import PROMPT_MODELS, ArticleAnalysis
-from ..settings import Settings
+from ..core.errors import SummarizerError
+from ..core.schemas import PROMPT_MODELS, ArticleAnalysis
+from ..model.settings import Settings
+from ..pipeline.prompts import schema_of
+from ..pipeline.summarizer import Summarizer, parse_tasks
+from ..render.page import STATIC, page_html
 from . import openapi
+from .batches import add_batch_routes
 from .core import AnalysisRequest, Service, ServiceConfig, article_of
 from .guard import BodyLimit, Caller
 from .middleware import Gate, RequestContext
-from .page import STATIC, page_html
 from .problems import Problem, documented, from_error, problem_response, request_id
 
 __all__ = ["AnalysisRequest", "ServiceConfig", "create_app"]
@@ -152,8 +153,6 @@ def create_app(
 
     _add_docs(app)
     openapi.install(app, keyed=bool(config.keys))
-    from .batches import add_batch_routes
-
     add_batch_routes(app, service)
     return app
 

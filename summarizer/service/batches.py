@@ -12,7 +12,7 @@ from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from ..pipeline import parse_tasks
+from ..pipeline.summarizer import parse_tasks
 from .core import TASKS_PARAM
 from .guard import Caller
 from .jobs import JobRunner

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..budget import estimate_tokens
-from ..errors import SummarizerError
+from ..core.errors import SummarizerError
+from ..model.budget import estimate_tokens
 from .problems import Problem
 
 log = logging.getLogger("summarizer.service")

@@ -13,24 +13,27 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..article import MAX_BYTES, Article, article_from_html, article_from_text
-from ..cache import CachedResponse, ResponseCache
-from ..errors import SummarizerError
-from ..pipeline import TASKS, Summarizer
-from ..pricing import Price, load_prices
-from ..schemas import ArticleAnalysis
-from ..settings import Settings
+from ..core.article import MAX_BYTES, Article, article_from_html, article_from_text
+from ..core.errors import SummarizerError
+from ..core.schemas import ArticleAnalysis
+from ..model.cache import CachedResponse, ResponseCache
+from ..model.pricing import Price, load_prices
+from ..model.settings import Settings
+from ..pipeline.summarizer import TASKS, Summarizer
 from .budget import Budget, Spend
 from .engine import Engine
 from .guard import Guard, Limits
 from .metrics import Metrics
 from .offload import Offload, default_mode
 from .problems import Problem
+
+if TYPE_CHECKING:
+    from .jobs import JobRunner
 
 log = logging.getLogger("summarizer.service")
 
@@ -176,7 +179,7 @@ class Service:
         self._given = summarizer
         self.summarizer: Summarizer | None = None
         self._twins: dict[tuple[str, bool], Summarizer] = {}
-        self.jobs: Any = None  # jobs.JobRunner, when batches are enabled
+        self.jobs: JobRunner | None = None  # when batches are enabled
         self._ready: tuple[float, str | None] = (0.0, "not checked yet")
 
     async def start(self) -> None:

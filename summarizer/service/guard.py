@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import math
 import os
 import time
@@ -21,7 +20,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
+from ..core.loopback import is_loopback
 from .problems import Problem, problem_response
 
 KEYS_ENV = "SUMMARIZER_SERVER_KEYS"
@@ -47,15 +47,6 @@ def load_keys(keys_file: Path | None = None, env: dict[str, str] | None = None) 
     if short := [k for k in keys if len(k) < 16]:
         raise ConfigError(f"{len(short)} server key(s) shorter than 16 characters: use long random keys")
     return frozenset(digest(k) for k in keys)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(host: str, keys: frozenset[str]) -> None:

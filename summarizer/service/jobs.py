@@ -25,17 +25,34 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..batch import BatchReport, collect_inputs, run_batch
-from ..errors import SummarizerError
-from ..files import drop_torn_tail
+from ..batch.runner import BatchReport, collect_inputs, run_batch
+from ..core.errors import SummarizerError
+from ..core.files import drop_torn_tail
 from .budget import KeyBudgetSpent, prune_cache
 from .problems import public
 from .store import JobStore, Tally
 
+if TYPE_CHECKING:
+    from ..pipeline.summarizer import Summarizer
+    from .budget import Spend
+    from .engine import Engine
+
 log = logging.getLogger("summarizer.service")
 PRUNE_EVERY = 3600.0
+
+
+class Host(Protocol):
+    """What the runner uses of the service that starts it (core.Service): the runner is below the service,
+    and the service holds it (`Service.jobs`), never the other way round."""
+
+    config: Any  # core.ServiceConfig: its budget's keep_days
+    spend: Spend
+    engine: Engine
+    summarizer: Summarizer | None
+
+    def pick(self, owner: str, strict: bool = False) -> Summarizer: ...
 
 
 class JobRunner:
@@ -45,7 +62,7 @@ class JobRunner:
         self.db, self.concurrency, self.prices, self.metrics = db, concurrency, prices, metrics
         self.slots = running_jobs
         self._store: JobStore | None = None
-        self._service: Any = None
+        self._service: Host = None  # type: ignore[assignment]  # set by start()
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._running: dict[str, tuple[str, asyncio.Task[None]]] = {}  # job id -> (owner, its task)
@@ -62,7 +79,7 @@ class JobRunner:
             raise Problem(503, "the service is starting or stopping", kind="unavailable")
         return self._store
 
-    async def start(self, service: Any) -> None:
+    async def start(self, service: Host) -> None:
         self._service = service
         self._store = await asyncio.to_thread(JobStore, self.db)
         for job_id in self.store.recover():

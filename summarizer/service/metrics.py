@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from ..pricing import Price, cost
-from ..schemas import ArticleAnalysis
+from ..core.schemas import ArticleAnalysis
+from ..model.pricing import Price, cost
 
 # Latency buckets for a service whose answers take from milliseconds (cache hits) to minutes (small
 # local models).

@@ -13,8 +13,8 @@ from typing import Any
 import openai
 from starlette.responses import JSONResponse
 
-from ..client import causes
-from ..errors import ConfigError, EndpointError, InputError, ModelOutputError, SummarizerError
+from ..core.errors import ConfigError, EndpointError, InputError, ModelOutputError, SummarizerError
+from ..model.client import causes
 
 PROBLEM_JSON = "application/problem+json"
 # A URN, not a URL: the type names the problem and must not look like a page someone should fetch.

@@ -21,9 +21,9 @@ from typing import Any
 
 import platformdirs
 
-from ..batch import collect_inputs
-from ..errors import ConfigError, InputError
-from ..files import OutputLock, write_atomic
+from ..batch.inputs import collect_inputs
+from ..core.errors import ConfigError, InputError
+from ..core.files import OutputLock, write_atomic
 from .problems import Problem
 
 ACTIVE = ("queued", "running")

@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 from bench.fake_openai import Faults, serve, start_process
 from summarizer.batch import collect_inputs, done_ids, run_batch
 from summarizer.cli import app
-from summarizer.client import make_client
-from summarizer.local import free_port
+from summarizer.model.client import make_client
+from summarizer.model.local import free_port
+from summarizer.model.settings import resolve_settings
 from summarizer.pipeline import Summarizer
-from summarizer.settings import resolve_settings
 from tests.faults import kit
 from tests.faults.conftest import check_batch, cli, last_line, start_cli
 

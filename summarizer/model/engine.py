@@ -1,0 +1,107 @@
+"""The embedded engine's own process: llama.cpp's HTTP server, from the `xllamacpp` wheel, on loopback.
+
+    python -m summarizer.engine --model PATH --port N [--slots S] [--threads T] [--ctx-per-slot C]
+
+`local.py` starts this as a child and talks to it over the OpenAI API; nothing here is imported by the
+parent but the CPU check, which must not load the native library (that is what would trap).
+
+Why xllamacpp: a prebuilt manylinux wheel of llama.cpp and its C++ server (continuous batching, parallel
+slots, prompt cache, JSON-schema grammars), so installing needs no compiler, and the library is built for
+a fixed instruction set instead of the build machine's (`-march=native` made llama-cpp-python die with
+SIGILL on a CPU other than the one pip compiled it on). The CPU is checked here at run time instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import sys
+import threading
+from pathlib import Path
+
+CONTEXT_TOKENS = 8192  # each slot's context: what the server is started with, and what a chunk must fit
+
+# What xllamacpp's x86-64 wheel is built for (`xllamacpp.get_system_info()` prints AVX, AVX2, F16C, FMA
+# and BMI2; a live test checks this list against it). A CPU without one of them would trap on the first
+# prompt, so it is refused before the library is loaded. ARM64 wheels need only the base ISA.
+X86_FEATURES = ("avx", "avx2", "fma", "f16c", "bmi2")
+# llama.cpp's `flash_attn_type` values.
+FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
+
+
+def missing_cpu_features(cpuinfo: str | None = None, machine: str | None = None) -> list[str]:
+    """The instruction-set extensions the engine needs and this CPU lacks ([] where we cannot tell)."""
+    machine = (machine or platform.machine()).lower()
+    if machine not in ("x86_64", "amd64"):
+        return []
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []  # not Linux: the wheel's own checks will have to do
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            return [f for f in X86_FEATURES if f not in flags]
+    return []
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m summarizer.engine", description=__doc__)
+    parser.add_argument("--model", required=True, help="the GGUF file")
+    parser.add_argument("--port", type=int, required=True, help="the loopback port to listen on")
+    parser.add_argument("--slots", type=int, default=1, help="requests served at once")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads")
+    parser.add_argument("--ctx-per-slot", type=int, default=8192, help="context tokens of each slot")
+    parser.add_argument("--max-tokens", type=int, default=4096, help="a cap for requests that set none")
+    parser.add_argument(
+        "--flash-attn",
+        choices=sorted(FLASH_ATTN),
+        default="auto",
+        help="llama.cpp's flash attention: auto (the library decides), on or off",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    if missing := missing_cpu_features():
+        print(f"this CPU lacks {', '.join(missing)}, which the engine needs", file=sys.stderr)
+        return 3
+    # Read by OpenMP when the library loads: spinning waits starve the working thread on a busy machine.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import xllamacpp  # here, after the check: loading it on such a CPU could already trap
+
+    params = xllamacpp.CommonParams()
+    params.model.path = args.model
+    params.port = args.port
+    params.n_parallel = args.slots
+    # The context is shared by the slots: each gets n_ctx / n_parallel.
+    params.n_ctx = args.ctx_per_slot * args.slots
+    params.cont_batching = True  # the slots' tokens are decoded in one batch
+    params.use_jinja = True  # the model's own chat template; without it the JSON grammar ran on whitespace
+    params.ctx_shift = False  # a request longer than its slot fails instead of shifting, and looping, on
+    params.n_predict = args.max_tokens  # a request without max_tokens still ends
+    params.cpuparams.n_threads = args.threads
+    params.cpuparams_batch.n_threads = args.threads
+    params.n_threads_http = max(2, args.slots)
+    params.flash_attn_type = FLASH_ATTN[args.flash_attn]
+    params.warmup = False  # a first request warms it as well; start-up is what a user waits for
+    params.endpoint_metrics = False
+    params.endpoint_slots = False
+
+    stop = threading.Event()
+    # The server holds nothing worth saving: a signal ends the process at once (the parent waits for it).
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())
+    _server = xllamacpp.Server(params)  # serves from threads of its own; loading the model takes ~1 s
+    while not stop.wait(0.5):
+        pass
+    # Without `del _server`: its destructor waits for a generation in progress.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
