@@ -1,12 +1,15 @@
 """Load test of `summarizer serve` with one hostile client (issue 19), against the loopback fixture.
 
     python bench/load_service.py                  # 32 clients for 60 s, the fixture at 200 ms a call
+    python bench/load_service.py --offload process,thread   # this code, then the one before, in one run
 
 31 well-behaved clients (two keys) send analyses and small batch jobs; one hostile client (a third key,
 and no key) sends what once stopped or froze the service: a lone surrogate in a batch, 1 MB of "a. ", a
-2 MB batch of tiny articles, a JSON line nested 100,000 deep, a forged log line in the path, a rebinding
-Host, and eight sockets that send nothing. A prober asks /healthz every 50 ms. At the end: every job of
-the well-behaved clients must finish, none of their answers be a 5xx, and /healthz p99 stay under 100 ms.
+1 MB batch of 50,000 tiny articles, a JSON line nested 100,000 deep, a forged log line in the path, a
+rebinding Host, and eight sockets that send nothing. A prober asks /healthz every 50 ms. At the end: every
+job of the well-behaved clients must finish, none of their answers be a 5xx, and /healthz p99 stay under
+100 ms.
+`--offload thread` runs the server as it was before large bodies went to worker processes (offload.py).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -47,14 +51,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)] if ordered else float("nan")
 
 
-def start_server(base_url: str, jobs_db: Path) -> tuple[str, subprocess.Popen[bytes]]:
+def start_server(base_url: str, jobs_db: Path, offload: str) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
     command = [
         sys.executable, "-m", "summarizer", "serve", "--port", str(port), "--base-url", base_url,
         "--model", "bench-model", "--no-cache", "--max-concurrent", "1000", "--rate-limit", "100000",
         "--jobs-db", str(jobs_db), "--batch-concurrency", "8", "--max-key-tokens-per-day", "0",
     ]  # fmt: skip
-    env = {**os.environ, "SUMMARIZER_SERVER_KEYS": ",".join(KEYS.values())}
+    env = {
+        **os.environ,
+        "SUMMARIZER_SERVER_KEYS": ",".join(KEYS.values()),
+        "SUMMARIZER_SERVE_OFFLOAD": offload,
+    }
     log = open(jobs_db.parent / "server.log", "wb")  # noqa: SIM115 - the server's, for the reader
     process = subprocess.Popen(command, stderr=log, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -179,22 +187,35 @@ async def main(url: str, clients: int, seconds: float) -> dict[str, object]:
     return {"polite": seen, "hostile": bad, "health": health, "jobs": states}
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--delay-ms", type=float, default=200)
-    parser.add_argument("--probe", metavar="URL", help=argparse.SUPPRESS)  # the prober's own process
-    args = parser.parse_args()
-    if args.probe:
-        print(json.dumps(probe(args.probe, args.seconds)))
-        sys.exit(0)
-    with tempfile.TemporaryDirectory() as tmp, fixture(free_port(), args.delay_ms / 1000) as model:
-        url, process = start_server(model, Path(tmp) / "jobs.sqlite")
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far (Linux; NaN elsewhere or once it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            out = asyncio.run(main(url, args.clients, args.seconds))
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
+def run_mode(model: str, mode: str, clients: int, seconds: float) -> dict[str, Any]:
+    """One run against a new server whose large bodies go to `mode` (offload.py: process or thread)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        load = os.getloadavg()[0]
+        url, process = start_server(model, Path(tmp) / "jobs.sqlite", mode)
+        try:
+            out = asyncio.run(main(url, clients, seconds))
+            cpu = cpu_seconds(process.pid)
+            workers = sum(cpu_seconds(child) for child in children(process.pid))
         finally:
             process.terminate()
             process.wait()
@@ -202,28 +223,56 @@ if __name__ == "__main__":
         if os.environ.get("PYTHONASYNCIODEBUG"):  # what held the server's loop (asyncio's debug mode)
             slow = [line for line in log.splitlines() if " took " in line]
             print("\n".join(line[:100] + " ... " + line[-30:] for line in slow[-40:]))
-    polite_counts, hostile_counts = out["polite"], out["hostile"]
-    health = out["health"]
-    assert (
-        isinstance(polite_counts, Counter)
-        and isinstance(hostile_counts, Counter)
-        and isinstance(health, list)
-    )
+    polite_counts, hostile_counts, health = out["polite"], out["hostile"], out["health"]
     five = sum(v for k, v in polite_counts.items() if not isinstance(k, int) or k >= 500)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"# load_service: {args.clients} clients (1 hostile), {args.seconds:.0f} s, fixture")
-    print(f"# {args.delay_ms:.0f} ms/call; {machine}")
-    print("| measure | value |\n|---|---|")
-    print(f"| polite answers by status | {dict(sorted(polite_counts.items(), key=str))} |")
-    print(f"| polite 5xx or transport errors | {five} |")
-    print(f"| hostile answers by status | {dict(sorted(hostile_counts.items(), key=str))} |")
-    print(
-        f"| /healthz probes, p50 / p99 / max ms | {len(health)}, {percentile(health, 0.5) * 1000:.1f} /"
-        f" {percentile(health, 0.99) * 1000:.1f} / {max(health) * 1000:.1f} |"
-    )
-    print(f"| polite batch jobs by final state | {dict(out['jobs'])} |")  # type: ignore[arg-type]
+    p99 = percentile(health, 0.99)
     forged = log.count("\n2026-12-06 00:00:00,000")
-    print(f"| forged log lines / raw escapes in the server log | {forged} / {log.count(chr(27))} |")
-    ok = five == 0 and percentile(health, 0.99) < 0.1 and set(out["jobs"]) <= {"done"}  # type: ignore[arg-type]
+    rows = {
+        "polite answers by status": dict(sorted(polite_counts.items(), key=str)),
+        "polite 5xx or transport errors": five,
+        "hostile answers by status": dict(sorted(hostile_counts.items(), key=str)),
+        "/healthz probes, p50 / p99 / max ms": f"{len(health)}, {percentile(health, 0.5) * 1000:.1f} /"
+        f" {p99 * 1000:.1f} / {max(health) * 1000:.1f}",
+        "polite batch jobs by final state": dict(out["jobs"]),
+        "forged log lines / raw escapes in the server log": f"{forged} / {log.count(chr(27))}",
+        "CPU s: server process / its worker processes": f"{cpu:.1f} / {workers:.1f}",
+        "load average (1 min) before / after": f"{load:.1f} / {os.getloadavg()[0]:.1f}",
+    }
+    return {"rows": rows, "ok": five == 0 and p99 < 0.1 and set(out["jobs"]) <= {"done"}}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--delay-ms", type=float, default=200)
+    parser.add_argument(
+        "--offload",
+        default="process",
+        help="large bodies in worker processes (process, the default) or the server's threads (thread, the"
+        " code before): a comma-separated list runs each in turn, e.g. process,thread",
+    )
+    parser.add_argument("--probe", metavar="URL", help=argparse.SUPPRESS)  # the prober's own process
+    args = parser.parse_args()
+    if args.probe:
+        print(json.dumps(probe(args.probe, args.seconds)))
+        sys.exit(0)
+    modes = args.offload.split(",")
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    runs = {}
+    with fixture(free_port(), args.delay_ms / 1000) as model:
+        for mode in modes:
+            runs[mode] = run_mode(model, mode, args.clients, args.seconds)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"# load_service: {args.clients} clients (1 hostile), {args.seconds:.0f} s each, fixture")
+    print(f"# {args.delay_ms:.0f} ms/call; {machine}; {started}")
+    print(f"# python bench/load_service.py {' '.join(sys.argv[1:])}".rstrip())
+    print("| measure | " + " | ".join(f"`{mode}`" for mode in modes) + " |")
+    print("|---|" + "---|" * len(modes))
+    for name in runs[modes[0]]["rows"]:
+        print(f"| {name} | " + " | ".join(str(runs[mode]["rows"][name]) for mode in modes) + " |")
+    ok = runs[modes[0]]["ok"]  # the verdict is the first mode's; the others are there to compare
     print("PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)

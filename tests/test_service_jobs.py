@@ -82,6 +82,31 @@ async def test_bad_batches_are_problems(
     assert_problem(r, status, detail)
 
 
+async def test_a_batch_as_one_json_array_is_the_same_job_as_its_lines(endpoint: str, tmp_path: Path) -> None:
+    # What a client generated from the OpenAPI document sends (it has no NDJSON body).
+    items = [json.loads(line) for line in jsonl(3).splitlines()]
+    as_json = {"content-type": "application/json"}
+    async with service(endpoint, jobs_db=tmp_path / "jobs.sqlite") as client:
+        submitted = await client.post("/v1/batches", json=items)
+        assert submitted.status_code == 202, submitted.text
+        await wait_for(client, submitted.json()["id"], ("done",))
+        lines = (await client.get(f"/v1/batches/{submitted.json()['id']}/results")).text.splitlines()
+        one = await client.post("/v1/batches", content=json.dumps(items[0]), headers=as_json)  # one line
+        empty = await client.post("/v1/batches", json=[])
+        broken = await client.post("/v1/batches", content=b'[{"text": "a"}', headers=as_json)
+        deep = await client.post("/v1/batches", content=b"[" * 100_000 + b"]" * 100_000, headers=as_json)
+        wrong = await client.post("/v1/batches", json=[{"title": "no text"}])
+    assert sorted(json.loads(line)["id"] for line in lines) == ["a00", "a01", "a02"]
+    assert one.status_code == 202 and one.json()["total"] == 1
+    assert_problem(empty, 400, "the body is empty")
+    assert_problem(broken, 400, "the body is not valid JSON")
+    assert_problem(deep, 400, "nested too deeply")
+    assert_problem(wrong, 400, "body, line 1: no 'text'")
+    assert sorted(d.name for d in (tmp_path / "jobs").iterdir()) == sorted(
+        [submitted.json()["id"], one.json()["id"]]
+    )
+
+
 async def test_jobs_belong_to_their_key_and_unknown_ids_are_404(endpoint: str, tmp_path: Path) -> None:
     other = "someone-else-0123456789"
     mine, theirs = {"authorization": f"Bearer {KEY}"}, {"authorization": f"Bearer {other}"}

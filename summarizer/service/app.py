@@ -7,7 +7,6 @@ given to `create_app` is used on the service's engine loop and closed with the a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -51,6 +50,7 @@ def create_app(
             await service.start()
             if service.jobs is not None:
                 await service.jobs.start(service)
+            service.offload.start()  # last: it freezes what start-up built out of the collector's way
         except SummarizerError as exc:
             app.state.startup_error = exc
             await service.stop()
@@ -58,6 +58,7 @@ def create_app(
         try:
             yield
         finally:
+            service.offload.stop()
             if service.jobs is not None:
                 await service.jobs.stop()
             await service.stop()
@@ -94,7 +95,8 @@ def create_app(
     async def analyses(body: AnalysisRequest, who: Caller) -> Response:
         """Analyse one article: returns the same ArticleAnalysis JSON as `summarizer summarize -f json`."""
         tasks = parse_tasks(body.tasks or None)  # "" or []: the default tasks
-        article = await asyncio.to_thread(article_of, body)  # HTML extraction is CPU-bound
+        # HTML extraction is CPU-bound: a large page's in a worker process (offload.py).
+        article = await service.offload.run(len(body.text or body.html or ""), article_of, body)
         service.spend.check_request(article.text, len(tasks))
         service.spend.check_key(who)
         service.guard.admit(who)

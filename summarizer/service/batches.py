@@ -17,9 +17,10 @@ from .core import TASKS_PARAM
 from .guard import Caller
 from .jobs import JobRunner
 from .problems import Problem, documented
-from .store import ACTIVE, default_jobs_db
+from .store import ACTIVE, default_jobs_db, write_input
 
 NDJSON = "application/x-ndjson"
+JSON = "application/json"
 
 
 class Tokens(BaseModel):
@@ -57,10 +58,30 @@ class BatchLine(BaseModel):
     published: Any = Field(default=None, description="YYYY-MM-DD.")
 
 
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+# Components of the OpenAPI document (openapi.py adds them), so that a generated client has the models of
+# a line in and a line out, and reads each result line into them.
+SCHEMAS: dict[str, Any] = {
+    "BatchLine": BatchLine.model_json_schema(),
+    "BatchResult": {
+        "title": "BatchResult",
+        "description": "One line of a job's results.",
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "analysis": _ref("ArticleAnalysis")},
+        "required": ["id", "analysis"],
+    },
+}
+_LINES = {"type": "array", "minItems": 1, "items": _ref("BatchLine")}
+# NDJSON, as `summarizer batch` reads a file; or one JSON array of the same objects, which is what clients
+# generated from the document can send (openapi-python-client skips a body it only has as NDJSON).
 _BODY = {
-    "description": "One JSON object a line (NDJSON): the items below, each on a line of its own.",
+    "description": "The articles: one JSON object a line (NDJSON, each item below on a line of its own), or"
+    " one JSON array of them (application/json).",
     "required": True,
-    "content": {NDJSON: {"schema": {"type": "array", "minItems": 1, "items": BatchLine.model_json_schema()}}},
+    "content": {NDJSON: {"schema": _LINES}, JSON: {"schema": _LINES}},
 }
 # Where a client (or schemathesis' stateful tests) goes from a new job.
 _LINKS = {
@@ -72,8 +93,9 @@ _LINKS = {
     )
 }
 _RESULTS = {
-    "description": 'The finished articles, one `{"id", "analysis"}` a line, in the order they finished.',
-    "content": {NDJSON: {"schema": {"type": "string"}}},
+    "description": "The finished articles, one BatchResult a line (NDJSON: each item below on a line of its"
+    " own), in the order they finished.",
+    "content": {NDJSON: {"schema": {"type": "array", "items": _ref("BatchResult")}}},
 }
 
 
@@ -102,10 +124,14 @@ def add_batch_routes(app: FastAPI, service: Any) -> None:
         restarts."""
         chosen: list[str] = list(parse_tasks(tasks or None))
         body = await request.body()
+        array = request.headers.get("content-type", "").split(";")[0].strip().lower() == JSON
         service.spend.check_key(who)
         service.guard.admit(who)
         try:
-            job = await asyncio.to_thread(runner.store.create, who, body, chosen, caps)
+            job_id, source = runner.store.new_input()
+            # A 2 MB body is 50,000 articles to parse: in a worker process (offload.py says why).
+            total = await service.offload.run(len(body), write_input, source, body, array)
+            job = await asyncio.to_thread(runner.store.queue, job_id, who, chosen, total, caps)
         finally:
             service.guard.release(who)
         runner.submitted()

@@ -29,6 +29,7 @@ from .budget import Budget, Spend
 from .engine import Engine
 from .guard import Guard, Limits
 from .metrics import Metrics
+from .offload import Offload, default_mode
 from .problems import Problem
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class ServiceConfig:
     max_articles_per_key: int = 10_000  # articles waiting in one key's jobs (429 above)
     running_jobs: int = 2  # jobs run at once, each of another key (a large job does not block the rest)
     budget: Budget = field(default_factory=Budget)
+    offload: str = field(default_factory=default_mode)  # large bodies: "process" (offload.py) or "thread"
 
 
 # What `tasks` may name, as the OpenAPI document says it (the server's own message names a wrong one);
@@ -67,13 +69,25 @@ class AnalysisRequest(BaseModel):
     """One article: `text` or `html` (a saved page), with what the caller knows about it."""
 
     # One of `text` and `html` is needed (checked in `article_of`, with a message naming the field): said
-    # here for the OpenAPI document and the clients generated from it.
+    # here for the OpenAPI document. Inside `allOf`: a generator reads a `oneOf` beside `properties` as a
+    # union of the two branches and drops the other fields (openapi-python-client made `text`-only and
+    # `html`-only models, without title, tasks or strict).
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "oneOf": [
-                {"required": ["text"], "properties": {"text": {"type": "string"}, "html": {"type": "null"}}},
-                {"required": ["html"], "properties": {"html": {"type": "string"}, "text": {"type": "null"}}},
+            "allOf": [
+                {
+                    "oneOf": [
+                        {
+                            "required": ["text"],
+                            "properties": {"text": {"type": "string"}, "html": {"type": "null"}},
+                        },
+                        {
+                            "required": ["html"],
+                            "properties": {"html": {"type": "string"}, "text": {"type": "null"}},
+                        },
+                    ]
+                }
             ]
         },
     )
@@ -161,6 +175,7 @@ class Service:
         self.spend = Spend(config.budget)
         self.prices = config.prices if config.prices is not None else load_prices()
         self.engine = Engine()
+        self.offload = Offload(config.offload)
         self._given = summarizer
         self.summarizer: Summarizer | None = None
         self._twins: dict[tuple[str, bool], Summarizer] = {}

@@ -4,7 +4,8 @@ Segmenting, grounding, HTML extraction, the response cache's SQLite and the batc
 CPU-bound or blocking, and they run inside `Summarizer.asummarize` and `run_batch`, between awaits. On the
 server's loop, one large article would stall every other request, `/healthz` included. Here the server's
 loop only parses requests and awaits the engine's futures; Python's thread switching (every 5 ms by
-default) keeps it answering while the engine thread computes.
+default) keeps it answering while the engine thread computes. A thread does not help against what stops
+the whole process (a long parse's allocations and the collections they set off): offload.py.
 
 Everything the summarizer owns (its HTTP client, its semaphore, the embedded server) is created, used and
 closed on the engine loop only.

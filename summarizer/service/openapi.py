@@ -3,8 +3,12 @@
 - one shared `Problem` schema on every error answer (FastAPI would write its own `HTTPValidationError` for
   the 422s, which are problem documents here), and 401 on every route that takes a key;
 - a bearer `securitySchemes`, required by `/v1/*` and `/metrics` when the server has keys;
-- `/metrics` as text, the NDJSON bodies as `application/x-ndjson`;
+- `/metrics` as text, the NDJSON bodies as `application/x-ndjson` (a batch also as a JSON array), with
+  the models of a line in and out (`BatchLine`, `BatchResult`) as components;
 - `POST /v1/analyses` needs `text` or `html` (one of them, non-empty).
+
+Checked by schemathesis (tests/test_service_contract.py) and by a client openapi-python-client generates
+(tests/test_service_client.py).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from .batches import SCHEMAS as BATCH_SCHEMAS
 from .problems import PROBLEM_JSON, PROBLEM_REF, PROBLEM_SCHEMA, TITLES
 
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
@@ -46,6 +51,7 @@ def contract(doc: dict[str, Any], *, keyed: bool) -> dict[str, Any]:
     for name in _FASTAPI_VALIDATION:
         schemas.pop(name, None)
     schemas["Problem"] = PROBLEM_SCHEMA
+    schemas.update(BATCH_SCHEMAS)
     if keyed:
         components["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "description": "An API key of the server's."}

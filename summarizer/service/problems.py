@@ -54,6 +54,10 @@ class Problem(Exception):
         self.status, self.detail, self.headers = status, detail, headers or {}
         self.kind = kind or TITLES.get(status, "error").lower().replace(" ", "-")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a worker process too (offload.py): it crosses back whole, not as Exception(detail).
+        return (Problem, (self.status, self.detail), {"kind": self.kind, "headers": self.headers})
+
 
 def problem_response(problem: Problem, **extra: Any) -> JSONResponse:
     body = {
