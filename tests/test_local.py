@@ -9,6 +9,7 @@ own: from the signal to the process's exit, at most EXIT_LIMIT seconds.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 
 from bench.bench_interrupt import HANG_SECONDS, Outcome, as_foreground, crash_engine_run, interrupt_run
 from summarizer import Summarizer, local
-from summarizer.core.errors import ConfigError, LocalModelError
+from summarizer.core.errors import LocalModelError
 from summarizer.model.engine import X86_FEATURES, missing_cpu_features
 from summarizer.model.local import (
     SLOTS_ENV,
@@ -30,6 +31,7 @@ from summarizer.model.local import (
     EnginePlan,
     LocalServer,
     ServerStopped,
+    busy_cores,
     describe_exit,
     engine_environment,
     plan_engine,
@@ -234,19 +236,29 @@ def test_describe_exit() -> None:
 
 
 def test_slots_and_threads_follow_the_machine_and_the_variables() -> None:
-    idle = {"memory_bytes": 24 << 30, "load": 0.1}
+    idle = {"memory_bytes": 24 << 30, "busy": 0.1}
     assert plan_engine({}, cores=2, **idle) == EnginePlan(slots=3, threads=2)
     assert plan_engine({}, cores=8, **idle).threads == 8
-    assert plan_engine({}, cores=2, memory_bytes=1536 << 20, load=0.1).slots == 1  # memory for one slot
+    assert plan_engine({}, cores=2, memory_bytes=1536 << 20, busy=0.1).slots == 1  # memory for one slot
     # Cores that other work holds are left to it: its threads would stall the engine's at every step.
-    assert plan_engine({}, cores=2, memory_bytes=24 << 30, load=0.95).threads == 2  # a run just ended
-    assert plan_engine({}, cores=2, memory_bytes=24 << 30, load=1.2).threads == 1
-    assert plan_engine({}, cores=2, memory_bytes=24 << 30, load=9.0).threads == 1
-    assert plan_engine({}, cores=8, memory_bytes=24 << 30, load=3.0).threads == 5
+    assert plan_engine({}, cores=2, memory_bytes=24 << 30, busy=0.95).threads == 2
+    assert plan_engine({}, cores=2, memory_bytes=24 << 30, busy=1.2).threads == 1
+    assert plan_engine({}, cores=2, memory_bytes=24 << 30, busy=9.0).threads == 1
+    assert plan_engine({}, cores=8, memory_bytes=24 << 30, busy=3.0).threads == 5
     env = {SLOTS_ENV: "5", THREADS_ENV: "2"}
-    assert plan_engine(env, cores=2, memory_bytes=24 << 30, load=9.0) == EnginePlan(slots=5, threads=2)
-    with pytest.raises(ConfigError, match=SLOTS_ENV):
-        plan_engine({SLOTS_ENV: "0"}, cores=2, **idle)
+    assert plan_engine(env, cores=2, memory_bytes=24 << 30, busy=9.0) == EnginePlan(slots=5, threads=2)
+
+
+def test_busy_cores_are_measured_now_not_the_lagging_load_average() -> None:
+    # Two samples of /proc/stat's first line: 400 ticks passed, 100 of them idle or iowait.
+    lines = iter(["cpu  100 0 100 700 100 0 0 0 0 0\n", "cpu  250 0 250 750 150 0 0 0 0 0\n"])
+    busy = busy_cores(interval=0.0, read_stat=lambda: next(lines))
+    assert busy == pytest.approx((os.cpu_count() or 1) * 0.75)
+
+    def absent() -> str:
+        raise FileNotFoundError("/proc/stat")
+
+    assert busy_cores(interval=0.0, read_stat=absent) >= 0.0  # no /proc: the load average
 
 
 @pytest.mark.live

@@ -26,7 +26,9 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 from ..core.errors import ConfigError, LocalModelError
@@ -76,14 +78,14 @@ def plan_engine(
     env: dict[str, str] | os._Environ[str] | None = None,
     cores: int | None = None,
     memory_bytes: int | None = None,
-    load: float | None = None,
+    busy: float | None = None,
 ) -> EnginePlan:
     """Slots and threads from the machine, each overridable by its variable.
 
-    Threads: the cores this process may run on that other work leaves free (the 1-minute load average,
-    read once at start), at least one. The engine's threads wait for each other at every step, so a thread
-    on a core another process holds slows all of them: on 2 cores with one busy, 1 thread evaluated and
-    decoded faster than 2; on idle cores, 2 took the seed in 19.5 s against 24.2 s (bench/README.md).
+    Threads: the cores this process may run on that other work leaves free (`busy_cores`, measured at
+    start), at least one. The engine's threads wait for each other at every step, so a thread on a core
+    another process holds slows all of them: on 2 cores with one busy, 1 thread evaluated and decoded
+    faster than 2; on idle cores, 2 took the seed in 16.2 s against 21 s (bench/README.md).
 
     Slots: 3, so that a batch's articles share the engine (continuous batching decodes the slots' tokens in
     one pass; an article's own tasks go in order, see pipeline.py); fewer if memory is short, at about
@@ -97,15 +99,40 @@ def plan_engine(
             memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (ValueError, OSError, AttributeError):
             memory_bytes = 4 << 30
-    if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except OSError:
-            load = 0.0
+    if busy is None:
+        busy = busy_cores()
     by_memory = max(1, int((memory_bytes / 2**30 - 1) / 0.5))
     slots = _positive(env, SLOTS_ENV) or min(3, by_memory)
-    threads = _positive(env, THREADS_ENV) or max(1, min(cores, math.ceil(cores - load)))
+    threads = _positive(env, THREADS_ENV) or max(1, min(cores, math.ceil(cores - busy)))
     return EnginePlan(slots=slots, threads=threads)
+
+
+def _proc_stat() -> str:
+    return Path("/proc/stat").read_text(encoding="ascii")
+
+
+def busy_cores(interval: float = 0.2, read_stat: Callable[[], str] = _proc_stat) -> float:
+    """How many cores other work keeps busy now: the machine's CPU time that was not idle over `interval`
+    (`/proc/stat`; this process sleeps meanwhile). Not the 1-minute load average, which lags: a run just
+    ended still counted as a busy core, and the next run took 1 thread (the seed in 21 s instead of 16 s).
+    Where there is no /proc/stat, the load average is all there is."""
+
+    def sample() -> tuple[int, int]:
+        ticks = [int(n) for n in read_stat().split("\n", 1)[0].split()[1:9]]
+        return sum(ticks), ticks[3] + ticks[4]  # all of user..steal; idle + iowait
+
+    try:
+        total, idle = sample()
+        time.sleep(interval)
+        total2, idle2 = sample()
+    except (OSError, ValueError, IndexError):
+        try:
+            return os.getloadavg()[0]
+        except OSError:
+            return 0.0
+    if total2 <= total:
+        return 0.0
+    return (os.cpu_count() or 1) * (1 - (idle2 - idle) / (total2 - total))
 
 
 def engine_environment(env: dict[str, str] | os._Environ[str] | None = None) -> dict[str, str]:
