@@ -13,6 +13,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
+from collections.abc import Callable
 from types import ModuleType
 
 MOVED = {
@@ -59,6 +60,20 @@ MOVED = {
     "service.page": "render.page",
 }
 """Old module (under `summarizer.`) -> its new path (under `summarizer.`)."""
+
+
+def old_names(package: str, modules: tuple[str, ...]) -> Callable[[str], object]:
+    """The `__getattr__` of a package whose name was a flat module (`summarizer.batch`): it answers that
+    module's names from the submodules that now hold them, imported when first asked for."""
+
+    def __getattr__(name: str) -> object:
+        for module in modules:
+            found = importlib.import_module(f"{package}.{module}")
+            if hasattr(found, name):
+                return getattr(found, name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__
 
 
 class _OldPath(importlib.abc.MetaPathFinder, importlib.abc.Loader):
