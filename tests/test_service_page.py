@@ -33,6 +33,7 @@ from bench.fake_openai import in_thread  # noqa: E402
 from bench.fake_openai import serve as fake_endpoint  # noqa: E402
 from summarizer.model.local import free_port  # noqa: E402
 from summarizer.service import render_html  # noqa: E402
+from tests.conftest import missing  # noqa: E402
 
 pytestmark = [pytest.mark.system, pytest.mark.block_network(allowed_hosts=["127.0.0.1"])]
 SEED = (ROOT / "seeds" / "000_576e96b86ee510dd.txt").read_text(encoding="utf-8").strip()
@@ -176,13 +177,12 @@ def analysis_fixture(text: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    ci = os.environ.get("CI") == "true"
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        (pytest.fail if ci else pytest.skip)("playwright is not installed (the dev extra)")
+        missing("playwright is not installed (the dev extra)")
     if not Path(CHROMIUM).exists():
-        (pytest.fail if ci else pytest.skip)("chromium is not installed: apt-get install -y chromium")
+        missing("chromium is not installed: apt-get install -y chromium")
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield chromium
