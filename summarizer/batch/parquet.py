@@ -24,7 +24,7 @@ from typing import Any
 
 from ..core.files import Appender
 from ..core.schemas import Metadata
-from ..model.pricing import Price, price_for
+from ..model.pricing import Price
 from ..pipeline.summarizer import Summarizer, parse_tasks
 from .output import prune_failures
 from .ray import (
@@ -110,12 +110,8 @@ def run_batch_parquet(
     chosen = parse_tasks(tasks)
     started = time.perf_counter()
     directory = output.results
-    already = parquet_done_ids(directory)
-    todo = [item for item in inputs if item.id not in already]
-    report = RayReport(total=len(inputs), skipped=len(inputs) - len(todo))
     model = summarizer.settings.model
-    if prices is None or price_for(model, prices) is None:
-        report.cost = None
+    report, todo = RayReport.start(inputs, parquet_done_ids(directory), model, prices)
     bad = Appender(output.failures)
     try:
 

@@ -36,7 +36,7 @@ from ..core.errors import ConfigError, SummarizerError
 from ..core.schemas import Metadata
 from ..model.cache import ResponseCache
 from ..model.client import describe_error
-from ..model.pricing import Price, price_for
+from ..model.pricing import Price
 from ..model.settings import Settings
 from ..pipeline.summarizer import Summarizer, parse_tasks
 from .output import differences
@@ -241,12 +241,8 @@ def run_batch_ray(
     options = options or RayOptions()
     chosen = parse_tasks(tasks)
     started = time.perf_counter()
-    already = done_ids(output.results)
-    todo = [item for item in inputs if item.id not in already]
-    report = RayReport(total=len(inputs), skipped=len(inputs) - len(todo))
     model = summarizer.settings.model
-    if prices is None or price_for(model, prices) is None:
-        report.cost = None
+    report, todo = RayReport.start(inputs, done_ids(output.results), model, prices)
 
     def progress() -> None:
         report.seconds = time.perf_counter() - started

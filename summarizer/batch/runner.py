@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from ..core.errors import PartialResultError, SummarizerError
 from ..core.files import Appender
@@ -55,6 +55,18 @@ class BatchReport:
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @classmethod
+    def start(
+        cls, inputs: list[BatchInput], done: set[str], model: str, prices: dict[str, Price] | None
+    ) -> tuple[Self, list[BatchInput]]:
+        """A run's report and the articles it still has to do: those with an id in `done` (a result from
+        an earlier run) count as skipped; the cost is unknown (None) when `model` has no price."""
+        todo = [item for item in inputs if item.id not in done]
+        report = cls(total=len(inputs), skipped=len(inputs) - len(todo))
+        if prices is None or price_for(model, prices) is None:
+            report.cost = None  # unknown price: tokens only
+        return report, todo
 
     def add_prefill(self, prompt_tokens: int, completion_tokens: int, spent: float | None) -> None:
         """Count the tokens and cost of an OpenAI batch that ran before (`--openai-batch`) in the totals."""
@@ -107,12 +119,8 @@ async def _run(
     on_progress: ProgressHook | None,
 ) -> BatchReport:
     started = time.perf_counter()
-    already = done_ids(output.results)
-    todo = [item for item in inputs if item.id not in already]
-    report = BatchReport(total=len(inputs), skipped=len(inputs) - len(todo))
     model = summarizer.settings.model
-    if prices is None or price_for(model, prices) is None:
-        report.cost = None  # unknown price: tokens only
+    report, todo = BatchReport.start(inputs, done_ids(output.results), model, prices)
     gate = asyncio.Semaphore(concurrency)
 
     def progress() -> None:
