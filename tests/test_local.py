@@ -36,7 +36,7 @@ from summarizer.model.local import (
     engine_environment,
     plan_engine,
 )
-from summarizer.model.settings import EMBEDDED_MODEL
+from summarizer.model.settings import EMBEDDED_MODEL, resolve_settings
 from summarizer.model.weights import model_path
 
 pytestmark = [
@@ -249,6 +249,19 @@ def test_slots_and_threads_follow_the_machine_and_the_variables() -> None:
     assert plan_engine(env, cores=2, memory_bytes=24 << 30, busy=9.0) == EnginePlan(slots=5, threads=2)
 
 
+def test_the_busy_cores_are_measured_when_the_engine_starts_not_when_a_summarizer_is_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Measuring takes 0.2 s, and a run answered from the cache (or a cassette) never starts the engine.
+    def measured(*_: object, **__: object) -> float:
+        raise AssertionError("busy_cores() called while making a Summarizer")
+
+    monkeypatch.setattr(local, "busy_cores", measured)
+    settings = resolve_settings(env={}).with_overrides(endpoint="embedded")
+    with Summarizer(settings, notice=lambda _: None) as summarizer:
+        assert summarizer._requests._value == local.engine_slots()
+
+
 def test_busy_cores_are_measured_now_not_the_lagging_load_average() -> None:
     # Two samples of /proc/stat's first line: 400 ticks passed, 100 of them idle or iowait.
     lines = iter(["cpu  100 0 100 700 100 0 0 0 0 0\n", "cpu  250 0 250 750 150 0 0 0 0 0\n"])
@@ -458,7 +471,6 @@ async def test_the_engine_enforces_the_compact_grammar_of_the_default_mode(seed_
     closed JSON without whitespace between tokens; through `response_format` the same request gets some."""
     from summarizer.grounding.ground import request_model
     from summarizer.model.client import Attempts, call_model, make_client
-    from summarizer.model.settings import resolve_settings
 
     messages = [{"role": "user", "content": f"Summarise this article.\n\n{seed_text[:1500]}"}]
     answers: dict[str, str] = {}

@@ -13,7 +13,7 @@ from typing import Any, Self, TypeVar
 import openai
 
 from ..model.client import make_client
-from ..model.local import EnginePlan, LocalServer
+from ..model.local import LocalServer
 from ..model.settings import Settings
 
 T = TypeVar("T")
@@ -29,13 +29,11 @@ class Connection:
     def __init__(
         self,
         settings: Settings,
-        plan: EnginePlan | None,
         client: openai.AsyncOpenAI | None,
         http_retries: int,
         notice: Callable[[str], None] | None,
     ) -> None:
         self.settings = settings
-        self._plan = plan
         self._client = client
         self._http_retries = http_retries
         self._notice = notice or (lambda message: print(message, file=sys.stderr))
@@ -53,7 +51,7 @@ class Connection:
                 settings = self.settings
                 if settings.endpoint == "embedded":
                     self._notice(EMBEDDED_NOTICE.format(model=settings.model))
-                    self._server = LocalServer(plan=self._plan)
+                    self._server = LocalServer()  # planned as it starts: the same slots as engine_slots()
                     try:
                         await asyncio.to_thread(self._server.start)
                     except BaseException:  # an interrupt too: the thread's start() returns once stopped

@@ -38,7 +38,7 @@ from ..grounding.ground import Grounding
 from ..model.budget import chunk_budget, token_counter
 from ..model.cache import ResponseCache
 from ..model.client import Attempts, call_model
-from ..model.local import plan_engine
+from ..model.local import engine_slots
 from ..model.settings import Settings, resolve_settings
 from .assemble import ChunkResult, assemble, combine_runs
 from .caching import from_cache, request_key, store
@@ -134,14 +134,14 @@ class Summarizer(Connection):
         # Requests in flight at once, over every article and chunk. The embedded engine serves as many as it
         # has slots: more would only queue there, and time out while queued.
         embedded = self.settings.endpoint == "embedded"
-        self._plan = plan_engine() if embedded else None
-        limit = self._plan.slots if self._plan is not None else DEFAULT_MAX_REQUESTS
+        # The engine plans its threads when it starts (never, when every answer comes from the cache).
+        limit = engine_slots() if embedded else DEFAULT_MAX_REQUESTS
         self._requests = asyncio.Semaphore(max_requests or limit)
         # On the embedded engine an article's tasks run in order, and articles run side by side on its
         # slots: evaluating the numbered article once per slot costs more than decoding the tasks' short
         # answers one after another (bench/bench_engine.py). Elsewhere every request goes out at once.
         self._in_order = embedded if tasks_in_order is None else tasks_in_order
-        super().__init__(self.settings, self._plan, client, http_retries, notice)
+        super().__init__(self.settings, client, http_retries, notice)
 
     @property
     def strict(self) -> bool:
