@@ -8,6 +8,7 @@ own: from the signal to the process's exit, at most EXIT_LIMIT seconds.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -249,6 +251,19 @@ def test_slots_and_threads_follow_the_machine_and_the_variables() -> None:
     assert plan_engine(env, cores=2, memory_bytes=24 << 30, busy=9.0) == EnginePlan(slots=5, threads=2)
 
 
+def test_the_engine_decodes_one_token_on_one_thread_and_drafts_from_ngrams(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Prompts take every free core; one request's next token takes one (engine.py: 45 against 34 tokens/s).
+    monkeypatch.setattr(local, "engine_model", lambda notice=None: Path("model.gguf"))
+    command = LocalServer(port=1, plan=EnginePlan(slots=3, threads=2))._command()
+    options = dict(zip(command[3::2], command[4::2], strict=True))
+    assert options["--threads"] == "2" and options["--decode-threads"] == "1"
+    assert options["--speculative"] == "ngram" and options["--slots"] == "3"
+    one_core = LocalServer(port=1, plan=EnginePlan(slots=1, threads=1, decode_threads=4))._command()
+    assert one_core[one_core.index("--decode-threads") + 1] == "1"  # never more than the prompt's threads
+
+
 def test_the_busy_cores_are_measured_when_the_engine_starts_not_when_a_summarizer_is_made(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -264,9 +279,21 @@ def test_the_busy_cores_are_measured_when_the_engine_starts_not_when_a_summarize
 
 def test_busy_cores_are_measured_now_not_the_lagging_load_average() -> None:
     # Two samples of /proc/stat's first line: 400 ticks passed, 100 of them idle or iowait.
-    lines = iter(["cpu  100 0 100 700 100 0 0 0 0 0\n", "cpu  250 0 250 750 150 0 0 0 0 0\n"])
-    busy = busy_cores(interval=0.0, read_stat=lambda: next(lines))
+    def stat() -> Iterator[str]:
+        yield from ["cpu  100 0 100 700 100 0 0 0 0 0\n", "cpu  250 0 250 750 150 0 0 0 0 0\n"]
+
+    still = itertools.repeat(1.0).__next__  # this process used no CPU over the interval
+    lines = stat()
+    busy = busy_cores(
+        interval=0.0, read_stat=lambda: next(lines), own_cpu=still, clock=itertools.count().__next__
+    )
     assert busy == pytest.approx((os.cpu_count() or 1) * 0.75)
+    # Our own threads' work (the client made while the engine starts) is not another program's.
+    lines, own = stat(), iter([0.0, 0.5]).__next__
+    busy = busy_cores(
+        interval=0.0, read_stat=lambda: next(lines), own_cpu=own, clock=iter([0.0, 1.0]).__next__
+    )
+    assert busy == pytest.approx((os.cpu_count() or 1) * 0.75 - 0.5)
 
     def absent() -> str:
         raise FileNotFoundError("/proc/stat")
@@ -395,6 +422,50 @@ def test_an_interrupt_while_reading_stdin_is_one_line_and_exit_130(signum: int) 
     assert code == 130, stderr
     assert stderr == f"interrupted ({signal.Signals(signum).name}): stopped\n"
     assert took <= EXIT_LIMIT
+
+
+# --- started early, before the CLI's imports --------------------------------------------------------------
+
+
+def test_an_engine_started_early_is_taken_once_and_outlives_the_thread_that_started_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _with_command(monkeypatch, STUBBORN_SERVER)
+    local.start_early()
+    early = local.take_early()
+    assert early is not None and local.take_early() is None  # one taker
+    server, started = early
+    try:
+        assert started.result(timeout=30) is server and server.process is not None
+        # The kernel's parent-death signal follows the spawning thread: it must not have fired.
+        time.sleep(0.5)
+        assert _alive(server.process.pid)
+    finally:
+        server.stop(grace=0)
+
+
+UNTAKEN = f"""
+import sys
+from summarizer.model import local
+local.LocalServer._command = lambda self: [sys.executable, "-c", {STUBBORN_SERVER!r}, str(self.port)]
+local.start_early()
+server, started = local._early
+started.result(timeout=30)
+print(server.process.pid, flush=True)
+"""
+
+
+def test_an_engine_started_early_that_nothing_took_is_killed_at_exit() -> None:
+    # `summarize` whose result came from the cache: the engine it started early served nothing.
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", UNTAKEN], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout)
+    deadline = time.monotonic() + 2
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+    assert time.monotonic() - began < 30
 
 
 WEDGED = f"""

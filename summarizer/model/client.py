@@ -92,7 +92,7 @@ async def call_model(
     extra_body: dict[str, Any] = {}
     if settings.grammar_output:
         hooks.on("completion:kwargs", as_grammar(extra_body))
-    patched = _patched(client, settings.instructor_mode)
+    patched = patched_client(client, settings.instructor_mode)
     request = list(messages)
     for attempt in range(settings.max_retries + 1):
         last = attempt == settings.max_retries
@@ -226,13 +226,14 @@ def _reask(answer: str | None, errors: str) -> list[dict[str, str]]:
 
 
 # Patching costs about a millisecond, three times an article: once per client and mode is enough, as the
-# attempt-counting hooks are passed per call.
+# attempt-counting hooks are passed per call. The first patch of a process also imports instructor's
+# provider modules (about 0.6 s): `Connection` does it while the embedded engine loads.
 _PATCHED: weakref.WeakKeyDictionary[openai.AsyncOpenAI, dict[instructor.Mode, Any]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _patched(client: openai.AsyncOpenAI, mode: instructor.Mode) -> Any:
+def patched_client(client: openai.AsyncOpenAI, mode: instructor.Mode) -> Any:
     by_mode = _PATCHED.setdefault(client, {})
     if mode not in by_mode:
         by_mode[mode] = instructor.from_openai(client, mode=mode)

@@ -29,6 +29,12 @@ CONTEXT_TOKENS = 8192  # each slot's context: what the server is started with, a
 X86_FEATURES = ("avx", "avx2", "fma", "f16c", "bmi2")
 # llama.cpp's `flash_attn_type` values.
 FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
+# Drafting without a draft model: the next tokens are guessed from where the last 3 appeared before (in
+# the prompt or the answer so far) and checked in one batch. Greedy decoding keeps exactly the tokens it
+# would have chosen; the JSON's repeated keys and names copied from the article come out several at a
+# time. Measured on the seed and 4 dev articles: 14 % less decoding time, every answer identical.
+SPECULATIVE = ("ngram", "none")
+NGRAM_SIZE, DRAFT_MAX = 3, 16
 
 
 def missing_cpu_features(cpuinfo: str | None = None, machine: str | None = None) -> list[str]:
@@ -53,7 +59,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="the GGUF file")
     parser.add_argument("--port", type=int, required=True, help="the loopback port to listen on")
     parser.add_argument("--slots", type=int, default=1, help="requests served at once")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="CPU threads that evaluate prompts"
+    )
+    parser.add_argument(
+        "--decode-threads", type=int, default=1, help="CPU threads that decode one token of one request"
+    )
     parser.add_argument("--ctx-per-slot", type=int, default=8192, help="context tokens of each slot")
     parser.add_argument("--max-tokens", type=int, default=4096, help="a cap for requests that set none")
     parser.add_argument(
@@ -61,6 +72,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         choices=sorted(FLASH_ATTN),
         default="auto",
         help="llama.cpp's flash attention: auto (the library decides), on or off",
+    )
+    parser.add_argument(
+        "--speculative", choices=SPECULATIVE, default="ngram", help="draft tokens from n-grams, or not"
     )
     return parser.parse_args(argv)
 
@@ -84,8 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     params.use_jinja = True  # the model's own chat template; without it the JSON grammar ran on whitespace
     params.ctx_shift = False  # a request longer than its slot fails instead of shifting, and looping, on
     params.n_predict = args.max_tokens  # a request without max_tokens still ends
-    params.cpuparams.n_threads = args.threads
+    # One token of one request (the only work of n_threads) waits on memory, not on arithmetic, and
+    # a second thread only adds a wait at every step: 1 thread decoded at 45 tokens/s, 2 at 34. Several
+    # tokens at once (prompts, drafts, the slots' tokens together) take n_threads_batch.
+    params.cpuparams.n_threads = args.decode_threads
     params.cpuparams_batch.n_threads = args.threads
+    if args.speculative == "ngram":
+        spec = params.speculative
+        spec.types = [xllamacpp.common_speculative_type.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE]
+        spec.ngram_simple.size_n = NGRAM_SIZE
+        spec.ngram_simple.size_m = DRAFT_MAX
+        spec.draft.n_max = DRAFT_MAX
     params.n_threads_http = max(2, args.slots)
     params.flash_attn_type = FLASH_ATTN[args.flash_attn]
     params.warmup = False  # a first request warms it as well; start-up is what a user waits for

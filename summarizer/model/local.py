@@ -13,7 +13,9 @@ child itself (SIGTERM, then SIGKILL after a short grace), so the whole thing end
 
 from __future__ import annotations
 
+import atexit
 import collections
+import concurrent.futures
 import contextlib
 import http.client
 import importlib.util
@@ -33,14 +35,14 @@ from typing import IO
 
 from ..core.errors import ConfigError, LocalModelError
 from . import engine
-from .weights import model_path
+from .weights import engine_model
 
 CONTEXT_TOKENS = engine.CONTEXT_TOKENS  # each slot's context
 INSTALL_HINT = "install the embedded engine with: pip install 'summarizer[local]'"
 SLOTS_ENV = "SUMMARIZER_ENGINE_SLOTS"
 THREADS_ENV = "SUMMARIZER_ENGINE_THREADS"
 # Readiness is polled this often; it is also how long a stop() waits at most for start() to notice.
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.05
 # Time the server gets to exit on SIGTERM before SIGKILL: nothing it would save is worth a wait.
 STOP_GRACE_SECONDS = 0.5
 # What a death by each signal most likely means, and what to try.
@@ -63,6 +65,8 @@ class EnginePlan:
     threads: int
     ctx_per_slot: int = CONTEXT_TOKENS
     flash_attn: str = "auto"  # engine.FLASH_ATTN: what bench_engine.py compares
+    decode_threads: int = 1  # engine.py says why one
+    speculative: str = "ngram"  # engine.SPECULATIVE
 
 
 def _positive(env: dict[str, str] | os._Environ[str], name: str) -> int | None:
@@ -119,9 +123,14 @@ def _proc_stat() -> str:
     return Path("/proc/stat").read_text(encoding="ascii")
 
 
-def busy_cores(interval: float = 0.2, read_stat: Callable[[], str] = _proc_stat) -> float:
+def busy_cores(
+    interval: float = 0.2,
+    read_stat: Callable[[], str] = _proc_stat,
+    own_cpu: Callable[[], float] = time.process_time,
+    clock: Callable[[], float] = time.monotonic,
+) -> float:
     """How many cores other work keeps busy now: the machine's CPU time that was not idle over `interval`
-    (`/proc/stat`; this process sleeps meanwhile). Not the 1-minute load average, which lags: a run just
+    (`/proc/stat`), less this process's own. Not the 1-minute load average, which lags: a run just
     ended still counted as a busy core, and the next run took 1 thread (the seed in 21 s instead of 16 s).
     Where there is no /proc/stat, the load average is all there is."""
 
@@ -131,8 +140,10 @@ def busy_cores(interval: float = 0.2, read_stat: Callable[[], str] = _proc_stat)
 
     try:
         total, idle = sample()
+        own, began = own_cpu(), clock()
         time.sleep(interval)
         total2, idle2 = sample()
+        own, spent = own_cpu() - own, clock() - began
     except (OSError, ValueError, IndexError):
         try:
             return os.getloadavg()[0]
@@ -140,7 +151,9 @@ def busy_cores(interval: float = 0.2, read_stat: Callable[[], str] = _proc_stat)
             return 0.0
     if total2 <= total:
         return 0.0
-    return (os.cpu_count() or 1) * (1 - (idle2 - idle) / (total2 - total))
+    # Less this process's own work (its other threads: the client is made while the engine starts).
+    busy = (os.cpu_count() or 1) * (1 - (idle2 - idle) / (total2 - total)) - own / max(spent, 1e-3)
+    return max(0.0, busy)
 
 
 def engine_environment(env: dict[str, str] | os._Environ[str] | None = None) -> dict[str, str]:
@@ -211,11 +224,12 @@ class LocalServer:
         self,
         *,
         port: int | None = None,
-        plan: EnginePlan | None = None,
+        plan: EnginePlan | None = None,  # planned from the machine when it starts
         startup_timeout: float = 120.0,
     ):
         self.port = port or free_port()
-        self.plan = plan or plan_engine()
+        # Planned in start(): measuring the busy cores takes 0.2 s, which a caller may spend on other work.
+        self.plan = plan
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None  # how the process ended, once it has
@@ -263,15 +277,17 @@ class LocalServer:
         return self
 
     def _command(self) -> list[str]:
-        plan = self.plan
+        plan = self.plan = self.plan or plan_engine()
         return [
             sys.executable, "-m", "summarizer.model.engine",
-            "--model", str(model_path(notice=lambda m: print(m, file=sys.stderr))),
+            "--model", str(engine_model(notice=lambda m: print(m, file=sys.stderr))),
             "--port", str(self.port),
             "--slots", str(plan.slots),
             "--threads", str(plan.threads),
             "--ctx-per-slot", str(plan.ctx_per_slot),
             "--flash-attn", plan.flash_attn,
+            "--decode-threads", str(min(plan.decode_threads, plan.threads)),
+            "--speculative", plan.speculative,
         ]  # fmt: skip
 
     def _drain(self, pipe: IO[bytes] | None) -> None:
@@ -330,16 +346,16 @@ class LocalServer:
         hint = _hint(code)
         return f"the embedded model crashed: {describe_exit(code)}" + (f"; {hint}" if hint else "")
 
-    def stop(self) -> None:
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Stop the server, or a start() in progress in another thread. Safe to call more than once."""
         self._stopping.set()
         with self._lock:
             process, self.process = self.process, None
         try:
-            if process is not None and process.poll() is None:
+            if process is not None and process.poll() is None and grace > 0:
                 process.terminate()
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=STOP_GRACE_SECONDS)
+                    process.wait(timeout=grace)
         finally:  # also when a second Ctrl-C lands in the wait above
             if process is not None and process.poll() is None:
                 process.kill()
@@ -353,3 +369,46 @@ class LocalServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# --- started early ----------------------------------------------------------------------------------
+
+_early: tuple[LocalServer, concurrent.futures.Future[LocalServer]] | None = None
+
+
+def start_early() -> None:
+    """Start the embedded engine now, in a thread, for a command that is about to use it: `summarize`
+    calls this before its imports, so that the model loads (its own process, another core) while they
+    run, about a second of the seed's ten. The `Connection` takes it (`take_early`); if nothing does,
+    it is stopped at exit."""
+    global _early
+    if _early is not None:
+        return
+    server = LocalServer()
+    started: concurrent.futures.Future[LocalServer] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            started.set_result(server.start())
+        except BaseException as exc:  # handed to whoever takes it, raised there
+            started.set_exception(exc)
+            return
+        # PR_SET_PDEATHSIG fires when the thread that spawned the engine ends, not the process: this one
+        # lives as long as the engine.
+        server._stopping.wait()
+
+    _early = (server, started)
+    threading.Thread(target=run, name="engine-start", daemon=True).start()
+    atexit.register(_stop_untaken)
+
+
+def take_early() -> tuple[LocalServer, concurrent.futures.Future[LocalServer]] | None:
+    """The engine `start_early` began, once: the taker owns it (and stops it)."""
+    global _early
+    early, _early = _early, None
+    return early
+
+
+def _stop_untaken() -> None:
+    if (early := take_early()) is not None:
+        early[0].stop(grace=0)  # it served nothing: no need to let it finish anything

@@ -17,14 +17,16 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import SplitResult, urlsplit
 
-import instructor
 from pydantic import SecretStr
 
 from ..core.errors import ConfigError
 from ..core.loopback import is_loopback
+
+if TYPE_CHECKING:
+    import instructor
 
 EndpointKind = Literal["openai", "compatible", "embedded"]
 Rails = Literal["extractive", "free"]
@@ -38,16 +40,18 @@ OPENAI_HOST = "api.openai.com"
 OPENAI_URL = f"https://{OPENAI_HOST}/v1"
 # Query parameters that carry a secret in some deployments (`?api-key=`, `?token=`, signed URLs).
 _SECRET_PARAM = re.compile(r"(?i)([?&][^=&#]*(?:key|token|secret|password|passwd|sig|auth)[^=&#]*=)[^&#]*")
+# Our modes and the instructor mode each sends, by name: settings are read without importing instructor
+# (and openai under it, 0.6 s), so that `summarize` can start the embedded engine first (cli/entry.py).
 MODES = {
-    "tools": instructor.Mode.TOOLS,
+    "tools": "TOOLS",
     # instructor's own TOOLS_STRICT is deprecated and never sets `"strict": true` (its `strict` argument
     # is about validation): the request is TOOLS, made strict by client.py and ground.with_strict_schema.
-    "tools_strict": instructor.Mode.TOOLS,
-    "json_schema": instructor.Mode.JSON_SCHEMA,
+    "tools_strict": "TOOLS",
+    "json_schema": "JSON_SCHEMA",
     # llama.cpp's own `grammar` field instead of `response_format`: the same JSON schema, read by the
     # server's llguidance backend with no whitespace between tokens (client.py, `llguidance_grammar`).
-    "grammar": instructor.Mode.JSON_SCHEMA,
-    "json": instructor.Mode.JSON,
+    "grammar": "JSON_SCHEMA",
+    "json": "JSON",
 }
 
 
@@ -110,7 +114,9 @@ class Settings:
 
     @property
     def instructor_mode(self) -> instructor.Mode:
-        return MODES[self.mode]
+        import instructor
+
+        return instructor.Mode[MODES[self.mode]]
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]

