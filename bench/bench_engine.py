@@ -196,6 +196,37 @@ def batch_rounds(old_python: str | None, rounds: int, dev: int) -> None:
                 print(f"| {name} | {n + 1} | {wall:.0f} s | {rate:.2f} | {done.returncode} |", flush=True)
 
 
+def seed_runs(runs: int) -> None:
+    """The README's first command as a new user runs it (nothing configured, an empty response cache each
+    time, from another directory), `runs` times: wall time, and the model's seconds per task from the
+    output's metadata."""
+    import tempfile
+
+    print(f"\n`summarizer summarize {SEED.relative_to(ROOT)}`, an empty cache each run\n")
+    print("| run | wall | model time | summary / stances / events (prompt / completion tokens) | exit |")
+    print("| --- | --- | --- | --- | --- |")
+    walls = []
+    for n in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SUMMARIZER_"))}
+            env["SUMMARIZER_CACHE_DIR"] = tmp
+            command = [sys.executable, "-m", "summarizer", "summarize", str(SEED)]
+            began = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp, check=False)
+            walls.append(time.perf_counter() - began)
+        meta = json.loads(done.stdout)["metadata"] if done.returncode == 0 else {"tasks": {}}
+        tasks = " / ".join(
+            f"{t['seconds']:.2f} s ({t['usage']['prompt_tokens']} / {t['usage']['completion_tokens']})"
+            for t in meta["tasks"].values()
+        )
+        print(
+            f"| {n + 1} | {walls[-1]:.2f} s | {meta.get('seconds', 0):.2f} s | {tasks} | "
+            f"{'exit ' + str(done.returncode) if done.returncode else ''} |",
+            flush=True,
+        )
+    print(f"\nmedian {statistics.median(walls):.2f} s")
+
+
 def engine_probe(seed: list[Request], rounds: int) -> None:
     """The seed's requests in order on one slot, alternated: the schema as `response_format` or as the
     compact grammar, and flash attention as the library decides or on. Wall, tokens, prompt and decode
@@ -258,7 +289,14 @@ def main() -> None:
     parser.add_argument(
         "--engine-probe", type=int, default=0, help="rounds of: schema form x flash attention, on the seed"
     )
+    parser.add_argument(
+        "--seed-runs", type=int, default=0, help="the README's first command, this many times"
+    )
     options = parser.parse_args()
+    if options.seed_runs:
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+        seed_runs(options.seed_runs)
+        return
     if options.engine_probe:
         engine_probe(requests_for([SEED.read_text(encoding="utf-8")])[0], options.engine_probe)
         return
