@@ -161,6 +161,33 @@ def test_a_stance_aimed_at_its_own_actor_is_re_asked_then_dropped(rails: Extract
     assert kept[0].evidence[0].start <= kept[0].span.start < kept[0].span.end <= kept[0].evidence[0].end
 
 
+def test_a_stance_aimed_at_its_own_actor_cannot_be_chosen():
+    # The sentence names nobody inside the clause: targets fall back to the sentence's names, the actor's
+    # own among them. Each actor gets a shape of its own whose targets leave its own names out.
+    article = article_from_text(
+        "Kim Jong Un met Sergei Shoigu in Pyongyang, and Kim said the talks were a success. Rain fell."
+    )
+    x = Extractive(Grounding(article, split_sentences(article.text), pick_names=True))
+    (offered,) = [c for c in x.offered("position", (1, 2)) if "success" in c.text]
+    actors, targets = x.stance_names(offered)
+    assert {"Kim Jong Un", "Kim"} <= set(actors) and set(actors) <= set(targets)
+    shapes = dict(x.stance_shapes(offered))
+    for (actor,), aimed in shapes.items():
+        assert aimed and not any(x.grounding.names.same(actor, t) for t in aimed), (actor, aimed)
+    assert "Kim" not in shapes[("Kim Jong Un",)] and "Sergei Shoigu" in shapes[("Kim Jong Un",)]
+    model = x.request_model("stances", (1, 2))
+    with pytest.raises(ValidationError):
+        model.model_validate(
+            {
+                "stances": [
+                    {"actor": "Kim", "target": "Kim Jong Un", "position": offered.id, "polarity": "neutral"}
+                ]
+            }
+        )
+    ok = {"actor": "Kim", "target": "Sergei Shoigu", "position": offered.id, "polarity": "supports"}
+    assert x.review(model.model_validate({"stances": [ok]})) == []
+
+
 def test_polarity_against_a_plain_clause_becomes_neutral(rails: Extractive):
     assert plain_polarity("he fully supports the Kremlin") == "supports"
     assert plain_polarity("the ministry condemned the strike") == "opposes"
