@@ -1,7 +1,9 @@
 """The embedded engine: one slot against N, and llama-cpp-python beside it, on the same requests, in one run.
 
-    python bench/bench_engine.py                          # the seed, then the 20 dev articles
+    python bench/bench_engine.py                       # the seed, then the 20 dev articles
     python bench/bench_engine.py --slots 1 2 3 --old-python /path/to/venv/bin/python --dev 20
+    python bench/bench_engine.py --seed-runs 3         # the README's first command, as a new user runs it
+    python bench/bench_engine.py --encoding-probe 2    # the weights' encoding, decode threads, drafts
 
 The requests are the pipeline's own first-round requests (`Summarizer.plan`: every task of every article,
 the numbered article first, the schema as a grammar), sent straight to the server with as many in flight as
@@ -252,6 +254,39 @@ def engine_probe(seed: list[Request], rounds: int) -> None:
                 )
 
 
+def encoding_probe(seed: list[Request], rounds: int) -> None:
+    """The seed's three requests in order on one slot, each row a server of its own: the weights as
+    published (Q4_1) or re-encoded (Q8_0, reencode.py), one request's tokens decoded on 1 thread or on
+    all, n-gram drafts or none. Prompt and decode seconds from the server's timings."""
+    from summarizer.model.weights import FILE_ENV
+
+    cores = len(os.sched_getaffinity(0))
+    rows = [
+        ("Q4_1", cores, "none"),
+        ("Q8_0", cores, "none"),
+        ("Q8_0", 1, "none"),
+        ("Q8_0", 1, "ngram"),
+    ]
+    print("\n| weights | decode threads | drafts | round | wall | prompt eval | decode | prompt tok/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for n in range(rounds):
+        for weights, decode_threads, drafts in rows:
+            if weights == "Q4_1":
+                os.environ[FILE_ENV] = str(model_path())  # loaded as it is
+            plan = EnginePlan(slots=1, threads=cores, decode_threads=decode_threads, speculative=drafts)
+            try:
+                with LocalServer(plan=plan) as server:
+                    r = run(server.base_url, [[body(m, schema, "xllamacpp") for m, schema in seed]], 1, True)
+            finally:
+                os.environ.pop(FILE_ENV, None)
+            print(
+                f"| {weights} | {decode_threads} | {drafts} | {n + 1} | {r.wall:.1f} s | "
+                f"{r.prompt_ms / 1000:.1f} s | {r.decode_ms / 1000:.1f} s | "
+                f"{r.prompt_evaluated / (r.prompt_ms / 1000):.0f} |",
+                flush=True,
+            )
+
+
 def threads_probe(seed: list[Request]) -> None:
     """The seed's summary request, its prefix made new each time (no cache), on 1 and 2 threads with
     OpenMP's threads spinning (ACTIVE) or sleeping (PASSIVE) while they wait: prompt and decode tokens/s."""
@@ -292,7 +327,13 @@ def main() -> None:
     parser.add_argument(
         "--seed-runs", type=int, default=0, help="the README's first command, this many times"
     )
+    parser.add_argument(
+        "--encoding-probe", type=int, default=0, help="rounds of: Q4_1 or Q8_0, decode threads, drafts"
+    )
     options = parser.parse_args()
+    if options.encoding_probe:
+        encoding_probe(requests_for([SEED.read_text(encoding="utf-8")])[0], options.encoding_probe)
+        return
     if options.seed_runs:
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
         seed_runs(options.seed_runs)

@@ -82,3 +82,17 @@ def test_the_embedded_models_weights_keep_their_numbers(tmp_path: Path) -> None:
     source = model_path()
     target = reencode(source, tmp_path / reencoded_name(source))
     _check_same_numbers(source, target)
+
+
+def test_partial_files_of_killed_runs_are_removed_once_old(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from summarizer.model.reencode import _remove_stale
+
+    old, fresh = tmp_path / ".reencode-a.part", tmp_path / ".reencode-b.part"
+    for path in (old, fresh):
+        path.write_bytes(b"half a model")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    _remove_stale(tmp_path)
+    assert not old.exists() and fresh.exists()  # another run may be writing the fresh one now

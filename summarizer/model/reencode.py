@@ -14,8 +14,10 @@ is checked before it replaces anything.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 TARGET = "Q8_0"
@@ -37,6 +39,7 @@ def reencode(source: Path, target: Path) -> Path:
     q4_1, q8_0 = gguf.GGMLQuantizationType.Q4_1, gguf.GGMLQuantizationType.Q8_0
     reader = gguf.GGUFReader(source, "r")
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(target.parent)
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=".reencode-", suffix=".part")
     os.close(fd)
     partial = Path(name)
@@ -75,3 +78,12 @@ def reencode(source: Path, target: Path) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     return target
+
+
+def _remove_stale(directory: Path, age: float = 3600.0) -> None:
+    """Partial files of runs killed while they wrote (an interrupt ends the process without cleaning up)."""
+    now = time.time()
+    for partial in directory.glob(".reencode-*.part"):
+        with contextlib.suppress(OSError):
+            if now - partial.stat().st_mtime > age:
+                partial.unlink()
