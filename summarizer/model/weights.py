@@ -77,7 +77,7 @@ def model_path(notice: Callable[[str], None] | None = None) -> Path:
 
 def engine_model(notice: Callable[[str], None] | None = None) -> Path:
     """The file the engine loads: the published weights as Q8_0 (`reencode.py`: the same numbers, prompts
-    evaluated about twice as fast), written once into the models directory. A file named by
+    evaluated 1.5 times as fast), written once into the models directory. A file named by
     `SUMMARIZER_MODEL_FILE` is loaded as it is: it is the user's choice."""
     source = model_path(notice)
     if os.environ.get(FILE_ENV, "").strip():
@@ -87,7 +87,7 @@ def engine_model(notice: Callable[[str], None] | None = None) -> Path:
         return target
     if importlib.util.find_spec("gguf") is None:
         if notice is not None:
-            notice("summarizer: `pip install gguf` lets the embedded model read prompts about twice as fast")
+            notice("summarizer: `pip install gguf` lets the embedded model read prompts 1.5 times as fast")
         return source
     if notice is not None:
         notice(f"summarizer: writing the embedded model as {target.name} once (a few seconds)")
