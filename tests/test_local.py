@@ -24,9 +24,10 @@ import pytest
 
 from bench.bench_interrupt import HANG_SECONDS, Outcome, as_foreground, crash_engine_run, interrupt_run
 from summarizer import Summarizer, local
-from summarizer.core.errors import LocalModelError
+from summarizer.core.errors import ConfigError, LocalModelError
 from summarizer.model.engine import X86_FEATURES, missing_cpu_features
 from summarizer.model.local import (
+    DRAFTS_ENV,
     SLOTS_ENV,
     STOP_GRACE_SECONDS,
     THREADS_ENV,
@@ -249,6 +250,9 @@ def test_slots_and_threads_follow_the_machine_and_the_variables() -> None:
     assert plan_engine({}, cores=8, memory_bytes=24 << 30, busy=3.0).threads == 5
     env = {SLOTS_ENV: "5", THREADS_ENV: "2"}
     assert plan_engine(env, cores=2, memory_bytes=24 << 30, busy=9.0) == EnginePlan(slots=5, threads=2)
+    assert plan_engine({DRAFTS_ENV: "none"}, **idle, cores=2).speculative == "none"
+    with pytest.raises(ConfigError, match=DRAFTS_ENV):
+        plan_engine({DRAFTS_ENV: "eagle"}, **idle, cores=2)
 
 
 def test_the_engine_decodes_one_token_on_one_thread_and_drafts_from_ngrams(
