@@ -8,11 +8,17 @@ from summarizer.core.errors import EndpointError, ModelOutputError
 from summarizer.core.schemas import Summary
 from summarizer.model.client import REASK_CHARS, Attempts, call_model, make_client
 from summarizer.model.settings import resolve_settings
+from summarizer.pipeline.prompts import PromptSet
 
 from .conftest import tool_call_completion
 
 pytestmark = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 MESSAGES = [{"role": "user", "content": "Summarise: nothing happened."}]
+PROMPTS = PromptSet.load()
+
+
+def REASK(errors: str) -> str:
+    return PROMPTS.reask(errors, tools=False)
 
 
 def _settings(base_url: str, **kw):
@@ -23,7 +29,7 @@ async def _call(settings):
     attempts = Attempts()
     client = make_client(settings, http_retries=0)
     try:
-        return await call_model(client, settings, Summary, MESSAGES, attempts), attempts
+        return await call_model(client, settings, Summary, MESSAGES, attempts, reask=REASK), attempts
     finally:
         await client.close()
 
@@ -62,7 +68,7 @@ async def test_invalid_output_is_reasked_then_fails_with_usage_counted(stub_endp
     attempts = Attempts()
     client = make_client(settings, http_retries=0)
     with pytest.raises(ModelOutputError, match="failed validation after 3 attempts"):
-        await call_model(client, settings, Summary, MESSAGES, attempts)
+        await call_model(client, settings, Summary, MESSAGES, attempts, reask=REASK)
     await client.close()
     assert stub.requests == 3
     assert attempts.count == 3
@@ -123,7 +129,9 @@ async def test_an_article_is_never_rendered_as_a_template(stub_endpoint):
     hostile = "Text {{ check_quote }} {# gone? #} {% raw %} end"
     settings = _settings(stub.base_url)
     client = make_client(settings, http_retries=0)
-    await call_model(client, settings, Summary, [{"role": "user", "content": hostile}], Attempts())
+    await call_model(
+        client, settings, Summary, [{"role": "user", "content": hostile}], Attempts(), reask=REASK
+    )
     await client.close()
     assert stub.last_request is not None
     assert stub.last_request["messages"][0]["content"] == hostile
@@ -138,7 +146,7 @@ async def test_openai_gets_a_strict_tool_with_a_schema_strict_mode_accepts(stub_
     settings = _settings(stub.base_url, mode="tools_strict")
     model = with_strict_schema(request_model("summary", (1, 2)))
     client = make_client(settings, http_retries=0)
-    summary = await call_model(client, settings, model, MESSAGES, Attempts())
+    summary = await call_model(client, settings, model, MESSAGES, Attempts(), reask=REASK)
     await client.close()
     assert summary.key_points[0].sentences == [2]
     function = stub.last_request["tools"][0]["function"]
@@ -154,7 +162,7 @@ async def test_openai_gets_a_strict_tool_with_a_schema_strict_mode_accepts(stub_
 async def _call_model(settings, model):
     client = make_client(settings, http_retries=0)
     try:
-        return await call_model(client, settings, model, MESSAGES, Attempts())
+        return await call_model(client, settings, model, MESSAGES, Attempts(), reask=REASK)
     finally:
         await client.close()
 
@@ -172,7 +180,7 @@ async def test_a_problem_the_review_finds_is_reasked_and_kept_on_the_last_attemp
         reviewed.append(output.headline)
         return ["summary: 'Bruce Bennett' not named in the article"]
 
-    output = await call_model(client, settings, Summary, MESSAGES, attempts, review)
+    output = await call_model(client, settings, Summary, MESSAGES, attempts, review, reask=REASK)
     await client.close()
     assert output.headline == "Bruce Bennett"  # the last attempt keeps it, for the checks to flag
     assert (stub.requests, attempts.count, len(reviewed)) == (2, 2, 1)  # no review on the last attempt

@@ -546,6 +546,9 @@ async def test_the_engine_enforces_the_compact_grammar_of_the_default_mode(seed_
     closed JSON without whitespace between tokens; through `response_format` the same request gets some."""
     from summarizer.grounding.ground import request_model
     from summarizer.model.client import Attempts, call_model, make_client
+    from summarizer.pipeline.prompts import PromptSet
+
+    prompts = PromptSet.load()
 
     messages = [{"role": "user", "content": f"Summarise this article.\n\n{seed_text[:1500]}"}]
     answers: dict[str, str] = {}
@@ -554,7 +557,14 @@ async def test_the_engine_enforces_the_compact_grammar_of_the_default_mode(seed_
             settings = resolve_settings(base_url=server.base_url, model=EMBEDDED_MODEL, env={}, mode=mode)
             client = make_client(settings, http_retries=0)
             attempts = Attempts()
-            await call_model(client, settings, request_model("summary", (1, 2, 3)), messages, attempts)
+            await call_model(
+                client,
+                settings,
+                request_model("summary", (1, 2, 3)),
+                messages,
+                attempts,
+                reask=lambda e: prompts.reask(e, tools=False),
+            )
             await client.close()
             answers[mode] = attempts.last_response.choices[0].message.content
     assert "\n" not in answers["grammar"] and '": ' not in answers["grammar"], answers

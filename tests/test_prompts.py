@@ -98,3 +98,19 @@ def test_unknown_prompt_and_missing_directory(prompts: PromptSet, tmp_path: Path
         prompts.render("nope", text="x")
     with pytest.raises(ConfigError, match="no prompts in"):
         PromptSet.load(tmp_path / "empty")
+
+
+def test_the_reask_names_the_errors_and_asks_for_a_function_call_only_in_tools_mode(tmp_path):
+    prompts = PromptSet.load()
+    tools = prompts.reask("- headline: too long", tools=True)
+    schema = prompts.reask("- headline: too long", tools=False)
+    assert "- headline: too long" in tools and tools.endswith("by calling the function.")
+    assert "function" not in schema and schema.endswith("the corrected data only.")
+    # A prompts directory of one's own without `_reask.j2` gets the default one; with one, its own.
+    own = tmp_path / "prompts"
+    own.mkdir()
+    (own / "system.j2").write_text("You read news.")
+    assert PromptSet.load(own).reask("E", tools=False) == schema.replace("- headline: too long", "E")
+    (own / "_reask.j2").write_text("Fix: {{ errors }}")
+    assert PromptSet.load(own).reask("E", tools=True) == "Fix: E"
+    assert "_reask" not in PromptSet.load(own).names()  # a shared partial, not a task

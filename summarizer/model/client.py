@@ -31,10 +31,6 @@ REASK_CHARS = 900
 _UNREADABLE_OUTPUT = re.compile(r"(?i)model produced output that does not match|failed to parse")
 # In a llguidance grammar, what comes before the JSON schema it enforces.
 GRAMMAR_SCHEMA = "\nstart: %json "
-REASK_PROMPT = (
-    "Your answer above was not valid:\n{errors}\n"
-    "Answer again with the corrected data only, by calling the function."
-)
 
 
 def make_client(settings: Settings, *, http_retries: int = 2) -> openai.AsyncOpenAI:
@@ -74,6 +70,8 @@ async def call_model(
     messages: list[dict[str, str]],
     attempts: Attempts,
     review: Callable[[T], list[str]] | None = None,
+    *,
+    reask: Callable[[str], str],
 ) -> T:
     """Ask for `response_model`, asking again up to `settings.max_retries` times on validation errors and
     on the problems `review` finds in a valid answer (names not in the article, copied instructions); an
@@ -81,8 +79,9 @@ async def call_model(
 
     The re-asks are ours, not instructor's: instructor's append every failed answer whole, so a third
     attempt could overflow the context. Ours send the original messages, then a bounded excerpt of the last
-    failed answer and its errors. An answer whose only fault is a raw control character inside a JSON
-    string (strict JSON forbids it, small models write it) is read leniently before any re-ask.
+    failed answer and `reask(errors)` (the prompts directory's `_reask.j2`, rendered by the caller). An
+    answer whose only fault is a raw control character inside a JSON string (strict JSON forbids it, small
+    models write it) is read leniently before any re-ask.
     """
     hooks = Hooks()
     hooks.on("completion:response", attempts.record)
@@ -116,7 +115,7 @@ async def call_model(
                         f"the model's output still failed validation after {attempt + 1} attempts: "
                         "the server could not parse it"
                     ) from exc
-                request = [*messages, *_reask(None, "- the answer was not the JSON asked for")]
+                request = [*messages, *_reask(None, "- the answer was not the JSON asked for", reask)]
                 continue
             answer = _answer_text(exc.last_completion)
             read = None if answer is None else _lenient(answer, response_model)
@@ -126,7 +125,7 @@ async def call_model(
                 failures = exc.failed_attempts if isinstance(exc, InstructorRetryException) else None
                 request = [
                     *messages,
-                    *_reask(answer, describe_errors(failures[-1].exception if failures else exc)),
+                    *_reask(answer, describe_errors(failures[-1].exception if failures else exc), reask),
                 ]
                 continue
             output = read
@@ -137,7 +136,7 @@ async def call_model(
         problems = [] if last or review is None else review(output)
         if not problems:
             return output
-        request = [*messages, *_reask(_answer_text(attempts.last_response), "\n".join(problems))]
+        request = [*messages, *_reask(_answer_text(attempts.last_response), "\n".join(problems), reask)]
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
@@ -215,13 +214,13 @@ def _lenient(answer: str, response_model: type[T]) -> T | None:
         return None
 
 
-def _reask(answer: str | None, errors: str) -> list[dict[str, str]]:
+def _reask(answer: str | None, errors: str, reask: Callable[[str], str]) -> list[dict[str, str]]:
     excerpt = (answer or "(no answer)").strip()
     if len(excerpt) > REASK_CHARS:
         excerpt = excerpt[:REASK_CHARS] + " ... (cut)"
     return [
         {"role": "assistant", "content": excerpt},
-        {"role": "user", "content": REASK_PROMPT.format(errors=errors[:REASK_CHARS])},
+        {"role": "user", "content": reask(errors[:REASK_CHARS])},
     ]
 
 

@@ -27,6 +27,9 @@ from ..core.schemas import PROMPT_MODELS
 
 SYSTEM_TEMPLATE = "system.j2"
 SHARED_TEMPLATES = (SYSTEM_TEMPLATE, "_article.j2")
+# What asks again after an invalid answer. Not in a task's version: it is not part of a first request,
+# and a changed one shows on replay (the re-ask's body differs from its cassette's).
+REASK_TEMPLATE = "_reask.j2"
 _CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 
 
@@ -188,6 +191,17 @@ class PromptSet:
     def _shared_source(self, template: str) -> str:
         path = self.directory / template
         return _read(path) if path.is_file() else ""
+
+    def reask(self, errors: str, *, tools: bool) -> str:
+        """The message after an invalid answer, naming its `errors`: this directory's `_reask.j2`, else the
+        default one (a prompts directory of one's own need not have it). `tools`: the answer was to be a
+        function call (instructor's TOOLS mode), which the message then asks for."""
+        own = (self.directory / REASK_TEMPLATE).is_file()
+        env = self._env if own else PromptSet(default_prompts_dir())._env
+        try:
+            return env.get_template(REASK_TEMPLATE).render(errors=errors, tools=tools).strip()
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"prompt {REASK_TEMPLATE!r} does not render: {exc}") from exc
 
     def render(
         self,

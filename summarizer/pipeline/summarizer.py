@@ -254,6 +254,9 @@ class Summarizer(Connection):
         )
         return Rails(grounding, Extractive(grounding) if self.settings.extractive else None)
 
+    def _reask(self, errors: str) -> str:
+        return self.prompts.reask(errors, tools=self._used.mode in ("tools", "tools_strict"))
+
     def _messages(
         self, name: str, text: str, article: Article, extra: dict[str, str] | None = None
     ) -> list[dict[str, str]]:
@@ -350,7 +353,7 @@ class Summarizer(Connection):
             started = time.perf_counter()
             try:
                 output = await call_model(
-                    client, self._used, response_model, messages, attempts, rails.review
+                    client, self._used, response_model, messages, attempts, rails.review, reask=self._reask
                 )
             except SummarizerError as exc:
                 error = exc
