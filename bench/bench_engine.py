@@ -229,6 +229,13 @@ def seed_runs(runs: int) -> None:
     print(f"\nmedian {statistics.median(walls):.2f} s")
 
 
+def seed_on_own_server(seed: list[Request], plan: EnginePlan, engine: str = "xllamacpp") -> Result:
+    """The seed's requests in order on one slot of a server of its own, started for this alone: a slot's
+    cached article would favour whichever configuration came second."""
+    with LocalServer(plan=plan) as server:
+        return run(server.base_url, [[body(m, schema, engine) for m, schema in seed]], 1, True)
+
+
 def engine_probe(seed: list[Request], rounds: int) -> None:
     """The seed's requests in order on one slot, alternated: the schema as `response_format` or as the
     compact grammar, and flash attention as the library decides or on. Wall, tokens, prompt and decode
@@ -238,13 +245,15 @@ def engine_probe(seed: list[Request], rounds: int) -> None:
         "| decode tok/s |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
+    cores = len(os.sched_getaffinity(0))
     for n in range(rounds):
         for flash in ("auto", "on"):
             for engine in ("xllamacpp-response-format", "xllamacpp"):
-                # A server of its own for each: the slot's cached article would favour the second.
-                plan = EnginePlan(slots=1, threads=len(os.sched_getaffinity(0)), flash_attn=flash)
-                with LocalServer(plan=plan) as server:
-                    r = run(server.base_url, [[body(m, schema, engine) for m, schema in seed]], 1, True)
+                # As this table was first measured: every thread decoding, no drafts (encoding_probe).
+                plan = EnginePlan(
+                    slots=1, threads=cores, flash_attn=flash, decode_threads=cores, speculative="none"
+                )
+                r = seed_on_own_server(seed, plan, engine)
                 form = "grammar" if engine == "xllamacpp" else "response_format"
                 print(
                     f"| {form} | {flash} | {n + 1} | {r.wall:.1f} s | {r.completion_tokens} | "
@@ -275,8 +284,7 @@ def encoding_probe(seed: list[Request], rounds: int) -> None:
                 os.environ[FILE_ENV] = str(model_path())  # loaded as it is
             plan = EnginePlan(slots=1, threads=cores, decode_threads=decode_threads, speculative=drafts)
             try:
-                with LocalServer(plan=plan) as server:
-                    r = run(server.base_url, [[body(m, schema, "xllamacpp") for m, schema in seed]], 1, True)
+                r = seed_on_own_server(seed, plan)
             finally:
                 os.environ.pop(FILE_ENV, None)
             print(
@@ -296,7 +304,9 @@ def threads_probe(seed: list[Request]) -> None:
     for policy in ("PASSIVE", "ACTIVE"):
         os.environ["OMP_WAIT_POLICY"] = policy  # the engine's environment takes ours (engine_environment)
         for threads in (1, 2):
-            with LocalServer(plan=EnginePlan(slots=1, threads=threads)) as server:
+            # Every thread decoding too, and no drafts: what this probe compares is the threads' waits.
+            plan = EnginePlan(slots=1, threads=threads, decode_threads=threads, speculative="none")
+            with LocalServer(plan=plan) as server:
                 prompts, decodes = [], []
                 for n in range(2):
                     fresh = [dict(m) for m in messages]

@@ -1,15 +1,14 @@
 """The embedded model's weights written again as Q8_0, once, so that llama.cpp evaluates prompts faster.
 
-SmolLM2-135M-Instruct is published as Q4_1: llama.cpp's CPU backend evaluated the seed's prompts at
-about 280 tokens/s with it, and at about 430 with the same weights as Q8_0 (`bench/bench_engine.py
---encoding-probe`, bench/README.md). Nothing is rounded
-coarser: each Q4_1 value (`d * q + m`, q in 0..15, 32 to a block) is stored again with 8-bit steps of
-`max|x| / 127`, within half a step, a few per cent of one Q4_1 step (`tests/test_reencode.py` measures
-it). Q4_0 would be a little faster still, but would round every weight a second time, onto a 16-level
-grid that the Q4_1 values do not lie on.
+SmolLM2-135M-Instruct is published as Q4_1: llama.cpp's CPU backend evaluated the seed's prompts at about 280
+tokens/s with it, and at about 430 with the same weights as Q8_0 (`bench/bench_engine.py --encoding-probe`,
+bench/README.md). Nothing is rounded coarser: each Q4_1 value (`d * q + m`, q in 0..15, 32 to a block) is
+stored again with 8-bit steps of `max|x| / 127`, within half a step, a few per cent of one Q4_1 step
+(`tests/test_reencode.py` measures it). Q4_0 would be a little faster still, but would round every weight a
+second time, onto a 16-level grid that the Q4_1 values do not lie on.
 
-`gguf` is llama.cpp's own reader and writer of the format (pure Python over numpy); the file it writes
-is checked before it replaces anything.
+`gguf` is llama.cpp's own reader and writer of the format (pure Python over numpy); the file it writes is
+checked before it replaces anything.
 """
 
 from __future__ import annotations
