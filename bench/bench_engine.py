@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from summarizer import Summarizer  # noqa: E402
 from summarizer.core.article import article_from_text  # noqa: E402
-from summarizer.model.client import llguidance_grammar  # noqa: E402
+from summarizer.model.grammar import llguidance_grammar  # noqa: E402
 from summarizer.model.local import EnginePlan, LocalServer, free_port  # noqa: E402
 from summarizer.model.weights import model_path  # noqa: E402
 from summarizer.pipeline.prompts import schema_of  # noqa: E402

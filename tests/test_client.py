@@ -222,7 +222,7 @@ def content_completion(content: str) -> dict:
 
 async def test_grammar_mode_sends_the_schema_as_llamacpps_compact_grammar_not_response_format(stub_endpoint):
     from summarizer.grounding.ground import request_model
-    from summarizer.model.client import llguidance_grammar
+    from summarizer.model.grammar import llguidance_grammar
 
     good = {"headline": "h", "summary": "s.", "key_points": [{"text": "k.", "sentences": [2]}]}
     stub = stub_endpoint(200, content_completion(json.dumps(good)))

@@ -250,12 +250,13 @@ def test_slots_and_threads_follow_the_machine_and_the_variables() -> None:
     assert plan_engine({}, cores=8, memory_bytes=24 << 30, busy=3.0).threads == 5
     env = {SLOTS_ENV: "5", THREADS_ENV: "2"}
     assert plan_engine(env, cores=2, memory_bytes=24 << 30, busy=9.0) == EnginePlan(slots=5, threads=2)
-    assert plan_engine({DRAFTS_ENV: "none"}, **idle, cores=2).speculative == "none"
+    assert plan_engine({}, **idle, cores=2).speculative == "none"
+    assert plan_engine({DRAFTS_ENV: "ngram"}, **idle, cores=2).speculative == "ngram"
     with pytest.raises(ConfigError, match=DRAFTS_ENV):
         plan_engine({DRAFTS_ENV: "eagle"}, **idle, cores=2)
 
 
-def test_the_engine_decodes_one_token_on_one_thread_and_drafts_from_ngrams(
+def test_the_engine_decodes_one_token_on_one_thread_without_drafts_unless_asked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Prompts take every free core; one request's next token takes one (engine.py: 45 against 34 tokens/s).
@@ -263,7 +264,9 @@ def test_the_engine_decodes_one_token_on_one_thread_and_drafts_from_ngrams(
     command = LocalServer(port=1, plan=EnginePlan(slots=3, threads=2))._command()
     options = dict(zip(command[3::2], command[4::2], strict=True))
     assert options["--threads"] == "2" and options["--decode-threads"] == "1"
-    assert options["--speculative"] == "ngram" and options["--slots"] == "3"
+    assert options["--speculative"] == "none" and options["--slots"] == "3"
+    drafting = LocalServer(port=1, plan=EnginePlan(slots=3, threads=2, speculative="ngram"))._command()
+    assert drafting[drafting.index("--speculative") + 1] == "ngram"
     one_core = LocalServer(port=1, plan=EnginePlan(slots=1, threads=1, decode_threads=4))._command()
     assert one_core[one_core.index("--decode-threads") + 1] == "1"  # never more than the prompt's threads
 
@@ -569,3 +572,41 @@ async def test_the_engine_enforces_the_compact_grammar_of_the_default_mode(seed_
             answers[mode] = attempts.last_response.choices[0].message.content
     assert "\n" not in answers["grammar"] and '": ' not in answers["grammar"], answers
     assert json.loads(answers["grammar"]) and answers["json_schema"] != answers["grammar"], answers
+
+
+@pytest.mark.live
+async def test_the_engine_writes_a_distinct_list_in_the_schemas_order(seed_text: str) -> None:
+    """The seed's stances on the embedded default: each offered stance shape at most once, in the order the
+    schema lists them (`model/grammar.py`). Before, the 135M model wrote one stance five times over."""
+    from summarizer.core.article import article_from_text
+    from summarizer.model.client import Attempts, call_model, make_client
+    from summarizer.pipeline.prompts import PromptSet, schema_of
+
+    with LocalServer() as server:
+        settings = resolve_settings(
+            base_url=server.base_url, model=EMBEDDED_MODEL, env={}, mode="grammar", rails="extractive"
+        )
+        (call,) = Summarizer(settings, cache=None).plan(article_from_text(seed_text), "stances")
+        client = make_client(settings, http_retries=0)
+        attempts = Attempts()
+        await call_model(
+            client,
+            settings,
+            call.response_model,
+            call.messages,
+            attempts,
+            reask=lambda e: PromptSet.load().reask(e, tools=False),
+        )
+        await client.close()
+    stances = json.loads(attempts.last_response.choices[0].message.content)["stances"]
+    branches = [d for name, d in schema_of(call.response_model)["$defs"].items() if name.startswith("Stance")]
+    chosen = [
+        next(
+            n
+            for n, d in enumerate(branches)
+            if s["actor"] in d["properties"]["actor"]["enum"]
+            and s["position"] in d["properties"]["position"]["enum"]
+        )
+        for s in stances
+    ]
+    assert len(stances) >= 2 and chosen == sorted(set(chosen)), stances

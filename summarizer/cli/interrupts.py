@@ -150,7 +150,8 @@ def install() -> None:
 
 
 def run(app: Callable[[], object]) -> NoReturn:
-    """Run the typer app; an interrupt anywhere in it ends in the one line and exit code 130."""
+    """Run the typer app; an interrupt anywhere in it ends in the one line and exit code 130. Any other
+    end leaves with the app's exit code, without the interpreter's teardown (`leave`)."""
     try:
         app()
     except KeyboardInterrupt:
@@ -159,14 +160,32 @@ def run(app: Callable[[], object]) -> NoReturn:
         # typer turns a KeyboardInterrupt into exit code 130 itself, silently. Work cut short by an
         # interrupt may also end in an error of its own (a cancelled request): the exit is still 130.
         if exc.code in (0, None) or (exc.code != EXIT_CODE and not _interrupted.is_set()):
-            raise
+            if isinstance(exc.code, str):  # sys.exit("message"): Python's own exit prints it, code 1
+                sys.stderr.write(exc.code + "\n")
+            leave(exc.code if isinstance(exc.code, int) else 1 if exc.code else 0)
     except Exception:
         # An error raised while an interrupt unwinds the work replaces the KeyboardInterrupt: still ours.
         if not _interrupted.is_set():
             raise
     else:
-        sys.exit(0)
+        leave(0)
     _interrupted_exit()
+
+
+def leave(code: int) -> NoReturn:
+    """Exit with `code` once the orderly part is done (servers stopped and files closed by their `with`
+    blocks): other threads joined, the exit handlers run (logging's flush, an untaken engine's kill), the
+    streams flushed, and then without the interpreter tearing down every module: about 1,800 of them
+    after a `summarize`, 0.45 s of a 2-core machine's time that nobody waits for usefully."""
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    with contextlib.suppress(Exception):
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _interrupted_exit() -> NoReturn:
@@ -176,10 +195,9 @@ def _interrupted_exit() -> NoReturn:
         signal.signal(number, signal.SIG_IGN)
     announce()
     local.kill_all()  # should the orderly path have missed one (the kernel would, at our exit, on Linux)
-    # The orderly part is done: the servers are stopped and files closed by their `with` blocks. What is
-    # left is the interpreter tearing down every module, 0.8 s on a busy 2-core machine, where even the
-    # watchdog cannot act (daemon threads are frozen then). Run the exit handlers (logging's flush among
-    # them) while the watchdog still watches, flush, and leave without the teardown.
+    # What is left is the interpreter tearing down every module, 0.8 s on a busy 2-core machine, where
+    # even the watchdog cannot act (daemon threads are frozen then): leave without it, the exit handlers
+    # run while the watchdog still watches. No thread is waited for: the user asked us to stop.
     with contextlib.suppress(Exception):
         atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..core.errors import EndpointError, ModelOutputError, SummarizerError
 from ..core.schemas import Usage
+from .grammar import llguidance_grammar
 from .settings import Settings
 
 T = TypeVar("T", bound=BaseModel)
@@ -29,8 +30,6 @@ T = TypeVar("T", bound=BaseModel)
 REASK_CHARS = 900
 # The message of llama.cpp's server when its chat-output parser fails on what the model wrote.
 _UNREADABLE_OUTPUT = re.compile(r"(?i)model produced output that does not match|failed to parse")
-# In a llguidance grammar, what comes before the JSON schema it enforces.
-GRAMMAR_SCHEMA = "\nstart: %json "
 
 
 def make_client(settings: Settings, *, http_retries: int = 2) -> openai.AsyncOpenAI:
@@ -154,24 +153,6 @@ def _strict_tools(*args: Any, **kwargs: Any) -> None:
     for tool in kwargs.get("tools") or []:
         if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
             tool["function"]["strict"] = True
-
-
-def llguidance_grammar(schema: dict[str, Any]) -> str:
-    """`schema` as a llama.cpp `grammar` for its llguidance backend: JSON with no whitespace between
-    tokens, and no property the schema does not name (JSON Schema allows any by default; llama.cpp's own
-    conversion of `response_format` does not)."""
-
-    def closed(node: Any) -> Any:
-        if isinstance(node, dict):
-            node = {key: closed(value) for key, value in node.items()}
-            if node.get("type") == "object" and "properties" in node:
-                node.setdefault("additionalProperties", False)
-        elif isinstance(node, list):
-            node = [closed(item) for item in node]
-        return node
-
-    schema = {**closed(schema), "x-guidance": {"whitespace_flexible": False}}
-    return "%llguidance {}" + GRAMMAR_SCHEMA + json.dumps(schema, separators=(",", ":"))
 
 
 def as_grammar(extra_body: dict[str, Any]) -> Callable[..., None]:

@@ -41,7 +41,7 @@ CONTEXT_TOKENS = engine.CONTEXT_TOKENS  # each slot's context
 INSTALL_HINT = "install the embedded engine with: pip install 'summarizer[local]'"
 SLOTS_ENV = "SUMMARIZER_ENGINE_SLOTS"
 THREADS_ENV = "SUMMARIZER_ENGINE_THREADS"
-DRAFTS_ENV = "SUMMARIZER_ENGINE_DRAFTS"  # engine.SPECULATIVE: "ngram" or "none"
+DRAFTS_ENV = "SUMMARIZER_ENGINE_DRAFTS"  # engine.SPECULATIVE: "none" (the default) or "ngram"
 # Readiness is polled this often; it is also how long a stop() waits at most for start() to notice.
 POLL_SECONDS = 0.05
 # Time the server gets to exit on SIGTERM before SIGKILL: nothing it would save is worth a wait.
@@ -67,7 +67,7 @@ class EnginePlan:
     ctx_per_slot: int = CONTEXT_TOKENS
     flash_attn: str = "auto"  # engine.FLASH_ATTN: what bench_engine.py compares
     decode_threads: int = 1  # engine.py says why one
-    speculative: str = "ngram"  # engine.SPECULATIVE
+    speculative: str = "none"  # engine.SPECULATIVE
 
 
 def _positive(env: dict[str, str] | os._Environ[str], name: str) -> int | None:
@@ -102,7 +102,7 @@ def plan_engine(
     slots = engine_slots(env, memory_bytes)
     if (threads := _positive(env, THREADS_ENV)) is None:
         threads = max(1, min(cores, math.ceil(cores - (busy_cores() if busy is None else busy))))
-    drafts = env.get(DRAFTS_ENV, "").strip().lower() or "ngram"
+    drafts = env.get(DRAFTS_ENV, "").strip().lower() or "none"
     if drafts not in engine.SPECULATIVE:
         raise ConfigError(f"{DRAFTS_ENV} must be one of {', '.join(engine.SPECULATIVE)}, not {drafts!r}")
     return EnginePlan(slots=slots, threads=threads, speculative=drafts)

@@ -11,11 +11,12 @@ from pydantic import BaseModel
 def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """`schema` in the subset OpenAI's strict mode accepts: every object closed (`additionalProperties:
     false`) with all its properties required (optional ones are already unions with null); no length
-    bounds and no defaults, which strict mode does not support: validation still enforces the bounds."""
+    bounds, defaults or `uniqueItems`, which strict mode does not support: validation still enforces the
+    bounds, and repeats are removed after the answer."""
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            for keyword in ("minLength", "maxLength", "default"):
+            for keyword in ("minLength", "maxLength", "default", "uniqueItems"):
                 if not isinstance(node.get(keyword), dict):  # a property of that name stays
                     node.pop(keyword, None)
             if node.get("type") == "object" and isinstance(node.get("properties"), dict):

@@ -36,6 +36,7 @@ from functools import cached_property
 from typing import Any, Union
 
 from pydantic import BaseModel, Field, create_model
+from pydantic.config import JsonDict
 
 from ..core import schemas
 from ..core.schemas import CheckedEvent, CheckedKeyPoint, CheckedStance, CheckedSummary, FieldCheck, Span
@@ -348,10 +349,16 @@ def _as_span(c: Candidate) -> Span:
 # --- request models -----------------------------------------------------------------------------------
 
 
+# A list that names an entry at most once: the embedded engine's grammar takes each of its choices at most
+# once, in the schema's order (model/grammar.py); elsewhere repeats are removed after the answer.
+DISTINCT: JsonDict = {"uniqueItems": True}
+
+
 def _numbers(numbers: tuple[int, ...], least: int, most: int) -> Any:
     span = f"{numbers[0]}-{numbers[-1]}" if numbers else "none"
     number = _one_of(int, numbers, lambda n: f"there is no sentence {n}: choose among sentences {span}")
-    return list[number], Field(min_length=min(least, len(numbers)), max_length=most)  # type: ignore[valid-type]
+    field = Field(min_length=min(least, len(numbers)), max_length=most, json_schema_extra=DISTINCT)
+    return list[number], field  # type: ignore[valid-type]
 
 
 def _ids(ids: tuple[str, ...]) -> Any:
@@ -418,7 +425,9 @@ def _request_model(
         item: Any = Union[tuple(shapes)] if len(shapes) > 1 else shapes[0]  # noqa: UP007  (a runtime union)
 
         class ExtractiveStanceList(schemas.ExtractiveStanceList):
-            stances: list[item] = Field(min_length=min(least, most), max_length=most)
+            stances: list[item] = Field(
+                min_length=min(least, most), max_length=most, json_schema_extra=DISTINCT
+            )
 
         return ExtractiveStanceList
     if task == "events":
@@ -431,7 +440,9 @@ def _request_model(
             when: when_type = None
 
         class ExtractiveEventList(schemas.ExtractiveEventList):
-            events: list[ExtractiveEvent] = Field(min_length=1, max_length=6)  # type: ignore[assignment]
+            events: list[ExtractiveEvent] = Field(  # type: ignore[assignment]
+                min_length=1, max_length=6, json_schema_extra=DISTINCT
+            )
 
         return ExtractiveEventList
     raise ValueError(f"no extractive model for task {task!r}")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 from pydantic import BaseModel
 
 from ..core.errors import ConfigError
@@ -78,7 +79,7 @@ def one_line(value: object) -> str | None:
 _FENCED = re.compile(
     r"^<<<ARTICLE (?P<tag>\w+)\n(?:Title: (?P<title>[^\n]*)\n)?(?:Published: (?P<published>[^\n]*)\n)?\n"
     r"(?P<text>.*)\nEND OF ARTICLE (?P=tag)>>>(?:\n|$)",
-    re.S,
+    re.S | re.M,  # at the message's start, or after the instructions that come before the article
 )
 
 
@@ -180,13 +181,20 @@ class PromptSet:
         return _read(path)
 
     def version(self, name: str, schema: dict[str, Any] | None = None) -> str:
+        """A hash of what `name` sends: its template, the shared ones, any other it includes, the schema."""
         digest = hashlib.sha256()
-        for part in (self.source(name), *(self._shared_source(t) for t in SHARED_TEMPLATES)):
+        shared = (*SHARED_TEMPLATES, *self._included(name))
+        for part in (self.source(name), *(self._shared_source(t) for t in shared)):
             digest.update(part.encode())
             digest.update(b"\0")
         if schema is not None:
             digest.update(json.dumps(schema, sort_keys=True).encode())
         return digest.hexdigest()[:10]
+
+    def _included(self, name: str) -> list[str]:
+        """The templates `name` includes besides the shared ones (the extractive prompts' task list)."""
+        found = jinja2.meta.find_referenced_templates(self._env.parse(self.source(name)))
+        return sorted({t for t in found if t and t not in SHARED_TEMPLATES})
 
     def _shared_source(self, template: str) -> str:
         path = self.directory / template
@@ -213,10 +221,11 @@ class PromptSet:
         tag: str | None = None,
         extra: dict[str, str] | None = None,
     ) -> list[dict[str, str]]:
-        """The chat messages for one task: the system prompt, then the fenced article, then the task. The
-        article comes first so that an article's tasks share one prefix (llama.cpp's prefix cache and
-        OpenAI's prompt caching reuse it). `tag` defaults to a hash of `text`. `extra`: more values for
-        the task's template (the candidate lists of an extractive prompt)."""
+        """The chat messages for one task: the system prompt, then the fenced article, then the task. What
+        does not change with the article comes first (the extractive prompts' instructions), the article
+        next, so that requests share prefixes: an article's tasks its article, every article the fixed
+        part (llama.cpp's prefix cache and OpenAI's prompt caching reuse them). `tag` defaults to a hash
+        of `text`. `extra`: more values for the task's template (an extractive prompt's candidate lists)."""
         self.source(name)  # a clear error for an unknown prompt, before jinja's
         values = {
             **(extra or {}),

@@ -22,7 +22,8 @@ from ..core.schemas import EXTRACTIVE_SUFFIX, PROMPT_MODELS
 from ..core.segment import Sentence
 from ..grounding.ground import Grounding
 from ..grounding.request import request_model
-from ..model.client import GRAMMAR_SCHEMA, as_grammar, causes
+from ..model.client import as_grammar, causes
+from ..model.grammar import grammar_schema
 from ..model.settings import MODES
 from ..pipeline.extractive import Extractive
 from ..pipeline.prompts import PromptSet, read_fenced
@@ -114,8 +115,7 @@ def _request_parts(body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     schema in llama.cpp's `grammar`) and the rest of the request that says what it asks for."""
     if tools := body.get("tools") or []:
         return tools[0]["function"]["name"], {"tools": tools, "tool_choice": body.get("tool_choice")}
-    if isinstance(grammar := body.get("grammar"), str) and GRAMMAR_SCHEMA in grammar:
-        schema = json.loads(grammar.partition(GRAMMAR_SCHEMA)[2])
+    if isinstance(grammar := body.get("grammar"), str) and (schema := grammar_schema(grammar)) is not None:
         return schema.get("title"), {"grammar": schema}
     form = body.get("response_format") or {}
     return (form.get("json_schema") or {}).get("name"), {"response_format": form}
