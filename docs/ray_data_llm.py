@@ -30,8 +30,8 @@ from ray.data.llm import build_processor, vLLMEngineProcessorConfig
 
 from summarizer.batch import BatchInput, collect_inputs
 from summarizer.model.cache import CachedResponse, ResponseCache
-from summarizer.pipeline import PlannedCall, Summarizer
 from summarizer.model.settings import Settings, resolve_settings
+from summarizer.pipeline import PlannedCall, Summarizer
 
 
 def build_config(model: str, *, replicas: int = 1, batch_size: int = 32) -> vLLMEngineProcessorConfig:

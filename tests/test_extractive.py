@@ -94,6 +94,14 @@ def test_no_position_offered_allows_no_stance():
     assert stances["maxItems"] == 0
 
 
+def test_a_name_inside_a_longer_one_is_not_another_actor(rails: Extractive):
+    numbers = _numbers(rails)
+    (position,) = [c for c in rails.offered("position", numbers) if c.sentence == 19]
+    actors, _ = rails.stance_names(position)
+    assert "Kang Sun Nam" in actors and "Kang" not in actors  # "Kang" is matched inside "Kang Sun Nam"
+    assert "Kang" in rails.grounding.name_choices  # the name itself stays: sentence 20 says "said Kang"
+
+
 def test_the_actor_is_who_speaks_and_the_target_what_is_said():
     article = article_from_text(
         "Ahmed Khan said on Monday that the Lagos project would fail. Rain fell on Tuesday in Lagos. "

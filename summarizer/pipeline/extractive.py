@@ -147,12 +147,18 @@ class Extractive:
         about; if it names nobody, any name of the sentence). No actor when the sentence names nobody
         outside the span (an unattributed quotation)."""
         sentence = self._sentences[span.sentence]
+        found = [
+            (m.start(), m.end(), name)
+            for name in self.grounding.name_choices
+            for m in re.finditer(re.escape(name), sentence.text)
+        ]
         inside: dict[str, None] = {}
         outside: dict[str, None] = {}
-        for name in self.grounding.name_choices:
-            for m in re.finditer(re.escape(name), sentence.text):
-                at = sentence.start + m.start()
-                (inside if span.start <= at < span.end else outside).setdefault(name)
+        for start, end, name in found:
+            if any(s <= start and end <= e and (s, e) != (start, end) for s, e, _ in found):
+                continue  # "Kang" inside "Kang Sun Nam": the longer name is who it is
+            at = sentence.start + start
+            (inside if span.start <= at < span.end else outside).setdefault(name)
         return tuple(outside), tuple(inside) or tuple(dict.fromkeys([*outside, *inside]))
 
     def stance_shapes(self, span: Candidate) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
