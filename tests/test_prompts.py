@@ -63,7 +63,7 @@ def test_the_extractive_prompts_share_their_instructions_before_the_article(prom
         for name in names
     ]
     before = {user.partition("\n\n<<<ARTICLE ")[0] for user in users}  # one for every article and task
-    assert len(before) == 1 and before.pop().startswith("You will be asked")
+    assert len(before) == 1 and before.pop().startswith("Choose every field")
 
 
 def test_a_prompt_version_covers_the_templates_it_includes(prompts: PromptSet):
