@@ -198,35 +198,46 @@ def batch_rounds(old_python: str | None, rounds: int, dev: int) -> None:
                 print(f"| {name} | {n + 1} | {wall:.0f} s | {rate:.2f} | {done.returncode} |", flush=True)
 
 
-def seed_runs(runs: int) -> None:
+def seed_runs(runs: int, against: str | None = None) -> None:
     """The README's first command as a new user runs it (nothing configured, an empty response cache each
     time, from another directory), `runs` times: wall time, and the model's seconds per task from the
-    output's metadata."""
+    output's metadata. With `against` (another checkout's root), that checkout's command after each of
+    ours, the same interpreter and packages: a ratio that the host's speed of the hour does not move."""
     import tempfile
 
+    trees = [("this checkout", ROOT)] + ([("against", Path(against).resolve())] if against else [])
     print(f"\n`summarizer summarize {SEED.relative_to(ROOT)}`, an empty cache each run\n")
-    print("| run | wall | model time | summary / stances / events (prompt / completion tokens) | exit |")
-    print("| --- | --- | --- | --- | --- |")
-    walls = []
+    print(
+        "| checkout | run | wall | model time | summary / stances / events (prompt / completion tok) | exit |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    walls: dict[str, list[float]] = {name: [] for name, _ in trees}
     for n in range(runs):
-        with tempfile.TemporaryDirectory() as tmp:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SUMMARIZER_"))}
-            env["SUMMARIZER_CACHE_DIR"] = tmp
-            command = [sys.executable, "-m", "summarizer", "summarize", str(SEED)]
-            began = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp, check=False)
-            walls.append(time.perf_counter() - began)
-        meta = json.loads(done.stdout)["metadata"] if done.returncode == 0 else {"tasks": {}}
-        tasks = " / ".join(
-            f"{t['seconds']:.2f} s ({t['usage']['prompt_tokens']} / {t['usage']['completion_tokens']})"
-            for t in meta["tasks"].values()
-        )
-        print(
-            f"| {n + 1} | {walls[-1]:.2f} s | {meta.get('seconds', 0):.2f} s | {tasks} | "
-            f"{'exit ' + str(done.returncode) if done.returncode else ''} |",
-            flush=True,
-        )
-    print(f"\nmedian {statistics.median(walls):.2f} s")
+        for name, tree in trees:
+            with tempfile.TemporaryDirectory() as tmp:
+                env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SUMMARIZER_"))}
+                env["SUMMARIZER_CACHE_DIR"] = tmp
+                env["PYTHONPATH"] = str(tree)  # that checkout's package and prompts
+                command = [sys.executable, "-m", "summarizer", "summarize", str(SEED)]
+                began = time.perf_counter()
+                done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp, check=False)
+                walls[name].append(time.perf_counter() - began)
+            meta = json.loads(done.stdout)["metadata"] if done.returncode == 0 else {"tasks": {}}
+            tasks = " / ".join(
+                f"{t['seconds']:.2f} s ({t['usage']['prompt_tokens']} / {t['usage']['completion_tokens']})"
+                for t in meta["tasks"].values()
+            )
+            model, code = meta.get("seconds", 0), f"exit {done.returncode}" if done.returncode else ""
+            print(
+                f"| {name} | {n + 1} | {walls[name][-1]:.2f} s | {model:.2f} s | {tasks} | {code} |",
+                flush=True,
+            )
+    print()
+    for name, values in walls.items():
+        print(f"{name}: median {statistics.median(values):.2f} s")
+    if against:
+        ratio = statistics.median(walls["against"]) / statistics.median(walls["this checkout"])
+        print(f"this checkout is {ratio:.2f} times as fast")
 
 
 def seed_on_own_server(seed: list[Request], plan: EnginePlan, engine: str = "xllamacpp") -> Result:
@@ -337,6 +348,7 @@ def main() -> None:
     parser.add_argument(
         "--seed-runs", type=int, default=0, help="the README's first command, this many times"
     )
+    parser.add_argument("--seed-against", help="with --seed-runs: another checkout's root, alternated")
     parser.add_argument(
         "--encoding-probe", type=int, default=0, help="rounds of: Q4_1 or Q8_0, decode threads, drafts"
     )
@@ -346,7 +358,7 @@ def main() -> None:
         return
     if options.seed_runs:
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-        seed_runs(options.seed_runs)
+        seed_runs(options.seed_runs, options.seed_against)
         return
     if options.engine_probe:
         engine_probe(requests_for([SEED.read_text(encoding="utf-8")])[0], options.engine_probe)
