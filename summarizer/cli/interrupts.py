@@ -172,12 +172,13 @@ def run(app: Callable[[], object]) -> NoReturn:
     _interrupted_exit()
 
 
-def leave(code: int) -> NoReturn:
+def leave(code: int, *, join: bool = True) -> NoReturn:
     """Exit with `code` once the orderly part is done (servers stopped and files closed by their `with`
-    blocks): other threads joined, the exit handlers run (logging's flush, an untaken engine's kill), the
-    streams flushed, and then without the interpreter tearing down every module: about 1,800 of them
-    after a `summarize`, 0.45 s of a 2-core machine's time that nobody waits for usefully."""
-    for thread in threading.enumerate():
+    blocks): other threads joined (unless `join` is False), the exit handlers run (logging's flush, an
+    untaken engine's kill), the streams flushed, and then without the interpreter tearing down every
+    module: about 1,800 of them after a `summarize`, 0.45 s on an idle 2-core machine, 0.8 s on a busy one,
+    that nobody waits for usefully."""
+    for thread in threading.enumerate() if join else ():
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join()
     with contextlib.suppress(Exception):
@@ -195,12 +196,6 @@ def _interrupted_exit() -> NoReturn:
         signal.signal(number, signal.SIG_IGN)
     announce()
     local.kill_all()  # should the orderly path have missed one (the kernel would, at our exit, on Linux)
-    # What is left is the interpreter tearing down every module, 0.8 s on a busy 2-core machine, where
-    # even the watchdog cannot act (daemon threads are frozen then): leave without it, the exit handlers
-    # run while the watchdog still watches. No thread is waited for: the user asked us to stop.
-    with contextlib.suppress(Exception):
-        atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(EXIT_CODE)
+    # Without the teardown, where even the watchdog cannot act (daemon threads are frozen then): the exit
+    # handlers run while it still watches. No thread is waited for: the user asked us to stop.
+    leave(EXIT_CODE, join=False)
