@@ -122,6 +122,7 @@ def test_unique_items_of_an_any_of_take_each_branch_once_beside_the_other_proper
     for bad in (f"[{a},{a}]", f"[{a},{a2}]", f"[{b},{a}]", "[]"):  # one stance a branch, in order
         assert not accepts(grammar, f'{{"headline":"2a","stances":{bad}}}'), bad
     assert not accepts(grammar, f'{{"headline":"9z","stances":[{a}]}}')  # the sibling keeps its enum
+    assert '"$defs"' not in grammar.partition("\nstart: ")[2]  # the rules carry only what they refer to
     assert not accepts(grammar, f'{{"headline":"2a","stances":[{a}],"x":1}}')
 
 

@@ -92,11 +92,31 @@ class _Rules:
         return node
 
     def json(self, node: dict[str, Any]) -> str:
-        """One `%json` rule for `node` (its definitions with it, `uniqueItems` dropped)."""
+        """One `%json` rule for `node`, `uniqueItems` dropped, with the definitions it refers to (not all
+        of them: a stance list's 14 branches would each carry the 14)."""
         body = {**_without_unique(node), **_COMPACT}
-        if self.defs:
-            body["$defs"] = _without_unique(self.defs)
+        if used := self.referenced(node):
+            body["$defs"] = {name: _without_unique(self.defs[name]) for name in sorted(used)}
         return self.rule(f"%json {_compact_json(body)}")
+
+    def referenced(self, node: Any, found: set[str] | None = None) -> set[str]:
+        """The definitions `node` refers to, directly or through others."""
+        found = set() if found is None else found
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if (
+                isinstance(ref, str)
+                and ref.startswith("#/$defs/")
+                and (name := ref.removeprefix("#/$defs/")) not in found
+            ):
+                found.add(name)
+                self.referenced(self.defs[name], found)
+            for value in node.values():
+                self.referenced(value, found)
+        elif isinstance(node, list):
+            for value in node:
+                self.referenced(value, found)
+        return found
 
     def expression(self, node: dict[str, Any]) -> str:
         node = self.resolve(node)
@@ -109,10 +129,10 @@ class _Rules:
         return self.json(node)
 
     def object(self, node: dict[str, Any]) -> str:
-        properties: dict[str, Any] = node.get("properties") or {}
-        if not properties or (first := next(iter(properties))) not in (node.get("required") or ()):
+        if (first := _first_required(node)) is None:
             return self.json(node)  # spelt out, an optional first property would need its comma undone
-        return f'"{{" {_literal(first, ":")} {self.expression(properties[first])}{self.rest(node)} "}}"'
+        value = self.expression(node["properties"][first])
+        return f'"{{" {_literal(first, ":")} {value}{self.rest(node)} "}}"'
 
     def rest(self, node: dict[str, Any]) -> str:
         """An object's properties after the first, as the schema has them: the optional ones may be left
@@ -129,10 +149,9 @@ class _Rules:
     def keyed(self, node: dict[str, Any]) -> list[str] | None:
         """An object whose first property is a required enum, one spelling per value: the items of a
         distinct list are told apart by it (an event by the sentence part it reports)."""
-        properties: dict[str, Any] = node.get("properties") or {}
-        if not properties or (first := next(iter(properties))) not in (node.get("required") or ()):
+        if (first := _first_required(node)) is None:
             return None
-        key = self.resolve(properties[first])
+        key = self.resolve(node["properties"][first])
         if "enum" not in key:
             return None
         rest = self.rest(node)
@@ -175,6 +194,12 @@ class _Rules:
         first = pick(0, 0)
         inner = "" if first is None else (first if least > 0 else f"({first})?")
         return f'"[" {inner} "]"'.replace("  ", " ")
+
+
+def _first_required(node: dict[str, Any]) -> str | None:
+    """An object's first property, if it is required: an object spelt out in rules starts with it."""
+    first = next(iter(node.get("properties") or {}), None)
+    return first if first is not None and first in (node.get("required") or ()) else None
 
 
 def _without_unique(node: Any) -> Any:
