@@ -25,7 +25,7 @@ import pytest
 from bench.bench_interrupt import HANG_SECONDS, Outcome, as_foreground, crash_engine_run, interrupt_run
 from summarizer import Summarizer, local
 from summarizer.core.errors import ConfigError, LocalModelError
-from summarizer.model.engine import X86_FEATURES, missing_cpu_features
+from summarizer.model.engine import X86_FEATURES, cannot_load, missing_cpu_features
 from summarizer.model.local import (
     DRAFTS_ENV,
     SLOTS_ENV,
@@ -224,6 +224,24 @@ def test_a_cpu_without_the_engines_instructions_is_refused_before_it_starts(
     monkeypatch.setattr(local.engine, "missing_cpu_features", lambda: ["avx2"])
     with pytest.raises(LocalModelError, match="this CPU lacks avx2"):
         LocalServer().start()
+
+
+def test_a_library_that_does_not_load_is_one_line_and_exit_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(local.engine, "missing_cpu_features", lambda: [])
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)  # `import xllamacpp` raises ImportError
+    assert local.engine.main(["--model", "m.gguf", "--port", "1"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("the engine's library does not load: ") and err.count("\n") == 1
+
+
+def test_a_missing_openmp_runtime_says_which_package_brings_it() -> None:
+    # What the loader says on a slim image (the wheel links the system's libgomp, python:3.11-slim has none).
+    error = "libgomp.so.1: cannot open shared object file: No such file or directory"
+    line = cannot_load(error)
+    assert error in line and "apt-get install libgomp1" in line and "\n" not in line
+    assert "libgomp1" not in cannot_load("xllamacpp.abi3.so: undefined symbol: foo")
 
 
 def test_the_engines_openmp_threads_wait_passively_unless_told_otherwise() -> None:

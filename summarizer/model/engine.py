@@ -55,6 +55,15 @@ def missing_cpu_features(cpuinfo: str | None = None, machine: str | None = None)
     return []
 
 
+def cannot_load(error: str) -> str:
+    """One line for a library that does not load. The wheel bundles all it needs but the system's OpenMP
+    runtime, `libgomp.so.1`, which slim images (python:*-slim, distroless) leave out."""
+    line = f"the engine's library does not load: {' '.join(error.split())}"
+    if "libgomp" in error:
+        line += "; it needs the GNU OpenMP runtime (Debian, Ubuntu: apt-get install libgomp1)"
+    return line
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m summarizer.engine", description=__doc__)
     parser.add_argument("--model", required=True, help="the GGUF file")
@@ -87,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     # Read by OpenMP when the library loads: spinning waits starve the working thread on a busy machine.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    import xllamacpp  # here, after the check: loading it on such a CPU could already trap
+    try:
+        import xllamacpp  # here, after the check: loading it on such a CPU could already trap
+    except ImportError as exc:
+        print(cannot_load(str(exc)), file=sys.stderr)
+        return 3
 
     params = xllamacpp.CommonParams()
     params.model.path = args.model
