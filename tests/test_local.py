@@ -370,6 +370,9 @@ def test_server_answers_one_request_and_is_gone_afterwards() -> None:
         )
         assert reply.choices[0].message.content
         assert reply.usage is not None and reply.usage.completion_tokens > 0
+        # The engine's own warm-up request (engine.warm) is one the engine accepts: were its body or its
+        # grammar refused, the head start it gives the first request would be silently lost.
+        assert local.engine.warm(server.port)
     assert not _alive(pid)
 
 
