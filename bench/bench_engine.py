@@ -3,6 +3,7 @@
     python bench/bench_engine.py                       # the seed, then the 20 dev articles
     python bench/bench_engine.py --slots 1 2 3 --old-python /path/to/venv/bin/python --dev 20
     python bench/bench_engine.py --seed-runs 3         # the README's first command, as a new user runs it
+    python bench/bench_engine.py --seed-runs 3 --seed-waits [--seed-hog]   # against sleeping waits
     python bench/bench_engine.py --encoding-probe 2    # the weights' encoding, decode threads, drafts
 
 The requests are the pipeline's own first-round requests (`Summarizer.plan`: every task of every article,
@@ -198,30 +199,46 @@ def batch_rounds(old_python: str | None, rounds: int, dev: int) -> None:
                 print(f"| {name} | {n + 1} | {wall:.0f} s | {rate:.2f} | {done.returncode} |", flush=True)
 
 
-def seed_runs(runs: int, against: str | None = None) -> None:
+# What `--seed-waits` sets beside the default: how the engine waited and decoded before 2026-12.
+SLEEPING_WAITS = {"OMP_WAIT_POLICY": "PASSIVE", "SUMMARIZER_ENGINE_DECODE_THREADS": "1"}
+HOG_AFTER = 1.5  # `--seed-hog`: seconds until the busy loop starts (the engine has chosen its threads)
+
+
+def seed_runs(runs: int, against: str | None = None, waits: bool = False, hog: bool = False) -> None:
     """The README's first command as a new user runs it (nothing configured, an empty response cache each
     time, from another directory), `runs` times: wall time, and the model's seconds per task from the
     output's metadata. With `against` (another checkout's root), that checkout's command after each of
-    ours, the same interpreter and packages: a ratio that the host's speed of the hour does not move."""
+    ours, the same interpreter and packages: a ratio that the host's speed of the hour does not move.
+    With `waits`, this checkout again with OpenMP's threads sleeping at once and one decoding thread
+    (`SLEEPING_WAITS`); with `hog`, a busy loop beside every command from `HOG_AFTER` seconds on."""
     import tempfile
 
-    trees = [("this checkout", ROOT)] + ([("against", Path(against).resolve())] if against else [])
-    print(f"\n`summarizer summarize {SEED.relative_to(ROOT)}`, an empty cache each run\n")
+    variants: list[tuple[str, Path, dict[str, str]]] = [("this checkout", ROOT, {})]
+    if against:
+        variants.append(("against", Path(against).resolve(), {}))
+    if waits:
+        variants.append(("sleeping waits, 1 decoding thread", ROOT, SLEEPING_WAITS))
+    print(f"\n`summarizer summarize {SEED.relative_to(ROOT)}`, an empty cache each run")
+    print(f"(a busy loop from {HOG_AFTER} s on)\n" if hog else "")
     print(
         "| checkout | run | wall | model time | summary / stances / events (prompt / completion tok) | exit |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
-    walls: dict[str, list[float]] = {name: [] for name, _ in trees}
+    walls: dict[str, list[float]] = {name: [] for name, _, _ in variants}
     for n in range(runs):
-        for name, tree in trees:
+        for name, tree, extra in variants:
             with tempfile.TemporaryDirectory() as tmp:
                 env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SUMMARIZER_"))}
-                env["SUMMARIZER_CACHE_DIR"] = tmp
-                env["PYTHONPATH"] = str(tree)  # that checkout's package and prompts
+                env |= {"SUMMARIZER_CACHE_DIR": tmp, "PYTHONPATH": str(tree)} | extra  # its package, prompts
                 command = [sys.executable, "-m", "summarizer", "summarize", str(SEED)]
+                loop = f"import time; time.sleep({HOG_AFTER})\nwhile True: pass"
+                busy = subprocess.Popen([sys.executable, "-c", loop]) if hog else None
                 began = time.perf_counter()
                 done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp, check=False)
                 walls[name].append(time.perf_counter() - began)
+                if busy is not None:
+                    busy.kill()
+                    busy.wait()
             meta = json.loads(done.stdout)["metadata"] if done.returncode == 0 else {"tasks": {}}
             tasks = " / ".join(
                 f"{t['seconds']:.2f} s ({t['usage']['prompt_tokens']} / {t['usage']['completion_tokens']})"
@@ -233,11 +250,14 @@ def seed_runs(runs: int, against: str | None = None) -> None:
                 flush=True,
             )
     print()
+    ours = statistics.median(walls["this checkout"])
     for name, values in walls.items():
-        print(f"{name}: median {statistics.median(values):.2f} s")
-    if against:
-        ratio = statistics.median(walls["against"]) / statistics.median(walls["this checkout"])
-        print(f"this checkout is {ratio:.2f} times as fast")
+        ratio = (
+            ""
+            if name == "this checkout"
+            else f" (this checkout {statistics.median(values) / ours:.2f} times as fast)"
+        )
+        print(f"{name}: median {statistics.median(values):.2f} s{ratio}")
 
 
 def seed_on_own_server(seed: list[Request], plan: EnginePlan, engine: str = "xllamacpp") -> Result:
@@ -350,6 +370,10 @@ def main() -> None:
     )
     parser.add_argument("--seed-against", help="with --seed-runs: another checkout's root, alternated")
     parser.add_argument(
+        "--seed-waits", action="store_true", help="with --seed-runs: also sleeping waits, 1 decoding thread"
+    )
+    parser.add_argument("--seed-hog", action="store_true", help="with --seed-runs: a busy loop beside")
+    parser.add_argument(
         "--encoding-probe", type=int, default=0, help="rounds of: Q4_1 or Q8_0, decode threads, drafts"
     )
     options = parser.parse_args()
@@ -358,7 +382,7 @@ def main() -> None:
         return
     if options.seed_runs:
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-        seed_runs(options.seed_runs, options.seed_against)
+        seed_runs(options.seed_runs, options.seed_against, options.seed_waits, options.seed_hog)
         return
     if options.engine_probe:
         engine_probe(requests_for([SEED.read_text(encoding="utf-8")])[0], options.engine_probe)

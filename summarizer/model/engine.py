@@ -21,6 +21,7 @@ import platform
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from .grammar import llguidance_grammar
@@ -40,6 +41,22 @@ FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
 # costs more than the accepted ones save: the seed's stances took 2.0-2.4 s with drafts, 1.2-1.3 s without.
 SPECULATIVE = ("none", "ngram")
 NGRAM_SIZE, DRAFT_MAX = 3, 16
+# OpenMP's threads wait for each other at every step of the model. A waiting thread spins this many times
+# (about 10 microseconds; libgomp's own figure when threads outnumber cores) before it sleeps. Sleeping at
+# once (OMP_WAIT_POLICY=PASSIVE, until 2026-12) made every step pay a wake-up, so a second decoding thread
+# only slowed one request down; spinning for milliseconds (libgomp's default, or ACTIVE) took the core a
+# working thread needed as soon as other work arrived (2.7 to 20 times slower). With 1000 spins and 2
+# decoding threads the seed took 12 % less time on idle cores, and 8-17 % more than sleeping when a busy
+# loop started beside it (bench/README.md). A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept.
+SPIN_COUNT = "1000"
+
+
+def openmp_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with OpenMP's waits bounded (`SPIN_COUNT`), unless it already says how threads wait."""
+    merged = dict(env)
+    if "OMP_WAIT_POLICY" not in merged and "GOMP_SPINCOUNT" not in merged:
+        merged["GOMP_SPINCOUNT"] = SPIN_COUNT
+    return merged
 
 
 def missing_cpu_features(cpuinfo: str | None = None, machine: str | None = None) -> list[str]:
@@ -104,7 +121,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--threads", type=int, default=os.cpu_count() or 1, help="CPU threads that evaluate prompts"
     )
     parser.add_argument(
-        "--decode-threads", type=int, default=1, help="CPU threads that decode one token of one request"
+        "--decode-threads", type=int, default=2, help="CPU threads that decode one token of one request"
     )
     parser.add_argument("--ctx-per-slot", type=int, default=8192, help="context tokens of each slot")
     parser.add_argument("--max-tokens", type=int, default=4096, help="a cap for requests that set none")
@@ -128,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing := missing_cpu_features():
         print(f"this CPU lacks {', '.join(missing)}, which the engine needs", file=sys.stderr)
         return 3
-    # Read by OpenMP when the library loads: spinning waits starve the working thread on a busy machine.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.update(openmp_environment(os.environ))  # read by OpenMP when the library loads
     try:
         import xllamacpp  # here, after the check: loading it on such a CPU could already trap
     except ImportError as exc:
@@ -146,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     params.use_jinja = True  # the model's own chat template; without it the JSON grammar ran on whitespace
     params.ctx_shift = False  # a request longer than its slot fails instead of shifting, and looping, on
     params.n_predict = args.max_tokens  # a request without max_tokens still ends
-    # One token of one request (the only work of n_threads) waits on memory, not on arithmetic, and
-    # a second thread only adds a wait at every step: 1 thread decoded at 45 tokens/s, 2 at 34. Several
-    # tokens at once (prompts, drafts, the slots' tokens together) take n_threads_batch.
+    # One token of one request is n_threads' work: 2 threads, with the bounded spin (SPIN_COUNT); more
+    # would wait on each other for a model this small. Several tokens at once (prompts, drafts, the slots'
+    # tokens together) take n_threads_batch.
     params.cpuparams.n_threads = args.decode_threads
     params.cpuparams_batch.n_threads = args.threads
     if args.speculative == "ngram":

@@ -42,6 +42,7 @@ INSTALL_HINT = "install the embedded engine with: pip install 'summarizer[local]
 SLOTS_ENV = "SUMMARIZER_ENGINE_SLOTS"
 THREADS_ENV = "SUMMARIZER_ENGINE_THREADS"
 DRAFTS_ENV = "SUMMARIZER_ENGINE_DRAFTS"  # engine.SPECULATIVE: "none" (the default) or "ngram"
+DECODE_THREADS_ENV = "SUMMARIZER_ENGINE_DECODE_THREADS"
 # Readiness is polled this often; it is also how long a stop() waits at most for start() to notice.
 POLL_SECONDS = 0.05
 # Time the server gets to exit on SIGTERM before SIGKILL: nothing it would save is worth a wait.
@@ -66,7 +67,7 @@ class EnginePlan:
     threads: int
     ctx_per_slot: int = CONTEXT_TOKENS
     flash_attn: str = "auto"  # engine.FLASH_ATTN: what bench_engine.py compares
-    decode_threads: int = 1  # engine.py says why one
+    decode_threads: int = 2  # at most `threads`; engine.py says why 2
     speculative: str = "none"  # engine.SPECULATIVE
 
 
@@ -105,7 +106,8 @@ def plan_engine(
     drafts = env.get(DRAFTS_ENV, "").strip().lower() or "none"
     if drafts not in engine.SPECULATIVE:
         raise ConfigError(f"{DRAFTS_ENV} must be one of {', '.join(engine.SPECULATIVE)}, not {drafts!r}")
-    return EnginePlan(slots=slots, threads=threads, speculative=drafts)
+    decode = _positive(env, DECODE_THREADS_ENV) or EnginePlan.decode_threads
+    return EnginePlan(slots=slots, threads=threads, speculative=drafts, decode_threads=decode)
 
 
 def engine_slots(
@@ -161,15 +163,10 @@ def busy_cores(
 
 
 def engine_environment(env: dict[str, str] | os._Environ[str] | None = None) -> dict[str, str]:
-    """The engine's environment: ours, with OpenMP's threads sleeping when they wait (unless set).
-
-    The engine's library is built with OpenMP, whose threads by default spin while they wait for each
-    other. On a machine with other work, a spinning thread takes the core the working one needs: with 2
-    threads on 2 busy cores, decoding fell from 17-19 to 1.5 tokens/s (bench/README.md). Passive waiting
-    costs nothing measurable there and keeps the engine usable beside other work."""
-    merged = dict(os.environ if env is None else env)
-    merged.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return merged
+    """The engine's environment: ours, with OpenMP's waits bounded unless it says otherwise
+    (`engine.openmp_environment`: spinning for milliseconds starves a working thread on a busy machine,
+    sleeping at once makes every step pay a wake-up)."""
+    return engine.openmp_environment(os.environ if env is None else env)
 
 
 def free_port() -> int:
