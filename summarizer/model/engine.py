@@ -46,7 +46,7 @@ NGRAM_SIZE, DRAFT_MAX = 3, 16
 # once (OMP_WAIT_POLICY=PASSIVE, until 2026-12) made every step pay a wake-up, so a second decoding thread
 # only slowed one request down; spinning for milliseconds (libgomp's default, or ACTIVE) took the core a
 # working thread needed as soon as other work arrived (2.7 to 20 times slower). With 1000 spins and 2
-# decoding threads the seed took 12 % less time on idle cores, and 8-17 % more than sleeping when a busy
+# decoding threads the seed took 11-13 % less time on idle cores, and 8-21 % more than sleeping when a busy
 # loop started beside it (bench/README.md). A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept.
 SPIN_COUNT = "1000"
 
@@ -88,7 +88,7 @@ def cannot_load(error: str) -> str:
 def warm(port: int) -> bool:
     """One tiny constrained request as soon as the server answers. The first request with a grammar pays
     for what the engine sets up once (the grammar library's view of the vocabulary, the chat template,
-    the compute graphs): 0.21-0.27 s of the seed's first request, none of the later ones (bench/README.md).
+    the compute graphs): 0.21-0.34 s of the seed's first request, none of the later ones (bench/README.md).
     The command is still importing its client then (its first request comes about 0.6 s after the engine
     is ready), so the engine does it in time that was idle. Best effort: a failure costs only the head
     start. True if the engine answered it."""
