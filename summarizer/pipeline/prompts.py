@@ -61,6 +61,13 @@ def _read_version(path: Path, mtime_ns: int, size: int) -> str:
     return path.read_text(encoding="utf-8")
 
 
+@functools.lru_cache(maxsize=256)
+def _includes(source: str) -> tuple[str, ...]:
+    """The templates a template's text includes, parsed once per text, like `_read` reads it once."""
+    found = jinja2.meta.find_referenced_templates(jinja2.Environment().parse(source))
+    return tuple(sorted({t for t in found if t}))
+
+
 def fence_tag(text: str) -> str:
     """The tag on the fence lines around one article: a hash of its text, so an article cannot know the
     line that closes its own fence, and the same article always gives the same prompt (cassettes). 64 bits:
@@ -193,8 +200,7 @@ class PromptSet:
 
     def _included(self, name: str) -> list[str]:
         """The templates `name` includes besides the shared ones (the extractive prompts' task list)."""
-        found = jinja2.meta.find_referenced_templates(self._env.parse(self.source(name)))
-        return sorted({t for t in found if t and t not in SHARED_TEMPLATES})
+        return [t for t in _includes(self.source(name)) if t not in SHARED_TEMPLATES]
 
     def _shared_source(self, template: str) -> str:
         path = self.directory / template
