@@ -49,6 +49,7 @@ NGRAM_SIZE, DRAFT_MAX = 3, 16
 # decoding threads the seed took 11-13 % less time on idle cores, and 8-21 % more than sleeping when a busy
 # loop started beside it (bench/README.md). A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept.
 SPIN_COUNT = "1000"
+DECODE_THREADS = 2  # with SPIN_COUNT: the engine's default, and `local.EnginePlan`'s
 
 
 def openmp_environment(env: Mapping[str, str]) -> dict[str, str]:
@@ -121,7 +122,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--threads", type=int, default=os.cpu_count() or 1, help="CPU threads that evaluate prompts"
     )
     parser.add_argument(
-        "--decode-threads", type=int, default=2, help="CPU threads that decode one token of one request"
+        "--decode-threads",
+        type=int,
+        default=DECODE_THREADS,
+        help="CPU threads that decode one token of one request",
     )
     parser.add_argument("--ctx-per-slot", type=int, default=8192, help="context tokens of each slot")
     parser.add_argument("--max-tokens", type=int, default=4096, help="a cap for requests that set none")
@@ -162,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     params.use_jinja = True  # the model's own chat template; without it the JSON grammar ran on whitespace
     params.ctx_shift = False  # a request longer than its slot fails instead of shifting, and looping, on
     params.n_predict = args.max_tokens  # a request without max_tokens still ends
-    # One token of one request is n_threads' work: 2 threads, with the bounded spin (SPIN_COUNT); more
+    # One token of one request is n_threads' work: DECODE_THREADS, with the bounded spin (SPIN_COUNT); more
     # would wait on each other for a model this small. Several tokens at once (prompts, drafts, the slots'
     # tokens together) take n_threads_batch.
     params.cpuparams.n_threads = args.decode_threads

@@ -67,7 +67,7 @@ class EnginePlan:
     threads: int
     ctx_per_slot: int = CONTEXT_TOKENS
     flash_attn: str = "auto"  # engine.FLASH_ATTN: what bench_engine.py compares
-    decode_threads: int = 2  # at most `threads`; engine.py says why 2
+    decode_threads: int = engine.DECODE_THREADS  # at most `threads`
     speculative: str = "none"  # engine.SPECULATIVE
 
 
